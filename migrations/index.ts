@@ -1,0 +1,4 @@
+import { CreateDrivers1763700000000 } from './1763700000000-create-drivers.js';
+
+/** Every migration, oldest first. A migration is never edited once it has landed. */
+export const MIGRATIONS = [CreateDrivers1763700000000];

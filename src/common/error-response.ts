@@ -1,0 +1,91 @@
+import { HttpException, HttpStatus } from '@nestjs/common';
+import { STATUS_CODES } from 'node:http';
+import { isDatabaseUnavailable } from './database-unavailable.js';
+import { DomainError } from './domain-error.js';
+import { ErrorCode } from './error-codes.js';
+
+/** The contract's error body. */
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string | string[];
+  code: ErrorCode;
+}
+
+const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = {
+  400: 'VALIDATION_FAILED',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  503: 'DATABASE_UNAVAILABLE',
+};
+
+/** Fastify's own errors (body parsing, content type) by their `code`. */
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+};
+
+/** A client error raised by Fastify itself (FST_ERR_* with a 4xx status). */
+function isFastifyError(error: unknown): error is Error & { code: string; statusCode: number } {
+  const { code, statusCode } = (error ?? {}) as { code?: unknown; statusCode?: unknown };
+  return (
+    error instanceof Error &&
+    typeof code === 'string' &&
+    code.startsWith('FST_') &&
+    typeof statusCode === 'number' &&
+    statusCode >= 400 &&
+    statusCode < 500
+  );
+}
+
+function body(statusCode: number, code: ErrorCode, message: string | string[]): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code };
+}
+
+function httpExceptionMessage(exception: HttpException): string | string[] {
+  const response = exception.getResponse();
+  if (typeof response === 'string') return response;
+  const message = (response as { message?: unknown }).message;
+  if (typeof message === 'string' || (Array.isArray(message) && message.every((m) => typeof m === 'string'))) {
+    return message;
+  }
+  return exception.message;
+}
+
+/**
+ * Maps anything thrown while serving a request to the contract's error body.
+ * `unexpected` is true for errors that are bugs (answered 500 and logged).
+ */
+export function toErrorResponse(exception: unknown): { body: ErrorBody; unexpected: boolean } {
+  // Nest wraps Fastify's own errors (body parsing, content type) in an HttpException; unwrap them.
+  if (exception instanceof HttpException && isFastifyError(exception.cause)) exception = exception.cause;
+  if (exception instanceof DomainError) {
+    return { body: body(exception.status, exception.code, exception.details), unexpected: false };
+  }
+  if (exception instanceof HttpException) {
+    const status = exception.getStatus();
+    const code = CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'VALIDATION_FAILED');
+    return { body: body(status, code, httpExceptionMessage(exception)), unexpected: status >= 500 };
+  }
+  if (isDatabaseUnavailable(exception)) {
+    return {
+      body: body(HttpStatus.SERVICE_UNAVAILABLE, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly'),
+      unexpected: false,
+    };
+  }
+  if (isFastifyError(exception)) {
+    const status = exception.statusCode;
+    const code = FASTIFY_CODES[exception.code] ?? CODE_BY_STATUS[status] ?? 'VALIDATION_FAILED';
+    return { body: body(status, code, exception.message), unexpected: false };
+  }
+  return { body: body(500, 'INTERNAL_ERROR', 'Internal server error'), unexpected: true };
+}

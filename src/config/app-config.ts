@@ -1,0 +1,46 @@
+/**
+ * The service's one typed configuration. It is built once, at boot, from the
+ * environment by `loadConfig()` and injected everywhere as `AppConfig`.
+ * Nothing else in the code base reads `process.env`.
+ */
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+export type DatabaseConfig =
+  | { kind: 'embedded'; dataDir: string }
+  | {
+      kind: 'postgres';
+      url?: string;
+      host: string;
+      port: number;
+      database: string;
+      username: string;
+      password?: string;
+      poolSize: number;
+    };
+
+export type RedisConfig =
+  | { kind: 'disabled' }
+  | { kind: 'redis'; url?: string; host: string; port: number; password?: string; keyPrefix: string };
+
+export class AppConfig {
+  port!: number;
+  nodeEnv!: 'development' | 'production' | 'test';
+  logLevel!: LogLevel;
+  database!: DatabaseConfig;
+  /** Apply pending migrations at start-up (`DB_MIGRATIONS_RUN`, default true). */
+  migrationsRun!: boolean;
+  redis!: RedisConfig;
+  vendureWebhookSecret?: string;
+  vendureWebhookUrl?: string;
+  driverWebhookSecret?: string;
+  adminApiKey?: string;
+  metricsToken?: string;
+  corsOrigins!: string[];
+  driverHeartbeatTtlSeconds!: number;
+  assignmentMaxRadiusKm!: number;
+  reconcileIntervalSeconds!: number;
+  /** How long a graceful shutdown may take before the process gives up (ms). */
+  shutdownTimeoutMs!: number;
+  /** How long a verified driver token is trusted before it is checked again (ms). */
+  driverTokenCacheTtlMs!: number;
+}

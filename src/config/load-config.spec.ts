@@ -1,0 +1,106 @@
+import { describe, expect, it } from '@jest/globals';
+import { ConfigError, loadConfig } from './load-config.js';
+
+const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe(loadConfig.name, () => {
+  it('gives the contract defaults on an empty environment (embedded database, no Redis)', () => {
+    const sut = loadConfig({});
+    expect(sut.port).toBe(3001);
+    expect(sut.database).toEqual({ kind: 'embedded', dataDir: './data' });
+    expect(sut.redis).toEqual({ kind: 'disabled' });
+    expect(sut.driverHeartbeatTtlSeconds).toBe(60);
+    expect(sut.assignmentMaxRadiusKm).toBe(100);
+    expect(sut.reconcileIntervalSeconds).toBe(30);
+    expect(sut.logLevel).toBe('info');
+    expect(sut.migrationsRun).toBe(true);
+    expect(sut.corsOrigins).toEqual([]);
+    expect(sut.adminApiKey).toBeUndefined();
+  });
+
+  it('uses PostgreSQL when DATABASE_URL or DB_HOST is set', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({ kind: 'postgres', url: 'postgres://u@h:5432/d' });
+    expect(loadConfig({ DB_HOST: 'db', DB_PORT: '5433', DB_NAME: 'x' }).database).toMatchObject({
+      kind: 'postgres',
+      host: 'db',
+      port: 5433,
+      database: 'x',
+    });
+  });
+
+  it('uses Redis when REDIS_URL or REDIS_HOST is set', () => {
+    expect(loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379/2' }).redis).toMatchObject({ kind: 'redis', url: 'redis://127.0.0.1:6379/2' });
+    expect(loadConfig({ REDIS_HOST: 'cache' }).redis).toMatchObject({ kind: 'redis', host: 'cache', port: 6379 });
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '70000'],
+    ['NODE_ENV', 'staging'],
+    ['LOG_LEVEL', 'verbose'],
+    ['DB_PORT', '-1'],
+    ['DB_SYNCHRONIZE', 'true'],
+    ['DB_SYNCHRONIZE', 'maybe'],
+    ['DB_MIGRATIONS_RUN', 'sometimes'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['REDIS_URL', 'http://x'],
+    ['VENDURE_WEBHOOK_URL', 'ftp://x'],
+    ['VENDURE_WEBHOOK_SECRET', 'plain'],
+    ['VENDURE_WEBHOOK_SECRET', `whsec_${Buffer.alloc(8).toString('base64')}`],
+    ['DRIVER_WEBHOOK_SECRET', `whsec_${Buffer.alloc(65).toString('base64')}`],
+    ['ADMIN_API_KEY', 'short'],
+    ['DRIVER_HEARTBEAT_TTL_SECONDS', '0'],
+    ['ASSIGNMENT_MAX_RADIUS_KM', '101'],
+    ['ASSIGNMENT_MAX_RADIUS_KM', 'far'],
+    ['RECONCILE_INTERVAL_SECONDS', '1.5'],
+    ['DRIVER_TOKEN_CACHE_TTL_MS', '60001'],
+  ])('refuses %s=%s, naming the variable', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+  });
+
+  it('names every bad variable at once', () => {
+    expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'y' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'LOG_LEVEL']);
+  });
+
+  it('never echoes a secret value in its message', () => {
+    const badKey = 'not-long-enough-key';
+    const error = (() => {
+      try {
+        loadConfig({ ADMIN_API_KEY: badKey, DRIVER_WEBHOOK_SECRET: 'whsec_c2VjcmV0', DATABASE_URL: 'mysql://user:pw@x' });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(error?.message).toContain('ADMIN_API_KEY');
+    expect(error?.message).toContain('DRIVER_WEBHOOK_SECRET');
+    expect(error?.message).not.toContain(badKey);
+    expect(error?.message).not.toContain('c2VjcmV0');
+    expect(error?.message).not.toContain('pw@x');
+  });
+
+  it('accepts well-formed secrets and keys', () => {
+    const sut = loadConfig({ VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: 'k'.repeat(32) });
+    expect(sut.vendureWebhookSecret).toBe(SECRET);
+    expect(sut.driverWebhookSecret).toBe(SECRET);
+    expect(sut.adminApiKey).toBe('k'.repeat(32));
+  });
+
+  it('splits CORS_ORIGINS into a list', () => {
+    expect(loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example' }).corsOrigins).toEqual([
+      'https://a.example',
+      'https://b.example',
+    ]);
+  });
+});

@@ -1,0 +1,220 @@
+import { AppConfig, DatabaseConfig, LogLevel, RedisConfig } from './app-config.js';
+
+type Env = Record<string, string | undefined>;
+
+/** Thrown when the environment is invalid; its message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Variables whose values must never be echoed, even in an error message. */
+export const SECRET_VARIABLES = new Set([
+  'DATABASE_URL',
+  'DB_PASSWORD',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'VENDURE_WEBHOOK_SECRET',
+  'DRIVER_WEBHOOK_SECRET',
+  'ADMIN_API_KEY',
+  'METRICS_TOKEN',
+]);
+
+/** Every variable the service reads, in the order the docs list them. */
+export const CONFIG_VARIABLES = [
+  'PORT',
+  'NODE_ENV',
+  'LOG_LEVEL',
+  'DATABASE_URL',
+  'DB_HOST',
+  'DB_PORT',
+  'DB_NAME',
+  'DB_USERNAME',
+  'DB_PASSWORD',
+  'DB_POOL_SIZE',
+  'DB_SYNCHRONIZE',
+  'DB_MIGRATIONS_RUN',
+  'PGLITE_DATA_DIR',
+  'REDIS_URL',
+  'REDIS_HOST',
+  'REDIS_PORT',
+  'REDIS_PASSWORD',
+  'REDIS_KEY_PREFIX',
+  'VENDURE_WEBHOOK_SECRET',
+  'VENDURE_WEBHOOK_URL',
+  'DRIVER_WEBHOOK_SECRET',
+  'ADMIN_API_KEY',
+  'METRICS_TOKEN',
+  'CORS_ORIGINS',
+  'DRIVER_HEARTBEAT_TTL_SECONDS',
+  'ASSIGNMENT_MAX_RADIUS_KM',
+  'RECONCILE_INTERVAL_SECONDS',
+  'SHUTDOWN_TIMEOUT_MS',
+  'DRIVER_TOKEN_CACHE_TTL_MS',
+] as const;
+
+const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
+const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug'];
+const NODE_ENVS = ['development', 'production', 'test'] as const;
+
+class Reader {
+  readonly problems: string[] = [];
+  constructor(private readonly env: Env) {}
+
+  /** The trimmed value, or undefined when unset or empty. */
+  raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  fail(name: string, rule: string): undefined {
+    const value = this.env[name];
+    const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(value)})`;
+    this.problems.push(`${name}: ${rule}${shown}`);
+    return undefined;
+  }
+
+  int(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^-?\d+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+      this.fail(name, `must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  number(name: string, fallback: number, min: number, max: number): number {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parsed = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+      this.fail(name, `must be a number from ${min} to ${max}`);
+      return fallback;
+    }
+    return parsed;
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const value = this.raw(name)?.toLowerCase();
+    if (value === undefined) return fallback;
+    if (['true', '1', 'yes'].includes(value)) return true;
+    if (['false', '0', 'no'].includes(value)) return false;
+    this.fail(name, 'must be true or false');
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[], fallback: T): T {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    if (!(allowed as readonly string[]).includes(value)) {
+      this.fail(name, `must be one of ${allowed.join(', ')}`);
+      return fallback;
+    }
+    return value as T;
+  }
+
+  url(name: string, protocols: string[]): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    try {
+      const parsed = new URL(value);
+      if (!protocols.includes(parsed.protocol)) {
+        return this.fail(name, `must be a ${protocols.join(' or ')} URL`);
+      }
+      return value;
+    } catch {
+      return this.fail(name, 'must be a valid URL');
+    }
+  }
+
+  webhookSecret(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    const bytes = WEBHOOK_SECRET.test(value) ? Buffer.from(value.slice(6), 'base64').length : 0;
+    if (bytes < 24 || bytes > 64) {
+      return this.fail(
+        name,
+        'must be "whsec_" followed by the base64 of 24 to 64 random bytes (generate one with `npm run secret:generate`)',
+      );
+    }
+    return value;
+  }
+
+  minLength(name: string, min: number): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined) return undefined;
+    if (value.length < min) return this.fail(name, `must be at least ${min} characters long`);
+    return value;
+  }
+}
+
+function readDatabase(r: Reader): DatabaseConfig {
+  // Any DATABASE_URL or DB_* connection variable selects an external PostgreSQL.
+  const external = ['DATABASE_URL', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USERNAME', 'DB_PASSWORD'].some(
+    (name) => r.raw(name) !== undefined,
+  );
+  const poolSize = r.int('DB_POOL_SIZE', 10, 1, 200);
+  if (!external) return { kind: 'embedded', dataDir: r.raw('PGLITE_DATA_DIR') ?? './data' };
+  return {
+    kind: 'postgres',
+    url: r.url('DATABASE_URL', ['postgres:', 'postgresql:']),
+    host: r.raw('DB_HOST') ?? '127.0.0.1',
+    port: r.int('DB_PORT', 5432, 1, 65535),
+    database: r.raw('DB_NAME') ?? 'driver_service',
+    username: r.raw('DB_USERNAME') ?? 'postgres',
+    password: r.raw('DB_PASSWORD'),
+    poolSize,
+  };
+}
+
+function readRedis(r: Reader): RedisConfig {
+  const external = ['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD'].some((name) => r.raw(name) !== undefined);
+  if (!external) return { kind: 'disabled' };
+  return {
+    kind: 'redis',
+    url: r.url('REDIS_URL', ['redis:', 'rediss:']),
+    host: r.raw('REDIS_HOST') ?? '127.0.0.1',
+    port: r.int('REDIS_PORT', 6379, 1, 65535),
+    password: r.raw('REDIS_PASSWORD'),
+    keyPrefix: r.raw('REDIS_KEY_PREFIX') ?? '',
+  };
+}
+
+/**
+ * Builds the configuration from an environment map. Throws `ConfigError`
+ * naming every invalid variable; secret values are never included.
+ */
+export function loadConfig(env: Env): AppConfig {
+  const r = new Reader(env);
+  if (r.bool('DB_SYNCHRONIZE', false)) {
+    r.fail('DB_SYNCHRONIZE', 'the schema is changed by migrations only; leave it unset or set it to false');
+  }
+  const config: AppConfig = Object.assign(new AppConfig(), {
+    port: r.int('PORT', 3001, 1, 65535),
+    nodeEnv: r.oneOf('NODE_ENV', NODE_ENVS, 'development'),
+    logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
+    database: readDatabase(r),
+    migrationsRun: r.bool('DB_MIGRATIONS_RUN', true),
+    redis: readRedis(r),
+    vendureWebhookSecret: r.webhookSecret('VENDURE_WEBHOOK_SECRET'),
+    vendureWebhookUrl: r.url('VENDURE_WEBHOOK_URL', ['http:', 'https:']),
+    driverWebhookSecret: r.webhookSecret('DRIVER_WEBHOOK_SECRET'),
+    adminApiKey: r.minLength('ADMIN_API_KEY', 32),
+    metricsToken: r.minLength('METRICS_TOKEN', 16),
+    corsOrigins: (r.raw('CORS_ORIGINS') ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+    driverHeartbeatTtlSeconds: r.int('DRIVER_HEARTBEAT_TTL_SECONDS', 60, 1, 86_400),
+    assignmentMaxRadiusKm: r.number('ASSIGNMENT_MAX_RADIUS_KM', 100, 0.1, 100),
+    reconcileIntervalSeconds: r.int('RECONCILE_INTERVAL_SECONDS', 30, 1, 86_400),
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
+  });
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return config;
+}

@@ -1,0 +1,18 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+const TOKEN_PATTERN = /^drv_[A-Za-z0-9_-]{43}$/;
+
+/** A fresh driver token: `drv_` and 32 random bytes, base64url. */
+export function newDriverToken(): { token: string; hash: string } {
+  const token = `drv_${randomBytes(32).toString('base64url')}`;
+  return { token, hash: hashDriverToken(token) };
+}
+
+/** Tokens carry 256 random bits, so a plain SHA-256 is a safe stored form. */
+export function hashDriverToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export function looksLikeDriverToken(token: string): boolean {
+  return TOKEN_PATTERN.test(token);
+}

@@ -1,0 +1,83 @@
+import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiConflictResponse,
+  ApiCreatedResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+} from '@nestjs/swagger';
+import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
+import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { DomainError } from '../common/domain-error.js';
+import { ErrorResponseDto } from '../common/error.response.js';
+import { CreateDriverDto } from './dto/create-driver.dto.js';
+import {
+  CreatedDriverResponseDto,
+  DriverPageDto,
+  DriverResponseDto,
+  DriverTokenResponseDto,
+  toDriverResponse,
+} from './dto/driver.response.js';
+import { ListDriversQuery } from './dto/list-drivers.query.js';
+import { UpdateDriverDto } from './dto/update-driver.dto.js';
+import { DriversService } from './drivers.service.js';
+
+const DriverId = () =>
+  new ParseUUIDPipe({ exceptionFactory: () => new DomainError('VALIDATION_FAILED', ['id must be a UUID']) });
+
+@ApiTags('drivers')
+@ApiBearerAuth()
+@ApiAuthErrors()
+@Controller('drivers')
+export class DriversController {
+  constructor(private readonly drivers: DriversService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Register a driver (admin). The token is shown once.' })
+  @ApiCreatedResponse({ type: CreatedDriverResponseDto })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_PHONE_TAKEN' })
+  async create(@Body() dto: CreateDriverDto): Promise<CreatedDriverResponseDto> {
+    const { driver, token } = await this.drivers.create(dto);
+    return { ...toDriverResponse(driver), token };
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List drivers in creation order (admin), cursor-paginated' })
+  @ApiOkResponse({ type: DriverPageDto })
+  async list(@Query() query: ListDriversQuery): Promise<DriverPageDto> {
+    const page = await this.drivers.list(query);
+    return { items: page.items.map(toDriverResponse), nextCursor: page.nextCursor };
+  }
+
+  @Get(':id')
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @OwnDriverOnly()
+  @ApiOperation({ summary: 'Get a driver (admin, the driver itself, the driver app backend)' })
+  @ApiOkResponse({ type: DriverResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  async get(@Param('id', DriverId()) id: string): Promise<DriverResponseDto> {
+    return toDriverResponse(await this.drivers.get(id));
+  }
+
+  @Patch(':id')
+  @ApiOperation({ summary: 'Update a driver (admin); isActive: false deactivates it' })
+  @ApiBody({ type: UpdateDriverDto })
+  @ApiOkResponse({ type: DriverResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_PHONE_TAKEN' })
+  async update(@Param('id', DriverId()) id: string, @Body() dto: UpdateDriverDto): Promise<DriverResponseDto> {
+    return toDriverResponse(await this.drivers.update(id, dto));
+  }
+
+  @Post(':id/token')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Rotate a driver's token (admin); earlier tokens stop working within 60 s" })
+  @ApiOkResponse({ type: DriverTokenResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  async rotateToken(@Param('id', DriverId()) id: string): Promise<DriverTokenResponseDto> {
+    return { token: await this.drivers.rotateToken(id) };
+  }
+}

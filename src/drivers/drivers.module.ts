@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { DriverEntity } from './driver.entity.js';
+import { DriverTokenService } from './driver-token.service.js';
+import { DriversController } from './drivers.controller.js';
+import { DriversRepository } from './drivers.repository.js';
+import { DriversService } from './drivers.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([DriverEntity])],
+  controllers: [DriversController],
+  providers: [DriversRepository, DriversService, DriverTokenService],
+  exports: [DriversRepository, DriversService, DriverTokenService],
+})
+export class DriversModule {}

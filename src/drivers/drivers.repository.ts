@@ -1,0 +1,83 @@
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { DriverEntity, DriverStatus } from './driver.entity.js';
+
+export interface NewDriver {
+  name: string;
+  phone: string;
+  vehicleType: string | null;
+  tokenHash: string;
+}
+
+export type DriverChanges = Partial<Pick<DriverEntity, 'name' | 'phone' | 'vehicleType' | 'isActive'>>;
+
+@Injectable()
+export class DriversRepository {
+  constructor(@InjectRepository(DriverEntity) private readonly repository: Repository<DriverEntity>) {}
+
+  async insert(driver: NewDriver): Promise<DriverEntity> {
+    const [row] = (await this.repository
+      .createQueryBuilder()
+      .insert()
+      .values(driver)
+      .returning('id')
+      .execute()).generatedMaps as Array<{ id: string }>;
+    return this.getById(row.id);
+  }
+
+  findById(id: string): Promise<DriverEntity | null> {
+    return this.repository.findOneBy({ id });
+  }
+
+  private async getById(id: string): Promise<DriverEntity> {
+    const driver = await this.findById(id);
+    if (!driver) throw new Error(`Driver ${id} vanished after a write`);
+    return driver;
+  }
+
+  /**
+   * One page in creation order, keyset-paginated: `afterId` is the last
+   * driver of the previous page. Returns `limit + 1` rows at most so the
+   * caller can tell whether another page follows.
+   */
+  listPage(options: { status?: DriverStatus; afterId?: string; limit: number }): Promise<DriverEntity[]> {
+    const query = this.repository
+      .createQueryBuilder('d')
+      .orderBy('d.createdAt', 'ASC')
+      .addOrderBy('d.id', 'ASC')
+      .limit(options.limit + 1);
+    if (options.status) query.andWhere('d.status = :status', { status: options.status });
+    if (options.afterId) {
+      query.andWhere('(d.created_at, d.id) > (SELECT c.created_at, c.id FROM drivers c WHERE c.id = :afterId)', {
+        afterId: options.afterId,
+      });
+    }
+    return query.getMany();
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return this.repository.existsBy({ id });
+  }
+
+  /** Applies the changes; returns the updated driver, or null when there is no such driver. */
+  async update(id: string, changes: DriverChanges): Promise<DriverEntity | null> {
+    const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
+    const result = await this.repository.update({ id }, { ...defined, updatedAt: () => 'now()' } as never);
+    return result.affected ? this.findById(id) : null;
+  }
+
+  async replaceTokenHash(id: string, tokenHash: string): Promise<boolean> {
+    const result = await this.repository.update({ id }, { tokenHash, updatedAt: () => 'now()' } as never);
+    return (result.affected ?? 0) > 0;
+  }
+
+  async findActiveIdByTokenHash(tokenHash: string): Promise<string | null> {
+    const row = await this.repository
+      .createQueryBuilder('d')
+      .select('d.id', 'id')
+      .where('d.token_hash = :tokenHash AND d.is_active', { tokenHash })
+      .getRawOne<{ id: string }>();
+    return row?.id ?? null;
+  }
+}

@@ -1,0 +1,77 @@
+import { Injectable } from '@nestjs/common';
+import { DomainError } from '../common/domain-error.js';
+import { isUniqueViolation } from '../common/unique-violation.js';
+import { DriverEntity, DriverStatus } from './driver.entity.js';
+import { newDriverToken } from './driver-token.js';
+import { DriverTokenService } from './driver-token.service.js';
+import { DriverChanges, DriversRepository } from './drivers.repository.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
+const phoneTaken = () => new DomainError('DRIVER_PHONE_TAKEN', 'Another driver already has this phone number');
+
+export function encodeCursor(driverId: string): string {
+  return Buffer.from(driverId).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): string {
+  const id = Buffer.from(cursor, 'base64url').toString();
+  if (!UUID.test(id)) throw new DomainError('INVALID_CURSOR', 'cursor is not a cursor this service issued');
+  return id;
+}
+
+@Injectable()
+export class DriversService {
+  constructor(
+    private readonly drivers: DriversRepository,
+    private readonly tokens: DriverTokenService,
+  ) {}
+
+  async create(input: { name: string; phone: string; vehicleType?: string }): Promise<{ driver: DriverEntity; token: string }> {
+    const { token, hash } = newDriverToken();
+    try {
+      const driver = await this.drivers.insert({ ...input, vehicleType: input.vehicleType ?? null, tokenHash: hash });
+      return { driver, token };
+    } catch (error) {
+      if (isUniqueViolation(error, 'drivers_phone_key')) throw phoneTaken();
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<DriverEntity> {
+    const driver = await this.drivers.findById(id);
+    if (!driver) throw driverNotFound(id);
+    return driver;
+  }
+
+  async list(query: { status?: DriverStatus; limit?: number; cursor?: string }) {
+    const limit = query.limit ?? 50;
+    const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const rows = await this.drivers.listPage({ status: query.status, afterId, limit });
+    const items = rows.slice(0, limit);
+    const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1].id) : null;
+    return { items, nextCursor };
+  }
+
+  async update(id: string, changes: DriverChanges): Promise<DriverEntity> {
+    let driver: DriverEntity | null;
+    try {
+      driver = await this.drivers.update(id, changes);
+    } catch (error) {
+      if (isUniqueViolation(error, 'drivers_phone_key')) throw phoneTaken();
+      throw error;
+    }
+    if (!driver) throw driverNotFound(id);
+    if (changes.isActive === false) this.tokens.forgetDriver(id);
+    return driver;
+  }
+
+  /** Issues a new token; every earlier token of the driver stops working. */
+  async rotateToken(id: string): Promise<string> {
+    const { token, hash } = newDriverToken();
+    if (!(await this.drivers.replaceTokenHash(id, hash))) throw driverNotFound(id);
+    this.tokens.forgetDriver(id);
+    return token;
+  }
+}

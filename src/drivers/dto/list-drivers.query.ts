@@ -1,0 +1,26 @@
+import { ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { DRIVER_STATUSES } from '../driver.entity.js';
+import type { DriverStatus } from '../driver.entity.js';
+
+export class ListDriversQuery {
+  @ApiPropertyOptional({ enum: DRIVER_STATUSES })
+  @IsOptional()
+  @IsIn(DRIVER_STATUSES)
+  status?: DriverStatus;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
+  cursor?: string;
+}

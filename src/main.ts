@@ -1,0 +1,66 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { createApp } from './app.factory.js';
+import { createAppLogger } from './common/logger.js';
+import { ConfigError, loadConfig } from './config/load-config.js';
+
+async function bootstrap(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const app = await createApp(config, createAppLogger(config.logLevel));
+  const logger = new Logger('Bootstrap');
+  await app.listen({ port: config.port, host: '0.0.0.0' });
+  const database = config.database.kind === 'embedded' ? `embedded PGlite in ${config.database.dataDir}` : 'PostgreSQL';
+  const redis = config.redis.kind === 'disabled' ? 'no Redis' : 'Redis';
+  logger.log(`Listening on port ${config.port} (${database}, ${redis})`);
+  const secrets = {
+    ADMIN_API_KEY: config.adminApiKey,
+    VENDURE_WEBHOOK_SECRET: config.vendureWebhookSecret,
+    DRIVER_WEBHOOK_SECRET: config.driverWebhookSecret,
+  };
+  for (const [name, value] of Object.entries(secrets)) {
+    if (!value) logger.warn(`${name} is not set: the callers that need it are refused`);
+  }
+  // PM2 (wait_ready) starts routing traffic to this process once it says so.
+  process.send?.('ready');
+
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.log(`${signal} received: finishing requests in flight, then stopping`);
+    const deadline = setTimeout(() => {
+      logger.error(`Shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    app.close().then(
+      () => {
+        logger.log('Stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', shutdown);
+  process.once('SIGINT', shutdown);
+  // PM2 sends 'shutdown' over IPC on Windows and with --shutdown-with-message.
+  process.on('message', (message) => message === 'shutdown' && shutdown('SIGTERM'));
+}
+
+void bootstrap().catch((error: unknown) => {
+  process.stderr.write(`Start-up failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

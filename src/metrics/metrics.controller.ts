@@ -1,0 +1,35 @@
+import { Controller, Get, Header, Headers, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { Public } from '../auth/auth.decorators.js';
+import { secretsEqual } from '../auth/secret-compare.js';
+import { DomainError } from '../common/domain-error.js';
+import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from './metrics.service.js';
+
+@Controller('metrics')
+export class MetricsController {
+  constructor(
+    private readonly metrics: MetricsService,
+    private readonly config: AppConfig,
+  ) {}
+
+  /** Prometheus text format. Open, unless METRICS_TOKEN is set: then `Authorization: Bearer <METRICS_TOKEN>`. */
+  @Get()
+  @Public()
+  @ApiTags('operations')
+  @ApiBearerAuth()
+  @ApiOperation({ summary: 'Prometheus metrics (open, or Bearer METRICS_TOKEN when that is set)' })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
+  @ApiUnauthorizedResponse({ description: 'METRICS_TOKEN is set and was not sent' })
+  @Header('cache-control', 'no-store')
+  async scrape(@Headers('authorization') authorization: string | undefined, @Res() reply: FastifyReply): Promise<void> {
+    const token = this.config.metricsToken;
+    if (token) {
+      const given = authorization?.startsWith('Bearer ') ? authorization.slice(7) : '';
+      if (!secretsEqual(given, token)) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>');
+    }
+    void reply.header('content-type', this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
+  }
+}

@@ -1,0 +1,78 @@
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { Redis, RedisOptions } from 'ioredis';
+import { AppConfig } from '../config/app-config.js';
+
+/**
+ * The optional Redis connection. Redis is a speed layer: when it is not
+ * configured `client` is null, and when it is unreachable commands fail at
+ * once (no offline queue) so callers fall back to PostgreSQL instead of waiting.
+ * ioredis reconnects on its own; `onReady` listeners run after every (re)connect.
+ */
+@Injectable()
+export class RedisService implements OnApplicationShutdown {
+  private readonly logger = new Logger(RedisService.name);
+  readonly client: Redis | null;
+  private readonly readyListeners: Array<() => void> = [];
+  private lastErrorLoggedAt = 0;
+
+  constructor(config: AppConfig) {
+    if (config.redis.kind === 'disabled') {
+      this.client = null;
+      this.logger.warn('REDIS_URL/REDIS_HOST not set: running on PostgreSQL alone');
+      return;
+    }
+    const options: RedisOptions = {
+      keyPrefix: config.redis.keyPrefix || undefined,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      commandTimeout: 2_000,
+      // Keep trying for as long as the process lives; back off to one attempt every 2 s.
+      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+      lazyConnect: true,
+    };
+    const { url, host, port, password } = config.redis;
+    this.client = url ? new Redis(url, options) : new Redis({ ...options, host, port, password });
+    this.client.on('ready', () => {
+      this.logger.log('Redis connected');
+      for (const listener of this.readyListeners) listener();
+    });
+    this.client.on('error', (error: Error) => {
+      // A down Redis raises an error per reconnect attempt; one line every 30 s is enough.
+      if (Date.now() - this.lastErrorLoggedAt > 30_000) {
+        this.lastErrorLoggedAt = Date.now();
+        this.logger.warn(`Redis unavailable: ${error.message}`);
+      }
+    });
+    this.client.connect().catch(() => undefined);
+  }
+
+  get isReady(): boolean {
+    return this.client?.status === 'ready';
+  }
+
+  /** Runs `listener` after each successful (re)connection. */
+  onReady(listener: () => void): void {
+    this.readyListeners.push(listener);
+  }
+
+  /** PING with a hard deadline, so a hung Redis cannot hang the caller. */
+  async ping(timeoutMs: number): Promise<boolean> {
+    if (!this.client || !this.isReady) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      return await Promise.race([this.client.ping().then((r) => r === 'PONG'), deadline]);
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (!this.client) return;
+    this.client.removeAllListeners('ready');
+    await this.client.quit().catch(() => this.client?.disconnect());
+  }
+}
