@@ -16,7 +16,11 @@ export const BODY_LIMIT_BYTES = 64 * 1024;
  * Builds the application — adapter, hooks, docs — without listening, so the
  * service and the integration tests run exactly the same wiring.
  */
-export async function createApp(config: AppConfig, logger: LoggerService | false): Promise<NestFastifyApplication> {
+export async function createApp(
+  config: AppConfig,
+  logger: LoggerService | false,
+  options: { swaggerUi?: boolean } = {},
+): Promise<NestFastifyApplication> {
   const adapter = new FastifyAdapter({
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: (request: IncomingMessage) => requestIdFrom(request.headers['x-request-id']),
@@ -35,6 +39,17 @@ export async function createApp(config: AppConfig, logger: LoggerService | false
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.header('x-request-id', request.id);
     requestContext.run({ requestId: request.id }, done);
+  });
+  // Once shutdown begins, answers close their connection, so keep-alive clients
+  // move to another instance and the server is not held open by idle sockets.
+  let closing = false;
+  fastify.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  fastify.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) void reply.header('connection', 'close');
+    done(null, payload);
   });
   const metrics = app.get(MetricsService);
   fastify.addHook('onResponse', (request, reply, done) => {
@@ -71,6 +86,12 @@ export async function createApp(config: AppConfig, logger: LoggerService | false
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY or a driver token' })
       .build(),
   );
-  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  SwaggerModule.setup('docs', app, document, {
+    jsonDocumentUrl: 'docs-json',
+    yamlDocumentUrl: 'docs-yaml',
+    // The UI's static files come through @fastify/static, which Jest's module runtime cannot load;
+    // in-process tests turn the UI off and the process-level tests check it.
+    swaggerUiEnabled: options.swaggerUi ?? true,
+  });
   return app;
 }

@@ -16,12 +16,15 @@ const MESSAGES = [
   'PGlite is closed',
 ];
 
+type ErrorLike = { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+
 export function isDatabaseUnavailable(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; depth++) {
-    const code = (e as { code?: unknown }).code;
+  // Duck-typed rather than `instanceof Error`: socket errors may come from another realm.
+  for (let e = error as ErrorLike | undefined, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
+    const { code, message } = e;
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || SQLSTATE_UNAVAILABLE.test(code))) return true;
-    if (MESSAGES.some((m) => e instanceof Error && e.message.includes(m))) return true;
-    e = (e as { driverError?: unknown; cause?: unknown }).driverError ?? (e as { cause?: unknown }).cause;
+    if (typeof message === 'string' && MESSAGES.some((m) => message.includes(m))) return true;
+    e = (e.driverError ?? e.cause) as ErrorLike | undefined;
   }
   return false;
 }

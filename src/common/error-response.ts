@@ -35,10 +35,9 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
 };
 
 /** A client error raised by Fastify itself (FST_ERR_* with a 4xx status). */
-function isFastifyError(error: unknown): error is Error & { code: string; statusCode: number } {
+function isFastifyError(error: unknown): error is { code: string; statusCode: number; message: string } {
   const { code, statusCode } = (error ?? {}) as { code?: unknown; statusCode?: unknown };
   return (
-    error instanceof Error &&
     typeof code === 'string' &&
     code.startsWith('FST_') &&
     typeof statusCode === 'number' &&

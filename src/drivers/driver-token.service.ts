@@ -4,7 +4,9 @@ import { hashDriverToken, looksLikeDriverToken } from './driver-token.js';
 import { DriversRepository } from './drivers.repository.js';
 
 interface CacheEntry {
+  /** The token's driver, or null for a token no driver holds. */
   driverId: string | null;
+  active: boolean;
   expiresAt: number;
 }
 
@@ -37,12 +39,16 @@ export class DriverTokenService {
     const hash = hashDriverToken(token);
     const now = Date.now();
     const cached = this.cache.get(hash);
-    if (cached && cached.expiresAt > now) return cached.driverId;
+    if (cached && cached.expiresAt > now) return cached.active ? cached.driverId : null;
 
-    const driverId = await this.drivers.findActiveIdByTokenHash(hash);
+    const owner = await this.drivers.findByTokenHash(hash);
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
-    this.cache.set(hash, { driverId, expiresAt: now + (driverId ? this.ttlMs : NEGATIVE_TTL_MS) });
-    return driverId;
+    this.cache.set(hash, {
+      driverId: owner?.id ?? null,
+      active: owner?.isActive ?? false,
+      expiresAt: now + (owner ? this.ttlMs : NEGATIVE_TTL_MS),
+    });
+    return owner?.isActive ? owner.id : null;
   }
 
   /** Forgets every cached token of a driver (after rotation or deactivation). */

@@ -72,12 +72,13 @@ export class DriversRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  async findActiveIdByTokenHash(tokenHash: string): Promise<string | null> {
+  async findByTokenHash(tokenHash: string): Promise<{ id: string; isActive: boolean } | null> {
     const row = await this.repository
       .createQueryBuilder('d')
       .select('d.id', 'id')
-      .where('d.token_hash = :tokenHash AND d.is_active', { tokenHash })
-      .getRawOne<{ id: string }>();
-    return row?.id ?? null;
+      .addSelect('d.is_active', 'isActive')
+      .where('d.token_hash = :tokenHash', { tokenHash })
+      .getRawOne<{ id: string; isActive: boolean }>();
+    return row ?? null;
   }
 }

@@ -63,7 +63,7 @@ export class DriversService {
       throw error;
     }
     if (!driver) throw driverNotFound(id);
-    if (changes.isActive === false) this.tokens.forgetDriver(id);
+    if (changes.isActive !== undefined) this.tokens.forgetDriver(id);
     return driver;
   }
 

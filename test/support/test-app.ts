@@ -25,7 +25,7 @@ export async function startTestApp(env: Record<string, string | undefined>): Pro
     NODE_ENV: 'test',
     ...env,
   });
-  const app = await createApp(config, false);
+  const app = await createApp(config, false, { swaggerUi: false });
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return { app, server: app.getHttpServer(), close: () => app.close() };

@@ -1,0 +1,30 @@
+# Driver service image. Build: docker build -t driver-service .
+
+# --- Build stage: full dependencies, TypeScript compiled to dist/ ---
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY migrations ./migrations
+RUN npm run build
+
+# --- Runtime stage: production dependencies and compiled code only ---
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# Lets `npm run secret:generate` work inside the container.
+COPY scripts ./scripts
+# The embedded database (used when no PostgreSQL is configured) lives in ./data,
+# which the unprivileged user must be able to write. Mount a volume here to keep it.
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+EXPOSE 3001
+# Slim images have no curl; Node's fetch does the check.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3001) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/src/main.js"]

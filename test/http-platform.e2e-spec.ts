@@ -1,0 +1,188 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import request from 'supertest';
+import { createTestDatabase } from './support/databases.js';
+import { newPhone } from './support/factories.js';
+import { admin, startTestApp, TestApp } from './support/test-app.js';
+
+const ERROR_KEYS = ['code', 'error', 'message', 'statusCode'];
+
+describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let t: TestApp;
+  const http = () => request(t.server);
+
+  beforeAll(async () => {
+    database = await createTestDatabase('platform');
+    t = await startTestApp({ DATABASE_URL: database.url });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await database?.drop();
+  });
+
+  describe('x-request-id', () => {
+    it("echoes the caller's id", async () => {
+      const response = await http().get('/health').set('x-request-id', 'vendure-req-42').expect(200);
+      expect(response.headers['x-request-id']).toBe('vendure-req-42');
+    });
+
+    it('makes a new one when none, or an unusable one, is sent', async () => {
+      const none = await http().get('/health');
+      const odd = await http().get('/health').set('x-request-id', 'has spaces and "quotes"');
+      for (const response of [none, odd]) expect(response.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+      expect(none.headers['x-request-id']).not.toBe(odd.headers['x-request-id']);
+    });
+
+    it('is on error answers too', async () => {
+      const response = await http().get('/drivers').set('x-request-id', 'err-1').expect(401);
+      expect(response.headers['x-request-id']).toBe('err-1');
+    });
+  });
+
+  describe('errors', () => {
+    it('answers unknown routes 404 NOT_FOUND in the contract shape', async () => {
+      const response = await http().get('/no/such/route').expect(404);
+      expect(Object.keys(response.body).sort()).toEqual(ERROR_KEYS);
+      expect(response.body).toMatchObject({ statusCode: 404, error: 'Not Found', code: 'NOT_FOUND' });
+    });
+
+    it('answers 413 PAYLOAD_TOO_LARGE above 64 KiB, before authentication or parsing', async () => {
+      const body = JSON.stringify({ name: 'x'.repeat(65 * 1024), phone: newPhone() });
+      const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body);
+      expect(response.status).toBe(413);
+      expect(response.body).toMatchObject({ statusCode: 413, code: 'PAYLOAD_TOO_LARGE' });
+    });
+
+    it('accepts a body just under the limit as far as validation', async () => {
+      const body = JSON.stringify({ name: 'x'.repeat(60 * 1024), phone: newPhone() });
+      const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body);
+      expect(response.status).toBe(400);
+      expect(response.body.message).toContain('name must be shorter than or equal to 200 characters');
+    });
+
+    it.each([
+      ['truncated JSON', '{"name":'],
+      ['a bare word', 'hello'],
+      ['a prototype-poisoning key', '{"__proto__":{"isAdmin":true},"name":"A","phone":"+4915100000009"}'],
+    ])('answers 400 INVALID_JSON for %s', async (_case, body) => {
+      const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body);
+      expect(response.status).toBe(400);
+      expect(response.body).toMatchObject({ statusCode: 400, code: 'INVALID_JSON' });
+    });
+
+    it.each([
+      ['a JSON array', '[{"name":"A"}]'],
+      ['a JSON string', '"A"'],
+      ['a JSON number', '42'],
+      ['JSON null', 'null'],
+    ])('answers 400 VALIDATION_FAILED for %s as body', async (_case, body) => {
+      const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body);
+      expect(response.status).toBe(400);
+      expect(response.body.code).toBe('VALIDATION_FAILED');
+    });
+
+    it.each(['text/plain', 'application/x-www-form-urlencoded', 'application/xml'])(
+      'answers 415 UNSUPPORTED_MEDIA_TYPE for %s',
+      async (type) => {
+        const response = await http().post('/drivers').set(admin).set('content-type', type).send('name=A');
+        expect(response.status).toBe(415);
+        expect(response.body).toMatchObject({ statusCode: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
+      },
+    );
+  });
+
+  describe('security headers and CORS', () => {
+    it('sends helmet headers and no CORS headers by default', async () => {
+      const response = await http().get('/health').set('origin', 'https://evil.example');
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+      expect(response.headers['strict-transport-security']).toBeDefined();
+      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    });
+
+    it('allows only the configured origins when CORS_ORIGINS is set', async () => {
+      const withCors = await startTestApp({ DATABASE_URL: database.url, CORS_ORIGINS: 'https://shop.example' });
+      try {
+        const allowed = await request(withCors.server).get('/health').set('origin', 'https://shop.example');
+        expect(allowed.headers['access-control-allow-origin']).toBe('https://shop.example');
+        const other = await request(withCors.server).get('/health').set('origin', 'https://evil.example');
+        expect(other.headers['access-control-allow-origin']).toBeUndefined();
+      } finally {
+        await withCors.close();
+      }
+    });
+  });
+
+  describe('GET /metrics', () => {
+    it('counts requests by route template and status, with latency histograms and Node defaults', async () => {
+      await http().get('/drivers/00000000-0000-4000-8000-000000000000').set(admin).expect(404);
+      await http().get('/drivers/00000000-0000-4000-8000-000000000001').set(admin).expect(404);
+      const response = await http().get('/metrics').expect(200);
+      expect(response.headers['content-type']).toMatch(/^text\/plain/);
+      expect(response.text).toMatch(/http_requests_total\{method="GET",route="\/drivers\/:id",status_code="404"\} 2/);
+      expect(response.text).toMatch(/http_request_duration_seconds_bucket\{le="0.001",method="GET",route="\/drivers\/:id"/);
+      expect(response.text).toContain('process_resident_memory_bytes');
+      expect(response.text).not.toContain('00000000-0000-4000-8000-000000000001');
+    });
+
+    it('requires METRICS_TOKEN when it is set', async () => {
+      const token = 'metrics-token-0123456789';
+      const guarded = await startTestApp({ DATABASE_URL: database.url, METRICS_TOKEN: token });
+      try {
+        expect((await request(guarded.server).get('/metrics').expect(401)).body.code).toBe('UNAUTHENTICATED');
+        await request(guarded.server).get('/metrics').set('authorization', 'Bearer wrong-token-000000').expect(401);
+        await request(guarded.server).get('/metrics').set('authorization', `Bearer ${token}`).expect(200);
+      } finally {
+        await guarded.close();
+      }
+    });
+  });
+
+  describe('GET /docs-json', () => {
+    it('lists every route the service serves, each with its responses, and the request schemas', async () => {
+      const { body: doc } = await http().get('/docs-json').expect(200);
+      // Every route Nest serves, read from the controllers' own metadata.
+      const served: string[] = [];
+      const modules = (t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } })
+        .container.getModules();
+      for (const module of modules.values()) {
+        for (const { metatype } of module.controllers.values()) {
+          const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');
+          for (const name of Object.getOwnPropertyNames(metatype.prototype)) {
+            const handler = metatype.prototype[name];
+            const method = Reflect.getMetadata(METHOD_METADATA, handler);
+            if (method === undefined) continue;
+            const path = String(Reflect.getMetadata(PATH_METADATA, handler));
+            served.push(`${RequestMethod[method]} ${path === '/' ? base : `${base}/${path}`}`);
+          }
+        }
+      }
+      const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
+        Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
+      );
+      expect(documented.sort()).toEqual(served.sort());
+      expect(served).toEqual(expect.arrayContaining(['GET /health', 'GET /metrics', 'POST /drivers/:id/token']));
+
+      const create = doc.paths['/drivers'].post;
+      expect(create.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateDriverDto');
+      expect(create.responses['201'].content['application/json'].schema.$ref).toBe(
+        '#/components/schemas/CreatedDriverResponseDto',
+      );
+      expect(create.responses['409']).toBeDefined();
+      expect(doc.paths['/drivers/{id}'].patch.requestBody.content['application/json'].schema.$ref).toBe(
+        '#/components/schemas/UpdateDriverDto',
+      );
+      for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses: object }>>)) {
+        for (const [method, op] of Object.entries(ops)) {
+          const success = Object.keys(op.responses).filter((status) => status.startsWith('2'));
+          expect({ route: `${method} ${path}`, success: success.length > 0 }).toEqual({ route: `${method} ${path}`, success: true });
+        }
+      }
+      expect(Object.keys(doc.components.schemas.CreateDriverDto.properties).sort()).toEqual(['name', 'phone', 'vehicleType']);
+      expect(doc.components.schemas.CreateDriverDto.required.sort()).toEqual(['name', 'phone']);
+      expect(doc.components.schemas.ErrorResponseDto.properties.code.enum).toContain('DRIVER_PHONE_TAKEN');
+    });
+  });
+});

@@ -1,0 +1,16 @@
+/**
+ * Re-checks a condition until it holds, for state that changes on its own
+ * (a reconnect, a process draining). Bounded: fails after `timeoutMs`.
+ */
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false>,
+  { timeoutMs = 10_000, everyMs = 50, what = 'condition' } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const result = await check().catch(() => undefined);
+    if (result !== undefined && result !== false) return result;
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
