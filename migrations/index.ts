@@ -1,4 +1,5 @@
 import { CreateDrivers1763700000000 } from './1763700000000-create-drivers.js';
+import { CreateWebhookReceipts1763700100000 } from './1763700100000-create-webhook-receipts.js';
 
 /** Every migration, oldest first. A migration is never edited once it has landed. */
-export const MIGRATIONS = [CreateDrivers1763700000000];
+export const MIGRATIONS = [CreateDrivers1763700000000, CreateWebhookReceipts1763700100000];

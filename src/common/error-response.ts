@@ -60,6 +60,16 @@ function httpExceptionMessage(exception: HttpException): string | string[] {
   return exception.message;
 }
 
+/** An error answer stored earlier (a replayed signed request), sent again as it was. */
+export class StoredErrorResponse {
+  constructor(readonly body: unknown) {}
+}
+
+function isErrorBody(value: unknown): value is ErrorBody {
+  const candidate = value as Partial<ErrorBody> | null;
+  return typeof candidate?.statusCode === 'number' && typeof candidate.code === 'string';
+}
+
 /**
  * Maps anything thrown while serving a request to the contract's error body.
  * `unexpected` is true for errors that are bugs (answered 500 and logged).
@@ -67,6 +77,9 @@ function httpExceptionMessage(exception: HttpException): string | string[] {
 export function toErrorResponse(exception: unknown): { body: ErrorBody; unexpected: boolean } {
   // Nest wraps Fastify's own errors (body parsing, content type) in an HttpException; unwrap them.
   if (exception instanceof HttpException && isFastifyError(exception.cause)) exception = exception.cause;
+  if (exception instanceof StoredErrorResponse && isErrorBody(exception.body)) {
+    return { body: exception.body, unexpected: false };
+  }
   if (exception instanceof DomainError) {
     return { body: body(exception.status, exception.code, exception.details), unexpected: false };
   }

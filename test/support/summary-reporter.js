@@ -1,11 +1,14 @@
 /**
  * Prints one plain closing line, `Summary: N passed, N failed, N skipped`,
- * after Jest's own summary (on the same stream, so it stays last), for tools that read only the last line.
+ * as the very last line of a run (after Jest's own summary), for tools that
+ * read only the closing line.
  */
 export default class SummaryReporter {
   onRunComplete(_contexts, results) {
     const { numPassedTests, numFailedTests, numPendingTests, numTodoTests, numRuntimeErrorTestSuites } = results;
     const failed = numFailedTests + numRuntimeErrorTestSuites;
-    process.stderr.write(`\nSummary: ${numPassedTests} passed, ${failed} failed, ${numPendingTests + numTodoTests} skipped\n`);
+    const line = `Summary: ${numPassedTests} passed, ${failed} failed, ${numPendingTests + numTodoTests} skipped\n`;
+    // Jest prints its own summary after the reporters; stderr writes to a pipe or TTY are synchronous here.
+    process.once('exit', () => process.stderr.write(line));
   }
 }

@@ -1,0 +1,73 @@
+import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DomainError } from '../common/domain-error.js';
+import { WebhookReceiptsRepository } from './webhook-receipts.repository.js';
+
+/** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
+export const REPLAY_WINDOW_SECONDS = 10 * 60;
+const CLEANUP_EVERY_MS = 60_000;
+const IN_PROGRESS_WAIT_MS = 5_000;
+
+export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: number; response: unknown };
+
+/**
+ * Makes signed requests replay-safe: the first request with a webhook-id is
+ * processed and its answer stored; a repeat with the same body gets that
+ * answer again without running anything, a repeat with another body is
+ * refused (409 WEBHOOK_ID_REUSED). Receipts live in PostgreSQL, so every
+ * process of a cluster sees them.
+ */
+@Injectable()
+export class SignedRequestReplayService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(SignedRequestReplayService.name);
+  private cleanupTimer?: NodeJS.Timeout;
+
+  constructor(private readonly receipts: WebhookReceiptsRepository) {}
+
+  async begin(source: string, webhookId: string, body: Buffer): Promise<ReplayDecision> {
+    const bodySha256 = createHash('sha256').update(body).digest('hex');
+    if (await this.receipts.claim(source, webhookId, bodySha256)) return { kind: 'first' };
+
+    // Seen before: wait briefly if the first request is still being processed.
+    const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
+    for (;;) {
+      const receipt = await this.receipts.find(source, webhookId);
+      if (!receipt) {
+        // The first attempt failed and released the id: this one may proceed.
+        if (await this.receipts.claim(source, webhookId, bodySha256)) return { kind: 'first' };
+        continue;
+      }
+      if (receipt.bodySha256 !== bodySha256) {
+        throw new DomainError('WEBHOOK_ID_REUSED', 'This webhook-id was already used with a different body');
+      }
+      if (receipt.statusCode !== null) return { kind: 'replay', statusCode: receipt.statusCode, response: receipt.response };
+      if (Date.now() > deadline) {
+        throw new DomainError('WEBHOOK_IN_PROGRESS', 'A request with this webhook-id is still being processed; retry later');
+      }
+      await delay(50);
+    }
+  }
+
+  complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
+    return this.receipts.complete(source, webhookId, statusCode, response);
+  }
+
+  /** Forgets a request that failed on our side (5xx), so that its retry is processed afresh. */
+  release(source: string, webhookId: string): Promise<void> {
+    return this.receipts.release(source, webhookId);
+  }
+
+  onApplicationBootstrap(): void {
+    this.cleanupTimer = setInterval(() => {
+      this.receipts.deleteOlderThan(REPLAY_WINDOW_SECONDS).catch((error: Error) => {
+        this.logger.warn(`Could not delete old webhook receipts: ${error.message}`);
+      });
+    }, CLEANUP_EVERY_MS);
+    this.cleanupTimer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.cleanupTimer);
+  }
+}

@@ -1,0 +1,53 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+
+export interface Receipt {
+  bodySha256: string;
+  statusCode: number | null;
+  response: unknown;
+}
+
+/** Replay records of signed requests (`webhook_receipts`). */
+@Injectable()
+export class WebhookReceiptsRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /** Records a first sighting; returns false when the id was already seen. */
+  async claim(source: string, webhookId: string, bodySha256: string): Promise<boolean> {
+    const rows = await this.dataSource.query(
+      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING webhook_id`,
+      [source, webhookId, bodySha256],
+    );
+    return rows.length === 1;
+  }
+
+  async find(source: string, webhookId: string): Promise<Receipt | null> {
+    const [row] = await this.dataSource.query(
+      `SELECT body_sha256 AS "bodySha256", status_code AS "statusCode", response
+       FROM webhook_receipts WHERE source = $1 AND webhook_id = $2`,
+      [source, webhookId],
+    );
+    return row ?? null;
+  }
+
+  async complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE webhook_receipts SET status_code = $3, response = $4 WHERE source = $1 AND webhook_id = $2`,
+      [source, webhookId, statusCode, JSON.stringify(response ?? null)],
+    );
+  }
+
+  async release(source: string, webhookId: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM webhook_receipts WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
+  }
+
+  async deleteOlderThan(seconds: number): Promise<number> {
+    const [, deleted] = await this.dataSource.query(
+      `DELETE FROM webhook_receipts WHERE created_at < now() - make_interval(secs => $1)`,
+      [seconds],
+    );
+    return deleted ?? 0;
+  }
+}

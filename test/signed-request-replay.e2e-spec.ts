@@ -1,0 +1,95 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DomainError } from '../src/common/domain-error.js';
+import { SignedRequestReplayService } from '../src/webhooks/signed-request-replay.service.js';
+import { createTestDatabase } from './support/databases.js';
+import { startTestApp, TestApp } from './support/test-app.js';
+
+const codeOf = async (promise: Promise<unknown>) => {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof DomainError) return error.code;
+    throw error;
+  }
+  throw new Error('expected a DomainError');
+};
+
+describe(SignedRequestReplayService.name, () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let t: TestApp;
+  let sut: SignedRequestReplayService;
+  let sql: pg.Client;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('replay');
+    t = await startTestApp({ DATABASE_URL: database.url });
+    sut = t.app.get(SignedRequestReplayService);
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await t?.close();
+    await database?.drop();
+  });
+
+  it('lets the first request through and answers a same-body repeat with the stored answer', async () => {
+    const body = Buffer.from('{"sellerOrderId":"SO-1"}');
+    expect(await sut.begin('vendure', 'msg_a', body)).toEqual({ kind: 'first' });
+    await sut.complete('vendure', 'msg_a', 200, { assigned: true, deliveryId: 'd-1' });
+    for (let i = 0; i < 3; i++) {
+      expect(await sut.begin('vendure', 'msg_a', Buffer.from(body))).toEqual({
+        kind: 'replay',
+        statusCode: 200,
+        response: { assigned: true, deliveryId: 'd-1' },
+      });
+    }
+  });
+
+  it('refuses the same id with another body (409 WEBHOOK_ID_REUSED) and keeps the original receipt', async () => {
+    await sut.begin('vendure', 'msg_b', Buffer.from('{"a":1}'));
+    await sut.complete('vendure', 'msg_b', 200, { ok: 1 });
+    expect(await codeOf(sut.begin('vendure', 'msg_b', Buffer.from('{"a":2}')))).toBe('WEBHOOK_ID_REUSED');
+    expect(await sut.begin('vendure', 'msg_b', Buffer.from('{"a":1}'))).toMatchObject({ kind: 'replay', response: { ok: 1 } });
+  });
+
+  it('keeps ids of different senders apart', async () => {
+    await sut.begin('vendure', 'msg_c', Buffer.from('x'));
+    expect(await sut.begin('driver-backend', 'msg_c', Buffer.from('y'))).toEqual({ kind: 'first' });
+  });
+
+  it('makes a concurrent repeat wait for the first answer instead of running twice', async () => {
+    const body = Buffer.from('{"b":1}');
+    expect(await sut.begin('vendure', 'msg_d', body)).toEqual({ kind: 'first' });
+    const repeat = sut.begin('vendure', 'msg_d', body);
+    await sut.complete('vendure', 'msg_d', 201, { created: true });
+    expect(await repeat).toEqual({ kind: 'replay', statusCode: 201, response: { created: true } });
+  });
+
+  it('after a release (server-side failure) the retry is processed afresh', async () => {
+    const body = Buffer.from('{"c":1}');
+    await sut.begin('vendure', 'msg_e', body);
+    await sut.release('vendure', 'msg_e');
+    expect(await sut.begin('vendure', 'msg_e', body)).toEqual({ kind: 'first' });
+  });
+
+  it('of fifty simultaneous copies exactly one is processed', async () => {
+    const body = Buffer.from('{"d":1}');
+    const decisions = Array.from({ length: 50 }, () => sut.begin('vendure', 'msg_f', body));
+    const first = await Promise.race(decisions.map((d, i) => d.then((v) => (v.kind === 'first' ? i : -1))));
+    expect(first).toBeGreaterThanOrEqual(0);
+    await sut.complete('vendure', 'msg_f', 200, { n: 1 });
+    const kinds = (await Promise.all(decisions)).map((d) => d.kind);
+    expect(kinds.filter((k) => k === 'first')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'replay')).toHaveLength(49);
+  });
+
+  it('stores only a hash of the body', async () => {
+    await sut.begin('driver-backend', 'msg_g', Buffer.from('{"secretish":"value"}'));
+    const { rows } = await sql.query(`SELECT * FROM webhook_receipts WHERE webhook_id = 'msg_g'`);
+    expect(rows[0].body_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(JSON.stringify(rows[0])).not.toContain('secretish');
+  });
+});
