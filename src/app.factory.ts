@@ -64,6 +64,8 @@ export async function createApp(
     // The Swagger UI at /docs needs inline styles and its own scripts; everything else is JSON.
     contentSecurityPolicy: {
       directives: {
+        // Operators often open /docs over plain HTTP on an internal network; do not force https sub-requests.
+        upgradeInsecureRequests: null,
         defaultSrc: ["'self'"],
         styleSrc: ["'self'", "'unsafe-inline'"],
         imgSrc: ["'self'", 'data:', 'validator.swagger.io'],

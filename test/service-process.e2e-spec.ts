@@ -65,7 +65,7 @@ describe('the service process', () => {
     const service = new ServiceProcess({ PORT: 'eighty', ADMIN_API_KEY: 'too-short-secret-value' });
     expect(await service.exited).toBe(1);
     expect(service.stderr).toContain('PORT: must be a whole number from 1 to 65535');
-    expect(service.stderr).toContain('ADMIN_API_KEY: must be at least 32 characters long');
+    expect(service.stderr).toContain('ADMIN_API_KEY: must be at least 32 printable characters');
     expect(service.stderr + service.stdout).not.toContain('too-short-secret-value');
   });
 

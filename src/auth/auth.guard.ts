@@ -6,7 +6,7 @@ import { DriverTokenService } from '../drivers/driver-token.service.js';
 import { SignatureError, StandardWebhook } from '../webhooks/standard-webhook.js';
 import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM } from './auth.decorators.js';
 import { CallerKind, Principal } from './principal.js';
-import { secretsEqual } from './secret-compare.js';
+import { bearerToken, secretsEqual } from './secret-compare.js';
 
 const unauthenticated = (message: string) => new DomainError('UNAUTHENTICATED', message);
 const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
@@ -52,10 +52,8 @@ export class AuthGuard implements CanActivate {
   private async authenticate(request: AuthenticatedRequest, callers: CallerKind[]): Promise<Principal> {
     if (request.headers['webhook-signature'] !== undefined) return this.verifySignature(request, callers);
 
-    const authorization = request.headers.authorization;
-    const match = typeof authorization === 'string' ? /^Bearer ([^\s]+)$/i.exec(authorization.trim()) : null;
-    if (!match) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
-    const token = match[1];
+    const token = bearerToken(request.headers.authorization);
+    if (token === undefined) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
 
     if (this.config.adminApiKey && secretsEqual(token, this.config.adminApiKey)) return { kind: 'admin' };
     const driverId = await this.driverTokens.verify(token);

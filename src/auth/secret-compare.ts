@@ -6,3 +6,9 @@ export function secretsEqual(candidate: string, secret: string): boolean {
   const b = createHash('sha256').update(secret).digest();
   return timingSafeEqual(a, b);
 }
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), if that is what was sent. */
+export function bearerToken(authorization: string | string[] | undefined): string | undefined {
+  const match = typeof authorization === 'string' ? /^Bearer +(\S+)$/i.exec(authorization.trim()) : null;
+  return match?.[1];
+}

@@ -14,6 +14,8 @@ const MESSAGES = [
   'the database system is shutting down',
   'the database system is starting up',
   'PGlite is closed',
+  // node-postgres' client-side query_timeout: the server did not answer in time.
+  'Query read timeout',
 ];
 
 type ErrorLike = { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };

@@ -59,6 +59,8 @@ describe(loadConfig.name, () => {
     ['VENDURE_WEBHOOK_SECRET', `whsec_${Buffer.alloc(8).toString('base64')}`],
     ['DRIVER_WEBHOOK_SECRET', `whsec_${Buffer.alloc(65).toString('base64')}`],
     ['ADMIN_API_KEY', 'short'],
+    ['ADMIN_API_KEY', 'a key with spaces that is long enough to pass'],
+    ['METRICS_TOKEN', 'tiny'],
     ['DRIVER_HEARTBEAT_TTL_SECONDS', '0'],
     ['ASSIGNMENT_MAX_RADIUS_KM', '101'],
     ['ASSIGNMENT_MAX_RADIUS_KM', 'far'],

@@ -144,10 +144,13 @@ class Reader {
     return value;
   }
 
-  minLength(name: string, min: number): string | undefined {
+  /** A bearer credential: long enough, and nothing a header could not carry intact. */
+  bearerSecret(name: string, min: number): string | undefined {
     const value = this.raw(name);
     if (value === undefined) return undefined;
-    if (value.length < min) return this.fail(name, `must be at least ${min} characters long`);
+    if (value.length < min || !/^[\x21-\x7e]+$/.test(value)) {
+      return this.fail(name, `must be at least ${min} printable characters, without spaces`);
+    }
     return value;
   }
 }
@@ -203,8 +206,8 @@ export function loadConfig(env: Env): AppConfig {
     vendureWebhookSecret: r.webhookSecret('VENDURE_WEBHOOK_SECRET'),
     vendureWebhookUrl: r.url('VENDURE_WEBHOOK_URL', ['http:', 'https:']),
     driverWebhookSecret: r.webhookSecret('DRIVER_WEBHOOK_SECRET'),
-    adminApiKey: r.minLength('ADMIN_API_KEY', 32),
-    metricsToken: r.minLength('METRICS_TOKEN', 16),
+    adminApiKey: r.bearerSecret('ADMIN_API_KEY', 32),
+    metricsToken: r.bearerSecret('METRICS_TOKEN', 16),
     corsOrigins: (r.raw('CORS_ORIGINS') ?? '')
       .split(',')
       .map((origin) => origin.trim())

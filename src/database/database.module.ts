@@ -1,21 +1,31 @@
-import { Global, Module } from '@nestjs/common';
+import { Global, Logger, Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { AppConfig } from '../config/app-config.js';
 import { buildDataSourceOptions } from './data-source-options.js';
+import { runMigrations } from './run-migrations.js';
 
 @Global()
 @Module({
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({
-        ...buildDataSourceOptions(config),
-        // Pending migrations are applied before the service takes traffic (DB_MIGRATIONS_RUN).
-        migrationsRun: config.migrationsRun,
-        retryAttempts: 5,
-        retryDelay: 2_000,
-      }),
+      useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config), retryAttempts: 5, retryDelay: 2_000 }),
     }),
   ],
+  providers: [
+    {
+      // Pending migrations are applied before the service takes traffic (DB_MIGRATIONS_RUN).
+      provide: 'MIGRATIONS_APPLIED',
+      inject: [AppConfig, DataSource],
+      useFactory: async (config: AppConfig, dataSource: DataSource) => {
+        if (!config.migrationsRun) return [];
+        const applied = await runMigrations(dataSource, config.database.kind === 'embedded');
+        for (const name of applied) new Logger('Database').log(`Applied migration ${name}`);
+        return applied;
+      },
+    },
+  ],
+  exports: ['MIGRATIONS_APPLIED'],
 })
 export class DatabaseModule {}

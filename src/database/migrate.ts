@@ -4,16 +4,29 @@
  */
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
-import { loadConfig } from '../config/load-config.js';
 import { createWinstonLogger } from '../common/logger.js';
+import { ConfigError, loadConfig } from '../config/load-config.js';
 import { buildDataSourceOptions } from './data-source-options.js';
+import { runMigrations } from './run-migrations.js';
 
-const config = loadConfig(process.env);
-const logger = createWinstonLogger(config.logLevel);
-const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+let config;
 try {
-  const applied = await dataSource.runMigrations({ transaction: 'each' });
-  logger.info(applied.length ? `Applied ${applied.map((m) => m.name).join(', ')}` : 'No pending migrations');
-} finally {
-  await dataSource.destroy();
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(1);
+}
+const logger = createWinstonLogger(config.logLevel);
+try {
+  const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
+  try {
+    const applied = await runMigrations(dataSource, config.database.kind === 'embedded');
+    logger.info(applied.length ? `Applied ${applied.join(', ')}` : 'No pending migrations');
+  } finally {
+    await dataSource.destroy();
+  }
+} catch (error) {
+  logger.error(`Migrations failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
 }

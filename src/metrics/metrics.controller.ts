@@ -2,7 +2,7 @@ import { Controller, Get, Header, Headers, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
-import { secretsEqual } from '../auth/secret-compare.js';
+import { bearerToken, secretsEqual } from '../auth/secret-compare.js';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from './metrics.service.js';
@@ -27,8 +27,7 @@ export class MetricsController {
   async scrape(@Headers('authorization') authorization: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     const token = this.config.metricsToken;
     if (token) {
-      const given = authorization?.startsWith('Bearer ') ? authorization.slice(7) : '';
-      if (!secretsEqual(given, token)) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>');
+      if (!secretsEqual(bearerToken(authorization) ?? '', token)) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>');
     }
     void reply.header('content-type', this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }
