@@ -1,5 +1,5 @@
 import helmet from '@fastify/helmet';
-import { LoggerService } from '@nestjs/common';
+import { Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -52,8 +52,13 @@ export async function createApp(
     done(null, payload);
   });
   const metrics = app.get(MetricsService);
+  // One line per request at debug level only: at info the hot routes would flood the logs.
+  const requestLogger = config.logLevel === 'debug' ? new Logger('Http') : undefined;
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.observe(request, reply);
+    requestLogger?.debug(
+      `${request.method} ${request.routeOptions?.url ?? request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`,
+    );
     done();
   });
   app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES });

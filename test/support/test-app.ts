@@ -1,3 +1,4 @@
+import type { LoggerService } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
 import { createApp } from '../../src/app.factory.js';
@@ -17,7 +18,10 @@ export interface TestApp {
  * The real application (same factory as `main.ts`) on the given environment,
  * initialised but not listening: supertest drives its HTTP server directly.
  */
-export async function startTestApp(env: Record<string, string | undefined>): Promise<TestApp> {
+export async function startTestApp(
+  env: Record<string, string | undefined>,
+  options: { logger?: LoggerService } = {},
+): Promise<TestApp> {
   const config = loadConfig({
     ADMIN_API_KEY: ADMIN_KEY,
     DRIVER_WEBHOOK_SECRET: DRIVER_SECRET,
@@ -25,7 +29,7 @@ export async function startTestApp(env: Record<string, string | undefined>): Pro
     NODE_ENV: 'test',
     ...env,
   });
-  const app = await createApp(config, false, { swaggerUi: false });
+  const app = await createApp(config, options.logger ?? false, { swaggerUi: false });
   await app.init();
   await app.getHttpAdapter().getInstance().ready();
   return { app, server: app.getHttpServer(), close: () => app.close() };
