@@ -54,8 +54,9 @@ async function bootstrap(): Promise<void> {
       },
     );
   };
-  process.once('SIGTERM', shutdown);
-  process.once('SIGINT', shutdown);
+  // `on`, not `once`: a repeated signal during shutdown must not fall back to the default (immediate exit).
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
   // PM2 sends 'shutdown' over IPC on Windows and with --shutdown-with-message.
   process.on('message', (message) => message === 'shutdown' && shutdown('SIGTERM'));
 }

@@ -69,7 +69,7 @@ describe('the service process', () => {
     expect(service.stderr + service.stdout).not.toContain('too-short-secret-value');
   });
 
-  it('on SIGTERM finishes the requests in flight, refuses new ones, and exits 0', async () => {
+  it('on SIGTERM (even twice) finishes the requests in flight, refuses new ones, and exits 0', async () => {
     const database = await createTestDatabase('shutdown');
     cleanups.push(() => database.drop());
     const port = await freePort();
@@ -108,6 +108,8 @@ describe('the service process', () => {
 
     service.child.kill('SIGTERM');
     await service.logged('SIGTERM received');
+    // An impatient second signal must not cut the drain short.
+    service.child.kill('SIGTERM');
     // No new connections once shutdown has begun.
     await expect(fetch(`${base}/health`)).rejects.toThrow();
 

@@ -49,6 +49,7 @@ describe(loadConfig.name, () => {
     ['NODE_ENV', 'staging'],
     ['LOG_LEVEL', 'verbose'],
     ['DB_PORT', '-1'],
+    ['DB_POOL_SIZE', '1'],
     ['DB_SYNCHRONIZE', 'true'],
     ['DB_SYNCHRONIZE', 'maybe'],
     ['DB_MIGRATIONS_RUN', 'sometimes'],

@@ -160,7 +160,8 @@ function readDatabase(r: Reader): DatabaseConfig {
   const external = ['DATABASE_URL', 'DB_HOST', 'DB_PORT', 'DB_NAME', 'DB_USERNAME', 'DB_PASSWORD'].some(
     (name) => r.raw(name) !== undefined,
   );
-  const poolSize = r.int('DB_POOL_SIZE', 10, 1, 200);
+  // Two at least: migrations hold one connection for their lock while running on another.
+  const poolSize = r.int('DB_POOL_SIZE', 10, 2, 200);
   if (!external) return { kind: 'embedded', dataDir: r.raw('PGLITE_DATA_DIR') ?? './data' };
   return {
     kind: 'postgres',

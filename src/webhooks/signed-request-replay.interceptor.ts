@@ -6,7 +6,7 @@ import { StoredErrorResponse, toErrorResponse } from '../common/error-response.j
 import { SignedRequestReplayService } from './signed-request-replay.service.js';
 
 /**
- * Applies replay safety to signed requests that change something (not GET):
+ * Applies replay safety to signed requests that change something (not GET or HEAD):
  * see `SignedRequestReplayService`.
  */
 @Injectable()
@@ -16,7 +16,8 @@ export class SignedRequestReplayInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest & { rawBody?: Buffer }>();
     const principal = request.principal;
-    if (!principal || (principal.kind !== 'vendure' && principal.kind !== 'driver-backend') || request.method === 'GET') {
+    const isRead = request.method === 'GET' || request.method === 'HEAD';
+    if (!principal || (principal.kind !== 'vendure' && principal.kind !== 'driver-backend') || isRead) {
       return next.handle();
     }
     const { kind: source, messageId } = principal;
