@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { AuthModule } from './auth/auth.module.js';
+import { AvailabilityModule } from './availability/availability.module.js';
 import { AllExceptionsFilter } from './common/all-exceptions.filter.js';
 import { StrictValidationPipe } from './common/validation.pipe.js';
 import { AppConfig } from './config/app-config.js';
@@ -24,6 +25,7 @@ export class AppModule {
         MetricsModule,
         AuthModule,
         DriversModule,
+        AvailabilityModule,
         HealthModule,
         WebhooksModule,
       ],

@@ -27,6 +27,10 @@ export class DriverEntity {
   @Column({ name: 'token_hash', type: 'char', length: 64, unique: true, select: false })
   tokenHash!: string;
 
+  /** Bumped on every change of status or isActive; lets Redis refuse an older state. */
+  @Column({ name: 'state_version', type: 'integer', default: 0 })
+  stateVersion!: number;
+
   @Column({ name: 'last_lat', type: 'double precision', nullable: true })
   lastLat!: number | null;
 

@@ -63,7 +63,8 @@ export class DriversRepository {
   /** Applies the changes; returns the updated driver, or null when there is no such driver. */
   async update(id: string, changes: DriverChanges): Promise<DriverEntity | null> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-    const result = await this.repository.update({ id }, { ...defined, updatedAt: () => 'now()' } as never);
+    const stateVersion = changes.isActive === undefined ? {} : { stateVersion: () => 'state_version + 1' };
+    const result = await this.repository.update({ id }, { ...defined, ...stateVersion, updatedAt: () => 'now()' } as never);
     return result.affected ? this.findById(id) : null;
   }
 

@@ -3,6 +3,7 @@ import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity, DriverStatus } from './driver.entity.js';
 import { newDriverToken } from './driver-token.js';
+import { DriverStateEvents } from './driver-state.events.js';
 import { DriverTokenService } from './driver-token.service.js';
 import { DriverChanges, DriversRepository } from './drivers.repository.js';
 
@@ -26,6 +27,7 @@ export class DriversService {
   constructor(
     private readonly drivers: DriversRepository,
     private readonly tokens: DriverTokenService,
+    private readonly stateEvents: DriverStateEvents,
   ) {}
 
   async create(input: { name: string; phone: string; vehicleType?: string }): Promise<{ driver: DriverEntity; token: string }> {
@@ -63,7 +65,10 @@ export class DriversService {
       throw error;
     }
     if (!driver) throw driverNotFound(id);
-    if (changes.isActive !== undefined) this.tokens.forgetDriver(id);
+    if (changes.isActive !== undefined) {
+      this.tokens.forgetDriver(id);
+      await this.stateEvents.changed(driver);
+    }
     return driver;
   }
 

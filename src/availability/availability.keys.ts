@@ -1,0 +1,21 @@
+/**
+ * Redis keys of the availability model (before REDIS_KEY_PREFIX).
+ *
+ * - `drivers:geo`        GEO set: exactly the drivers that can be chosen now
+ *                        (active, AVAILABLE, location known, heartbeat fresh).
+ * - `drivers:status`     hash id → "STATUS:active(1|0):stateVersion", PostgreSQL's state.
+ * - `driver:online:{id}` heartbeat key, expires after DRIVER_HEARTBEAT_TTL_SECONDS.
+ * - `drivers:heartbeat`  sorted set id → last heartbeat (ms): lets the sweeper find
+ *                        expired heartbeats without scanning every driver.
+ * - `drivers:location`   hash id → "lon lat recordedAtMs": the newest point of every driver.
+ * - `drivers:synced`     set by a complete reconciliation; without it (Redis new or
+ *                        flushed) searches use PostgreSQL.
+ */
+export const KEYS = {
+  geo: 'drivers:geo',
+  status: 'drivers:status',
+  heartbeat: 'drivers:heartbeat',
+  location: 'drivers:location',
+  synced: 'drivers:synced',
+  online: (driverId: string) => `driver:online:${driverId}`,
+} as const;

@@ -1,0 +1,114 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, Repository } from 'typeorm';
+import { DriverEntity } from '../drivers/driver.entity.js';
+
+export interface LocationWrite {
+  driverId: string;
+  lat: number;
+  lon: number;
+  recordedAt: Date;
+  seenAt: Date;
+}
+
+/** What Redis mirrors of one driver. */
+export interface DriverState {
+  id: string;
+  status: DriverEntity['status'];
+  isActive: boolean;
+  stateVersion: number;
+  lastLat: number | null;
+  lastLon: number | null;
+  lastLocationAt: Date | null;
+  lastSeenAt: Date | null;
+}
+
+const STATE_COLUMNS = `id, status, is_active AS "isActive", state_version AS "stateVersion", last_lat AS "lastLat",
+  last_lon AS "lastLon", last_location_at AS "lastLocationAt", last_seen_at AS "lastSeenAt"`;
+
+/** Choosable: active, AVAILABLE, location known, heartbeat at or after the cutoff. */
+const CHOOSABLE = `d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL AND d.last_seen_at >= $cutoff`;
+
+/** PostgreSQL queries of the availability model (the `drivers` table is the truth). */
+@Injectable()
+export class AvailabilityRepository {
+  constructor(
+    @InjectRepository(DriverEntity) private readonly drivers: Repository<DriverEntity>,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  async findState(id: string): Promise<DriverState | null> {
+    const [row] = await this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id = $1`, [id]);
+    return row ?? null;
+  }
+
+  /** States in id order after `afterId`, for reconciliation in bounded batches. */
+  listStates(afterId: string | null, limit: number): Promise<DriverState[]> {
+    return afterId === null
+      ? this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers ORDER BY id LIMIT $1`, [limit])
+      : this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit]);
+  }
+
+  /**
+   * Sets AVAILABLE or OFFLINE unless the driver is BUSY (on a delivery).
+   * Returns the updated driver, or null when the driver is BUSY or unknown.
+   */
+  async setStatusUnlessBusy(id: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity | null> {
+    const result = await this.drivers
+      .createQueryBuilder()
+      .update()
+      .set({ status, stateVersion: () => 'state_version + 1', updatedAt: () => 'now()' } as never)
+      .where(`id = :id AND status <> 'BUSY'`, { id })
+      .execute();
+    return result.affected ? this.drivers.findOneBy({ id }) : null;
+  }
+
+  /**
+   * Writes a batch of points. A point older than the stored one leaves the
+   * location alone (out-of-order delivery) but still counts as a heartbeat.
+   * Rows are locked in id order, so concurrent batches cannot deadlock.
+   */
+  async writeLocations(points: LocationWrite[]): Promise<void> {
+    if (points.length === 0) return;
+    const rows = [...points]
+      .sort((a, b) => (a.driverId < b.driverId ? -1 : 1))
+      .map((p) => ({ id: p.driverId, lat: p.lat, lon: p.lon, recorded_at: p.recordedAt.toISOString(), seen_at: p.seenAt.toISOString() }));
+    await this.dataSource.query(
+      `UPDATE drivers AS d SET
+         last_lat = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lat ELSE d.last_lat END,
+         last_lon = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lon ELSE d.last_lon END,
+         last_location_at = GREATEST(d.last_location_at, v.recorded_at),
+         last_seen_at = GREATEST(d.last_seen_at, v.seen_at)
+       FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, lat double precision, lon double precision,
+                                               recorded_at timestamptz, seen_at timestamptz)
+       WHERE d.id = v.id`,
+      [JSON.stringify(rows)],
+    );
+  }
+
+  /**
+   * The nearest choosable drivers within `radiusMeters`, nearest first. The
+   * partial GiST index on ll_to_earth(last_lat, last_lon) answers both the
+   * bounding box and the KNN ordering, so the cost follows `limit`.
+   */
+  findNearestChoosable(query: { lat: number; lon: number; radiusMeters: number; cutoff: Date; limit: number }): Promise<DriverEntity[]> {
+    return this.drivers
+      .createQueryBuilder('d')
+      .where(CHOOSABLE.replace('$cutoff', ':cutoff'), { cutoff: query.cutoff })
+      .andWhere('earth_box(ll_to_earth(:lat, :lon), :radius) @> ll_to_earth(d.last_lat, d.last_lon)')
+      .orderBy('ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth(:lat, :lon)')
+      .setParameters({ lat: query.lat, lon: query.lon, radius: query.radiusMeters })
+      .limit(query.limit)
+      .getMany();
+  }
+
+  /** Of the given drivers, those PostgreSQL says can be chosen now. */
+  findChoosable(ids: string[], cutoff: Date): Promise<DriverEntity[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.drivers
+      .createQueryBuilder('d')
+      .where('d.id IN (:...ids)', { ids })
+      .andWhere(CHOOSABLE.replace('$cutoff', ':cutoff'), { cutoff })
+      .getMany();
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * Lua scripts of the availability model. Each runs atomically in one round
+ * trip. They only touch keys passed in KEYS, so REDIS_KEY_PREFIX applies.
+ */
+
+/**
+ * A location ping (also the heartbeat). Never changes the status: the driver
+ * enters or stays in the GEO set only if Redis' copy of PostgreSQL's state
+ * says active and AVAILABLE. An older point than the stored one refreshes the
+ * heartbeat but does not move the driver.
+ * KEYS: geo, status, heartbeat, location, online
+ * ARGV: id, lon, lat, recordedAtMs, nowMs, ttlSeconds
+ * Returns {state or false, 1 if the point was newest else 0}.
+ */
+export const RECORD_PING = `
+local id = ARGV[1]
+redis.call('SET', KEYS[5], '1', 'EX', ARGV[6])
+redis.call('ZADD', KEYS[3], ARGV[5], id)
+local newest = 1
+local previous = redis.call('HGET', KEYS[4], id)
+if previous then
+  local previousAt = tonumber(string.match(previous, '[^ ]+ [^ ]+ ([^ ]+)'))
+  if previousAt and tonumber(ARGV[4]) < previousAt then newest = 0 end
+end
+if newest == 1 then redis.call('HSET', KEYS[4], id, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]) end
+local state = redis.call('HGET', KEYS[2], id)
+if not state then return {false, newest} end
+if string.sub(state, 1, 12) == 'AVAILABLE:1:' then
+  local lon, lat = string.match(redis.call('HGET', KEYS[4], id), '([^ ]+) ([^ ]+)')
+  redis.call('GEOADD', KEYS[1], lon, lat, id)
+else
+  redis.call('ZREM', KEYS[1], id)
+end
+return {state, newest}
+`;
+
+/**
+ * Applies PostgreSQL's state of one driver (after a status change, a
+ * deactivation, or during reconciliation), unless Redis already holds a newer
+ * state version. Seeds location and heartbeat from PostgreSQL when those are
+ * newer than Redis' own, then puts the driver in or out of the GEO set.
+ * KEYS: geo, status, heartbeat, location, online
+ * ARGV: id, state ("STATUS:active:version"), version, cutoffMs (now - heartbeat TTL),
+ *       lon, lat, recordedAtMs, lastSeenMs (the last four may be empty strings)
+ */
+export const APPLY_STATE = `
+local id = ARGV[1]
+local current = redis.call('HGET', KEYS[2], id)
+local state = ARGV[2]
+if current and tonumber(string.match(current, ':(%d+)$')) > tonumber(ARGV[3]) then
+  state = current
+else
+  redis.call('HSET', KEYS[2], id, state)
+end
+if ARGV[7] ~= '' then
+  local stored = redis.call('HGET', KEYS[4], id)
+  local storedAt = stored and tonumber(string.match(stored, '[^ ]+ [^ ]+ ([^ ]+)'))
+  if not storedAt or tonumber(ARGV[7]) > storedAt then
+    redis.call('HSET', KEYS[4], id, ARGV[5] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7])
+  end
+end
+if ARGV[8] ~= '' then
+  local seen = tonumber(redis.call('ZSCORE', KEYS[3], id))
+  local pgSeen = tonumber(ARGV[8])
+  if (not seen or pgSeen > seen) and pgSeen >= tonumber(ARGV[4]) then
+    redis.call('ZADD', KEYS[3], pgSeen, id)
+    -- The heartbeat key lives as long as the heartbeat stays fresh: until pgSeen + ttl, i.e. pgSeen - cutoff from now.
+    redis.call('SET', KEYS[5], '1', 'PX', math.max(1, math.floor(pgSeen - tonumber(ARGV[4]))))
+  end
+end
+local location = redis.call('HGET', KEYS[4], id)
+local seen = tonumber(redis.call('ZSCORE', KEYS[3], id))
+if string.sub(state, 1, 12) == 'AVAILABLE:1:' and location and seen and seen >= tonumber(ARGV[4]) then
+  local lon, lat = string.match(location, '([^ ]+) ([^ ]+)')
+  redis.call('GEOADD', KEYS[1], lon, lat, id)
+  return 1
+end
+redis.call('ZREM', KEYS[1], id)
+return 0
+`;
+
+/**
+ * Takes drivers whose heartbeat expired out of the GEO set.
+ * KEYS: heartbeat, geo     ARGV: cutoffMs, limit
+ */
+export const SWEEP_STALE = `
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #stale > 0 then
+  redis.call('ZREM', KEYS[2], unpack(stale))
+  redis.call('ZREM', KEYS[1], unpack(stale))
+end
+return #stale
+`;
+
+/**
+ * Nearest search with a widening radius. Returns false when Redis has not
+ * been reconciled (new or flushed): the caller then asks PostgreSQL. Drivers
+ * whose heartbeat expired are skipped (and removed) even if the sweeper has
+ * not run yet.
+ * KEYS: geo, heartbeat, synced     ARGV: lon, lat, count, cutoffMs, radiusKm...
+ * Returns a flat list: id1, distanceKm1, id2, distanceKm2, ...
+ */
+export const SEARCH_NEAREST = `
+if redis.call('EXISTS', KEYS[3]) == 0 then return false end
+local count = tonumber(ARGV[3])
+local cutoff = tonumber(ARGV[4])
+local found = {}
+for i = 5, #ARGV do
+  local hits = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[1], ARGV[2], 'BYRADIUS', ARGV[i], 'km', 'ASC', 'COUNT', count, 'WITHDIST')
+  found = {}
+  for _, hit in ipairs(hits) do
+    local seen = tonumber(redis.call('ZSCORE', KEYS[2], hit[1]))
+    if seen and seen >= cutoff then
+      table.insert(found, hit[1])
+      table.insert(found, hit[2])
+    else
+      redis.call('ZREM', KEYS[1], hit[1])
+    end
+  end
+  if #found / 2 >= count then return found end
+end
+return found
+`;
+
+/**
+ * Removes GEO members that PostgreSQL does not list as choosable (after a
+ * reconciliation pass has refreshed every state).
+ * KEYS: geo, status     ARGV: member ids
+ */
+export const PRUNE_GEO = `
+local removed = 0
+for _, id in ipairs(ARGV) do
+  local state = redis.call('HGET', KEYS[2], id)
+  if not state or string.sub(state, 1, 12) ~= 'AVAILABLE:1:' then
+    redis.call('ZREM', KEYS[1], id)
+    removed = removed + 1
+  end
+end
+return removed
+`;

@@ -1,0 +1,146 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { DomainError } from '../common/domain-error.js';
+import { AppConfig } from '../config/app-config.js';
+import { DriverEntity, DriverStatus } from '../drivers/driver.entity.js';
+import { DriverStateEvents } from '../drivers/driver-state.events.js';
+import { AvailabilityRepository, DriverState } from './availability.repository.js';
+import { AvailabilityStore } from './availability.store.js';
+import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
+import { LocationWriter } from './location-writer.js';
+
+export interface LocationPing {
+  lat: number;
+  lon: number;
+  recordedAt?: Date;
+}
+
+export interface NearbyDriver {
+  driver: DriverEntity;
+  distanceMeters: number;
+}
+
+/** Extra candidates asked of either path, so near-ties at the cut-off rank the same on both. */
+const CANDIDATE_MARGIN = 5;
+
+const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
+
+/**
+ * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE, and
+ * the nearest-driver search. PostgreSQL holds the truth; Redis mirrors the
+ * choosable drivers for speed, and every path works without it.
+ */
+@Injectable()
+export class AvailabilityService implements OnModuleInit {
+  private readonly logger = new Logger(AvailabilityService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly repository: AvailabilityRepository,
+    private readonly store: AvailabilityStore,
+    private readonly writer: LocationWriter,
+    private readonly stateEvents: DriverStateEvents,
+  ) {}
+
+  onModuleInit(): void {
+    // Deactivation and reactivation (PATCH /drivers/:id) reach the GEO set before the answer is sent.
+    this.stateEvents.subscribe((driver) => this.mirrorState(driver));
+  }
+
+  /** Heartbeats older than this are stale. */
+  heartbeatCutoff(now = new Date()): Date {
+    return new Date(now.getTime() - this.config.driverHeartbeatTtlSeconds * 1000);
+  }
+
+  /**
+   * Records a location ping. Never changes the status. Answers the driver's
+   * status from Redis when it knows the driver (no PostgreSQL query on the hot
+   * path), from PostgreSQL otherwise.
+   */
+  async recordLocation(driverId: string, ping: LocationPing): Promise<{ status: DriverStatus; online: true }> {
+    const now = new Date();
+    const point = { lat: ping.lat, lon: ping.lon, recordedAt: ping.recordedAt ?? now };
+    let status: DriverStatus | undefined;
+    if (this.store.isReady()) {
+      try {
+        const { state } = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds);
+        status = state?.status;
+      } catch (error) {
+        this.logger.debug(`Redis ping failed, PostgreSQL only: ${(error as Error).message}`);
+      }
+    }
+    if (status === undefined) {
+      // Redis is down or does not know this driver yet: PostgreSQL answers, and Redis learns the state.
+      const state = await this.repository.findState(driverId);
+      if (!state) throw driverNotFound(driverId);
+      status = state.status;
+      await this.mirrorState(state);
+    }
+    await this.writer.record({ driverId, ...point, seenAt: now });
+    return { status, online: true };
+  }
+
+  /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering. */
+  async setStatus(driverId: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity> {
+    // Pings still in the write-behind buffer carry the newest location: write them first, so the answer shows it.
+    await this.writer.flush();
+    const driver = await this.repository.setStatusUnlessBusy(driverId, status);
+    if (!driver) {
+      const state = await this.repository.findState(driverId);
+      if (!state) throw driverNotFound(driverId);
+      throw new DomainError(
+        'DRIVER_HAS_ACTIVE_DELIVERY',
+        'The driver is on a delivery (BUSY); it becomes AVAILABLE again when the delivery ends',
+      );
+    }
+    await this.mirrorState(driver);
+    return driver;
+  }
+
+  /**
+   * The nearest choosable drivers, nearest first, at most `limit`, within
+   * `radiusKm` (capped by ASSIGNMENT_MAX_RADIUS_KM and 100 km). Redis finds
+   * the candidates when it is up and reconciled, PostgreSQL otherwise; either
+   * way PostgreSQL confirms each one, and distances are computed the same way,
+   * so both paths give the same answer.
+   */
+  async findNearest(query: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
+    const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
+    const cutoff = this.heartbeatCutoff();
+    const count = query.limit + CANDIDATE_MARGIN;
+    const candidates = (await this.redisCandidates({ ...query, count, cutoff, maxKm })) ??
+      (await this.repository.findNearestChoosable({ lat: query.lat, lon: query.lon, radiusMeters: maxKm * 1000, cutoff, limit: count }));
+    return candidates
+      .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
+      .filter((hit) => hit.distanceMeters <= maxKm * 1000)
+      .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1))
+      .slice(0, query.limit);
+  }
+
+  /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer. */
+  private async redisCandidates(query: { lat: number; lon: number; count: number; cutoff: Date; maxKm: number }) {
+    if (!this.store.isReady()) return null;
+    let hits;
+    try {
+      hits = await this.store.searchNearest({ ...query, radiiKm: searchRadiiKm(query.maxKm) });
+    } catch (error) {
+      this.logger.debug(`Redis search failed, using PostgreSQL: ${(error as Error).message}`);
+      return null;
+    }
+    if (hits === null) return null;
+    return this.repository.findChoosable(
+      hits.map((hit) => hit.driverId),
+      query.cutoff,
+    );
+  }
+
+  /** Brings Redis in line with PostgreSQL's state of one driver; Redis being down is not an error. */
+  private async mirrorState(state: DriverState): Promise<void> {
+    if (!this.store.isReady()) return;
+    try {
+      await this.store.applyState(state, this.heartbeatCutoff());
+    } catch (error) {
+      // Reconciliation repairs Redis; the search double-checks PostgreSQL meanwhile.
+      this.logger.warn(`Could not mirror driver ${state.id} to Redis: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,163 @@
+import { Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { RedisService } from '../redis/redis.service.js';
+import { KEYS } from './availability.keys.js';
+import { APPLY_STATE, PRUNE_GEO, RECORD_PING, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
+import type { DriverState } from './availability.repository.js';
+
+type ScriptResult = Promise<unknown>;
+interface AvailabilityCommands {
+  recordPing(...args: Array<string | number>): ScriptResult;
+  applyState(...args: Array<string | number>): ScriptResult;
+  sweepStale(...args: Array<string | number>): ScriptResult;
+  searchNearest(...args: Array<string | number>): ScriptResult;
+  pruneGeo(...args: Array<string | number>): ScriptResult;
+}
+type ScriptedRedis = Redis & AvailabilityCommands;
+
+export interface PingResult {
+  /** Redis' copy of the driver's state, or null when Redis does not know the driver yet. */
+  state: { status: DriverState['status']; isActive: boolean } | null;
+}
+
+export interface RedisCandidate {
+  driverId: string;
+  distanceMeters: number;
+}
+
+/** The value stored in `drivers:status`: "STATUS:active:version". */
+export function encodeState(driver: Pick<DriverState, 'status' | 'isActive' | 'stateVersion'>): string {
+  return `${driver.status}:${driver.isActive ? 1 : 0}:${driver.stateVersion}`;
+}
+
+function decodeState(value: string): PingResult['state'] {
+  const [status, active] = value.split(':');
+  return { status: status as DriverState['status'], isActive: active === '1' };
+}
+
+const at = (date: Date | null) => (date ? String(date.getTime()) : '');
+
+/**
+ * Redis side of the availability model: every operation is one script, one
+ * round trip. Callers check `ready` and treat any error as "Redis is down".
+ */
+@Injectable()
+export class AvailabilityStore {
+  private readonly redis: ScriptedRedis | null;
+
+  constructor(redisService: RedisService) {
+    const client = redisService.client;
+    if (client) {
+      client.defineCommand('recordPing', { numberOfKeys: 5, lua: RECORD_PING });
+      client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
+      client.defineCommand('sweepStale', { numberOfKeys: 2, lua: SWEEP_STALE });
+      client.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
+      client.defineCommand('pruneGeo', { numberOfKeys: 2, lua: PRUNE_GEO });
+    }
+    this.redis = client as ScriptedRedis | null;
+    this.isReady = () => redisService.isReady;
+  }
+
+  readonly isReady: () => boolean;
+
+  private get client(): ScriptedRedis {
+    if (!this.redis || !this.isReady()) throw new Error('Redis is not connected');
+    return this.redis;
+  }
+
+  private static stateKeys(driverId: string): string[] {
+    return [KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location, KEYS.online(driverId)];
+  }
+
+  async recordPing(
+    driverId: string,
+    point: { lat: number; lon: number; recordedAt: Date },
+    now: Date,
+    ttlSeconds: number,
+  ): Promise<PingResult> {
+    const [state] = (await this.client.recordPing(
+      ...AvailabilityStore.stateKeys(driverId),
+      driverId,
+      point.lon,
+      point.lat,
+      point.recordedAt.getTime(),
+      now.getTime(),
+      ttlSeconds,
+    )) as [string | null, number];
+    return { state: state ? decodeState(state) : null };
+  }
+
+  /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */
+  async applyState(driver: DriverState, cutoff: Date): Promise<boolean> {
+    const result = await this.client.applyState(...this.applyStateArgs(driver, cutoff));
+    return result === 1;
+  }
+
+  /** The same for many drivers, pipelined: one round trip for the whole batch. */
+  async applyStates(drivers: DriverState[], cutoff: Date): Promise<void> {
+    const pipeline = this.client.pipeline() as unknown as AvailabilityCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
+    for (const driver of drivers) void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
+    const results = await pipeline.exec();
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0];
+  }
+
+  private applyStateArgs(driver: DriverState, cutoff: Date): Array<string | number> {
+    const hasLocation = driver.lastLat !== null && driver.lastLon !== null && driver.lastLocationAt !== null;
+    return [
+      ...AvailabilityStore.stateKeys(driver.id),
+      driver.id,
+      encodeState(driver),
+      driver.stateVersion,
+      cutoff.getTime(),
+      hasLocation ? String(driver.lastLon) : '',
+      hasLocation ? String(driver.lastLat) : '',
+      hasLocation ? at(driver.lastLocationAt) : '',
+      at(driver.lastSeenAt),
+    ];
+  }
+
+  /** Removes drivers whose heartbeat is older than `cutoff` from the GEO set; returns how many. */
+  async sweepStale(cutoff: Date, limit = 1_000): Promise<number> {
+    return Number(await this.client.sweepStale(KEYS.heartbeat, KEYS.geo, cutoff.getTime(), limit));
+  }
+
+  /** Nearest choosable drivers by Redis, or null when Redis has not been reconciled. */
+  async searchNearest(query: { lat: number; lon: number; count: number; cutoff: Date; radiiKm: number[] }): Promise<RedisCandidate[] | null> {
+    const flat = (await this.client.searchNearest(
+      KEYS.geo,
+      KEYS.heartbeat,
+      KEYS.synced,
+      query.lon,
+      query.lat,
+      query.count,
+      query.cutoff.getTime(),
+      ...query.radiiKm,
+    )) as string[] | null;
+    if (flat === null) return null;
+    const candidates: RedisCandidate[] = [];
+    for (let i = 0; i < flat.length; i += 2) candidates.push({ driverId: flat[i], distanceMeters: Number(flat[i + 1]) * 1000 });
+    return candidates;
+  }
+
+  /** Removes GEO members that are not choosable according to `drivers:status`. */
+  async pruneGeo(): Promise<number> {
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, entries] = await this.client.zscan(KEYS.geo, cursor, 'COUNT', 1_000);
+      cursor = next;
+      const members = entries.filter((_, i) => i % 2 === 0);
+      if (members.length > 0) removed += Number(await this.client.pruneGeo(KEYS.geo, KEYS.status, ...members));
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  async markSynced(at: Date): Promise<void> {
+    await this.client.set(KEYS.synced, at.toISOString());
+  }
+
+  async isSynced(): Promise<boolean> {
+    return (await this.client.exists(KEYS.synced)) === 1;
+  }
+}

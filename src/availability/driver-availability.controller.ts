@@ -1,0 +1,55 @@
+import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
+import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { DomainError } from '../common/domain-error.js';
+import { ErrorResponseDto } from '../common/error.response.js';
+import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
+import { AvailabilityService } from './availability.service.js';
+import { NearbyQuery, NearbyResponseDto } from './dto/nearby.query.js';
+import { LocationAcceptedDto, UpdateLocationDto } from './dto/update-location.dto.js';
+import { UpdateStatusDto } from './dto/update-status.dto.js';
+
+const DriverId = () =>
+  new ParseUUIDPipe({ exceptionFactory: () => new DomainError('VALIDATION_FAILED', ['id must be a UUID']) });
+
+@ApiTags('drivers')
+@ApiBearerAuth()
+@ApiAuthErrors()
+@Controller('drivers')
+export class DriverAvailabilityController {
+  constructor(private readonly availability: AvailabilityService) {}
+
+  @Get('nearby')
+  @ApiOperation({ summary: 'Nearest drivers that could be chosen now (admin), nearest first' })
+  @ApiOkResponse({ type: NearbyResponseDto })
+  async nearby(@Query() query: NearbyQuery): Promise<NearbyResponseDto> {
+    const hits = await this.availability.findNearest({ ...query, limit: query.limit ?? 10 });
+    return { items: hits.map((hit) => ({ driver: toDriverResponse(hit.driver), distanceMeters: Math.round(hit.distanceMeters * 10) / 10 })) };
+  }
+
+  @Patch(':id/location')
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @OwnDriverOnly()
+  @ApiOperation({ summary: "Report the driver's location; also its heartbeat. Never changes its status." })
+  @ApiOkResponse({ type: LocationAcceptedDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  updateLocation(@Param('id', DriverId()) id: string, @Body() dto: UpdateLocationDto): Promise<LocationAcceptedDto> {
+    return this.availability.recordLocation(id, {
+      lat: dto.lat,
+      lon: dto.lon,
+      recordedAt: dto.recordedAt === undefined ? undefined : new Date(dto.recordedAt),
+    });
+  }
+
+  @Patch(':id/status')
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @OwnDriverOnly()
+  @ApiOperation({ summary: 'Go AVAILABLE or OFFLINE (BUSY is set only by assignment)' })
+  @ApiOkResponse({ type: DriverResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_HAS_ACTIVE_DELIVERY' })
+  async updateStatus(@Param('id', DriverId()) id: string, @Body() dto: UpdateStatusDto): Promise<DriverResponseDto> {
+    return toDriverResponse(await this.availability.setStatus(id, dto.status));
+  }
+}

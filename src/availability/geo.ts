@@ -1,0 +1,27 @@
+/** Mean earth radius (IUGG), metres. Distances reported by the API use it. */
+export const EARTH_RADIUS_METERS = 6_371_008.8;
+
+/** The hard cap of any search, whatever ASSIGNMENT_MAX_RADIUS_KM says. */
+export const MAX_SEARCH_RADIUS_KM = 100;
+
+const toRadians = (degrees: number) => (degrees * Math.PI) / 180;
+
+/** Great-circle distance in metres between two WGS84 points. */
+export function haversineMeters(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const dLat = toRadians(lat2 - lat1);
+  const dLon = toRadians(lon2 - lon1);
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(toRadians(lat1)) * Math.cos(toRadians(lat2)) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_RADIUS_METERS * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+const STEPS_KM = [0.5, 1, 2, 5, 10, 20, 50, 100];
+
+/**
+ * The radii a nearest search tries in turn: small first, so that its cost
+ * follows the few nearest drivers rather than everyone inside a big circle.
+ * Always ends with `maxKm` (capped at 100 km).
+ */
+export function searchRadiiKm(maxKm: number): number[] {
+  const cap = Math.min(maxKm, MAX_SEARCH_RADIUS_KM);
+  return [...STEPS_KM.filter((step) => step < cap), cap];
+}
