@@ -26,8 +26,9 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   private readonly logger = new Logger(AvailabilityReconciler.name);
   private reconcileTimer?: NodeJS.Timeout;
   private sweepTimer?: NodeJS.Timeout;
-  private running?: Promise<ReconcileReport | null>;
-  private again = false;
+  /** The run waiting to start, which new callers join; a run already under way is not joined. */
+  private queued?: Promise<ReconcileReport | null>;
+  private previous: Promise<unknown> = Promise.resolve();
   private stopped = false;
 
   constructor(
@@ -54,23 +55,19 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   }
 
   /**
-   * Runs a reconciliation, or joins the one running (a request that arrives
-   * during a run causes one more run after it, so nothing is missed).
-   * Resolves to null when Redis is unavailable.
+   * Runs a reconciliation that starts after this call, so it sees every change
+   * committed before it. Callers arriving while a run is under way share the
+   * next one. Resolves to null when Redis is unavailable.
    */
   reconcile(): Promise<ReconcileReport | null> {
-    if (this.running) {
-      this.again = true;
-      return this.running;
-    }
-    this.running = this.run().finally(() => {
-      this.running = undefined;
-      if (this.again && !this.stopped) {
-        this.again = false;
-        void this.reconcile();
-      }
+    if (this.queued) return this.queued;
+    const next = this.previous.then(() => {
+      this.queued = undefined;
+      return this.run();
     });
-    return this.running;
+    this.queued = next;
+    this.previous = next.catch(() => undefined);
+    return next;
   }
 
   async sweep(): Promise<number> {

@@ -21,6 +21,9 @@ export interface NearbyDriver {
 
 /** Extra candidates asked of either path, so near-ties at the cut-off rank the same on both. */
 const CANDIDATE_MARGIN = 5;
+/** Distances closer than this may be ordered differently by Redis (geohash-rounded positions) and PostgreSQL. */
+const TIE_METERS = 1;
+const MAX_CANDIDATES = 2_000;
 
 const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
@@ -106,14 +109,33 @@ export class AvailabilityService implements OnModuleInit {
   async findNearest(query: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
     const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
     const cutoff = this.heartbeatCutoff();
-    const count = query.limit + CANDIDATE_MARGIN;
-    const candidates = (await this.redisCandidates({ ...query, count, cutoff, maxKm })) ??
-      (await this.repository.findNearestChoosable({ lat: query.lat, lon: query.lon, radiusMeters: maxKm * 1000, cutoff, limit: count }));
-    return candidates
-      .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
-      .filter((hit) => hit.distanceMeters <= maxKm * 1000)
-      .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1))
-      .slice(0, query.limit);
+    for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
+      const { drivers, full } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
+      const ranked = drivers
+        .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
+        .filter((hit) => hit.distanceMeters <= maxKm * 1000)
+        .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1));
+      // Drivers tied with the last one kept (same depot, say) may lie beyond the candidate window;
+      // widen it until the tie is inside, so the tie is broken by id on every path.
+      const last = ranked[query.limit - 1];
+      const farthest = ranked[ranked.length - 1];
+      const tieMayContinue = full && last !== undefined && farthest.distanceMeters - last.distanceMeters < TIE_METERS;
+      if (!tieMayContinue || count >= MAX_CANDIDATES) return ranked.slice(0, query.limit);
+    }
+  }
+
+  /** Candidates from Redis when it can answer, from PostgreSQL otherwise; `full` when the window was filled. */
+  private async candidates(query: { lat: number; lon: number; count: number; cutoff: Date; maxKm: number }) {
+    const fromRedis = await this.redisCandidates(query);
+    if (fromRedis) return fromRedis;
+    const drivers = await this.repository.findNearestChoosable({
+      lat: query.lat,
+      lon: query.lon,
+      radiusMeters: query.maxKm * 1000,
+      cutoff: query.cutoff,
+      limit: query.count,
+    });
+    return { drivers, full: drivers.length === query.count };
   }
 
   /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer. */
@@ -127,10 +149,11 @@ export class AvailabilityService implements OnModuleInit {
       return null;
     }
     if (hits === null) return null;
-    return this.repository.findChoosable(
+    const drivers = await this.repository.findChoosable(
       hits.map((hit) => hit.driverId),
       query.cutoff,
     );
+    return { drivers, full: hits.length === query.count };
   }
 
   /** Brings Redis in line with PostgreSQL's state of one driver; Redis being down is not an error. */

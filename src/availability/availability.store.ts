@@ -4,6 +4,7 @@ import { RedisService } from '../redis/redis.service.js';
 import { KEYS } from './availability.keys.js';
 import { APPLY_STATE, PRUNE_GEO, RECORD_PING, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
 import type { DriverState } from './availability.repository.js';
+import { redisSearchRadiusKm } from './geo.js';
 
 type ScriptResult = Promise<unknown>;
 interface AvailabilityCommands {
@@ -103,7 +104,8 @@ export class AvailabilityStore {
   }
 
   private applyStateArgs(driver: DriverState, cutoff: Date): Array<string | number> {
-    const hasLocation = driver.lastLat !== null && driver.lastLon !== null && driver.lastLocationAt !== null;
+    // Same rule as PostgreSQL's: coordinates make the location known (a missing time counts as oldest).
+    const hasLocation = driver.lastLat !== null && driver.lastLon !== null;
     return [
       ...AvailabilityStore.stateKeys(driver.id),
       driver.id,
@@ -112,7 +114,7 @@ export class AvailabilityStore {
       cutoff.getTime(),
       hasLocation ? String(driver.lastLon) : '',
       hasLocation ? String(driver.lastLat) : '',
-      hasLocation ? at(driver.lastLocationAt) : '',
+      hasLocation ? (at(driver.lastLocationAt) || '0') : '',
       at(driver.lastSeenAt),
     ];
   }
@@ -132,7 +134,7 @@ export class AvailabilityStore {
       query.lat,
       query.count,
       query.cutoff.getTime(),
-      ...query.radiiKm,
+      ...query.radiiKm.map(redisSearchRadiusKm),
     )) as string[] | null;
     if (flat === null) return null;
     const candidates: RedisCandidate[] = [];

@@ -25,3 +25,12 @@ export function searchRadiiKm(maxKm: number): number[] {
   const cap = Math.min(maxKm, MAX_SEARCH_RADIUS_KM);
   return [...STEPS_KM.filter((step) => step < cap), cap];
 }
+
+/**
+ * Redis measures GEO distances on a sphere of 6,372,797.56 m, 0.03 % larger
+ * than ours, so its circle is widened by this much to be sure it holds every
+ * driver our own (haversine) radius check accepts.
+ */
+export function redisSearchRadiusKm(radiusKm: number): number {
+  return radiusKm * 1.001 + 0.01;
+}

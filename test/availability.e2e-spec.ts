@@ -1,0 +1,431 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import request from 'supertest';
+import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { LocationWriter } from '../src/availability/location-writer.js';
+import { createTestDatabase } from './support/databases.js';
+import { eventually } from './support/eventually.js';
+import { CreatedDriver, newDriver } from './support/factories.js';
+import { PrivateRedis } from './support/private-redis.js';
+import { signedHeaders } from './support/signing.js';
+import { admin, bearer, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
+
+const BERLIN = { lat: 52.52, lon: 13.405 };
+
+/**
+ * The availability invariants, on real PostgreSQL and a private redis-server
+ * this file may flush, stop and start.
+ */
+describe('availability: location, heartbeat, status and nearest search', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const redisServer = new PrivateRedis();
+  let redis: Redis;
+  let sql: pg.Client;
+  let t: TestApp;
+  const http = () => request(t.server);
+
+  beforeAll(async () => {
+    database = await createTestDatabase('availability');
+    await redisServer.start();
+    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
+    await eventually(async () => (await redis.exists('drivers:synced')) === 1, { what: 'first reconciliation' });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    redis?.disconnect();
+    await redisServer.stop();
+    await sql?.end();
+    await database?.drop();
+  });
+
+  beforeEach(async () => {
+    // Each test starts from an empty fleet and an empty, reconciled Redis.
+    await sql.query('DELETE FROM drivers');
+    await redis.flushall();
+    await t.app.get(AvailabilityReconciler).reconcile();
+  });
+
+  const ping = (driver: CreatedDriver, point: { lat: number; lon: number; recordedAt?: string }) =>
+    http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point);
+  const setStatus = (driver: CreatedDriver, status: string) =>
+    http().patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status });
+  const nearbyIds = async (query: Record<string, number> = BERLIN) =>
+    (await http().get('/drivers/nearby').query(query).set(admin).expect(200)).body.items.map(
+      (item: { driver: { id: string } }) => item.driver.id,
+    );
+  const geoMembers = async () => (await redis.zrange('drivers:geo', 0, -1)).sort();
+  const row = async (id: string) => (await sql.query('SELECT * FROM drivers WHERE id = $1', [id])).rows[0];
+  const flushLocations = () => t.app.get(LocationWriter).flush();
+
+  /** A driver that is AVAILABLE, pinged at `point`: choosable. */
+  async function availableDriver(point = BERLIN): Promise<CreatedDriver> {
+    const driver = await newDriver(t);
+    await ping(driver, point).expect(200);
+    await setStatus(driver, 'AVAILABLE').expect(200);
+    return driver;
+  }
+
+  describe('PATCH /drivers/:id/location', () => {
+    it('stores the location of an OFFLINE driver, answers its status, and keeps it out of the GEO set', async () => {
+      const driver = await newDriver(t);
+      const response = await ping(driver, BERLIN).expect(200);
+      expect(response.body).toEqual({ status: 'OFFLINE', online: true });
+      expect(await redis.ttl(`driver:online:${driver.id}`)).toBeGreaterThan(0);
+      expect(await geoMembers()).toEqual([]);
+      expect(await nearbyIds()).toEqual([]);
+      await eventually(async () => (await row(driver.id)).last_lat === BERLIN.lat, { what: 'location written to PostgreSQL' });
+      expect((await row(driver.id)).status).toBe('OFFLINE');
+    });
+
+    it('reaches PostgreSQL on its own, without a request or shutdown forcing it', async () => {
+      const driver = await newDriver(t);
+      await ping(driver, { lat: 48.1, lon: 11.5 }).expect(200);
+      const stored = await eventually(async () => {
+        const r = await row(driver.id);
+        return r.last_lat === 48.1 && r;
+      }, { what: 'write-behind flush', timeoutMs: 5_000 });
+      expect(stored.last_lon).toBe(11.5);
+      expect(stored.last_seen_at).not.toBeNull();
+    });
+
+    it('puts an AVAILABLE driver in the GEO set and the search, and never changes its status', async () => {
+      const driver = await availableDriver();
+      expect(await geoMembers()).toEqual([driver.id]);
+      for (let i = 0; i < 3; i++) {
+        expect((await ping(driver, { lat: 52.5 + i / 100, lon: 13.4 }).expect(200)).body.status).toBe('AVAILABLE');
+      }
+      expect(await nearbyIds()).toEqual([driver.id]);
+      expect((await row(driver.id)).status).toBe('AVAILABLE');
+    });
+
+    it('keeps a BUSY driver BUSY and out of the GEO set, while storing its location for tracking', async () => {
+      const driver = await availableDriver();
+      // BUSY is set by assignment; here directly in PostgreSQL, then mirrored as assignment will do.
+      await sql.query(`UPDATE drivers SET status = 'BUSY', state_version = state_version + 1 WHERE id = $1`, [driver.id]);
+      await t.app.get(AvailabilityReconciler).reconcile();
+      expect(await geoMembers()).toEqual([]);
+
+      expect((await ping(driver, { lat: 52.6, lon: 13.5 }).expect(200)).body).toEqual({ status: 'BUSY', online: true });
+      expect(await geoMembers()).toEqual([]);
+      expect(await nearbyIds()).toEqual([]);
+      await flushLocations();
+      expect(await row(driver.id)).toMatchObject({ status: 'BUSY', last_lat: 52.6, last_lon: 13.5 });
+    });
+
+    it('acknowledges and ignores a point older than the stored one (out-of-order delivery)', async () => {
+      const driver = await availableDriver();
+      const now = Date.now();
+      await ping(driver, { lat: 52.53, lon: 13.41, recordedAt: new Date(now).toISOString() }).expect(200);
+      const late = await ping(driver, { lat: 40.0, lon: -3.7, recordedAt: new Date(now - 30_000).toISOString() }).expect(200);
+      expect(late.body).toEqual({ status: 'AVAILABLE', online: true });
+
+      const [[lon, lat]] = (await redis.geopos('drivers:geo', driver.id)) as [[string, string]];
+      expect(Number(lat)).toBeCloseTo(52.53, 4);
+      expect(Number(lon)).toBeCloseTo(13.41, 4);
+      await flushLocations();
+      const stored = await row(driver.id);
+      expect([stored.last_lat, stored.last_lon]).toEqual([52.53, 13.41]);
+      expect(stored.last_location_at.getTime()).toBe(now);
+      expect(stored.last_seen_at.getTime()).toBeGreaterThanOrEqual(now);
+    });
+
+    it('costs one Redis round trip', async () => {
+      const driver = await availableDriver();
+      const monitor = await redis.duplicate().monitor();
+      const commands: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua' && args.some((arg) => arg.includes(driver.id))) commands.push(args);
+      });
+      await ping(driver, { lat: 52.51, lon: 13.39 }).expect(200);
+      // MONITOR output trails the commands; a marker command proves everything before it has been seen.
+      await redis.echo(`end-${driver.id}`);
+      await eventually(async () => commands.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
+      monitor.disconnect();
+      const pingCommands = commands.filter((c) => c[0] !== 'echo');
+      expect(pingCommands.map((c) => c[0])).toEqual(['evalsha']);
+    });
+
+    it.each([
+      ['lat above 90', { lat: 90.1, lon: 13 }, 'lat'],
+      ['lat below -90', { lat: -91, lon: 13 }, 'lat'],
+      ['lon above 180', { lat: 52, lon: 180.5 }, 'lon'],
+      ['lon below -180', { lat: 52, lon: -181 }, 'lon'],
+      ['lat missing', { lon: 13 }, 'lat'],
+      ['lon a string', { lat: 52, lon: '13.4' }, 'lon'],
+      ['accuracy negative', { lat: 52, lon: 13, accuracy: -1 }, 'accuracy'],
+      ['heading above 360', { lat: 52, lon: 13, heading: 361 }, 'heading'],
+      ['speed negative', { lat: 52, lon: 13, speed: -0.1 }, 'speed'],
+      ['recordedAt not a date', { lat: 52, lon: 13, recordedAt: 'yesterday' }, 'recordedAt'],
+      ['recordedAt a number', { lat: 52, lon: 13, recordedAt: 1_700_000_000_000 }, 'recordedAt'],
+      ['recordedAt 10 minutes ahead', { lat: 52, lon: 13, recordedAt: new Date(Date.now() + 600_000).toISOString() }, 'recordedAt'],
+      ['status inside a location (mass assignment)', { lat: 52, lon: 13, status: 'AVAILABLE' }, 'status'],
+      ['driverId inside a location (mass assignment)', { lat: 52, lon: 13, driverId: '00000000-0000-4000-8000-000000000000' }, 'driverId'],
+    ])('answers 400 for %s and changes nothing', async (_case, body, field) => {
+      const driver = await newDriver(t);
+      const response = await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(body).expect(400);
+      expect(response.body.code).toBe('VALIDATION_FAILED');
+      expect(response.body.message.join(' ')).toContain(field);
+      await flushLocations();
+      expect((await row(driver.id)).last_seen_at).toBeNull();
+      expect(await redis.exists(`driver:online:${driver.id}`)).toBe(0);
+    });
+
+    it("answers 401 without credentials, 403 on another driver, 404 for an unknown driver", async () => {
+      const [ada, bob] = [await newDriver(t), await newDriver(t)];
+      await http().patch(`/drivers/${ada.id}/location`).send(BERLIN).expect(401);
+      expect((await http().patch(`/drivers/${ada.id}/location`).set(bearer(bob.token)).send(BERLIN).expect(403)).body.code).toBe(
+        'FORBIDDEN',
+      );
+      const unknown = '00000000-0000-4000-8000-000000000000';
+      expect((await http().patch(`/drivers/${unknown}/location`).set(admin).send(BERLIN).expect(404)).body.code).toBe(
+        'DRIVER_NOT_FOUND',
+      );
+      await flushLocations();
+      expect((await row(ada.id)).last_lat).toBeNull();
+    });
+
+    it('accepts the driver app backend for any driver, replay-safe on webhook-id', async () => {
+      const driver = await newDriver(t);
+      const body = JSON.stringify({ lat: 52.4, lon: 13.3 });
+      const headers = { 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, body, { id: 'msg_loc_1' }) };
+      const first = await http().patch(`/drivers/${driver.id}/location`).set(headers).send(body).expect(200);
+      const again = await http().patch(`/drivers/${driver.id}/location`).set(headers).send(body).expect(200);
+      expect(again.body).toEqual(first.body);
+
+      const other = JSON.stringify({ lat: 1, lon: 1 });
+      const reused = { 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, other, { id: 'msg_loc_1' }) };
+      expect((await http().patch(`/drivers/${driver.id}/location`).set(reused).send(other).expect(409)).body.code).toBe(
+        'WEBHOOK_ID_REUSED',
+      );
+      await flushLocations();
+      expect((await row(driver.id)).last_lat).toBe(52.4);
+    });
+  });
+
+  describe('PATCH /drivers/:id/status', () => {
+    it('AVAILABLE then OFFLINE moves the driver into and out of the GEO set at once', async () => {
+      const driver = await newDriver(t);
+      await ping(driver, BERLIN).expect(200);
+      const available = await setStatus(driver, 'AVAILABLE').expect(200);
+      expect(available.body).toMatchObject({ id: driver.id, status: 'AVAILABLE', lastLocation: { lat: BERLIN.lat, lon: BERLIN.lon } });
+      expect(await geoMembers()).toEqual([driver.id]);
+
+      expect((await setStatus(driver, 'OFFLINE').expect(200)).body.status).toBe('OFFLINE');
+      expect(await geoMembers()).toEqual([]);
+      expect(await nearbyIds()).toEqual([]);
+      expect((await row(driver.id)).status).toBe('OFFLINE');
+    });
+
+    it('an AVAILABLE driver without a known location is not choosable until it pings', async () => {
+      const driver = await newDriver(t);
+      await setStatus(driver, 'AVAILABLE').expect(200);
+      expect(await geoMembers()).toEqual([]);
+      await ping(driver, BERLIN).expect(200);
+      expect(await geoMembers()).toEqual([driver.id]);
+    });
+
+    it('refuses BUSY (400) and any change while BUSY (409 DRIVER_HAS_ACTIVE_DELIVERY)', async () => {
+      const driver = await availableDriver();
+      expect((await setStatus(driver, 'BUSY').expect(400)).body.code).toBe('VALIDATION_FAILED');
+      await sql.query(`UPDATE drivers SET status = 'BUSY', state_version = state_version + 1 WHERE id = $1`, [driver.id]);
+      for (const status of ['OFFLINE', 'AVAILABLE']) {
+        expect((await setStatus(driver, status).expect(409)).body.code).toBe('DRIVER_HAS_ACTIVE_DELIVERY');
+      }
+      expect((await row(driver.id)).status).toBe('BUSY');
+    });
+
+    it('answers 400 for a missing or unknown status, 403 on another driver, 404 for an unknown driver', async () => {
+      const [ada, bob] = [await newDriver(t), await newDriver(t)];
+      await http().patch(`/drivers/${ada.id}/status`).set(bearer(ada.token)).send({}).expect(400);
+      await http().patch(`/drivers/${ada.id}/status`).set(bearer(ada.token)).send({ status: 'PAUSED' }).expect(400);
+      await http().patch(`/drivers/${ada.id}/status`).set(bearer(bob.token)).send({ status: 'AVAILABLE' }).expect(403);
+      await http().patch(`/drivers/00000000-0000-4000-8000-000000000000/status`).set(admin).send({ status: 'AVAILABLE' }).expect(404);
+      expect((await row(ada.id)).status).toBe('OFFLINE');
+    });
+
+    it('lets an operator set it too', async () => {
+      const driver = await newDriver(t);
+      expect((await http().patch(`/drivers/${driver.id}/status`).set(admin).send({ status: 'AVAILABLE' }).expect(200)).body.status).toBe(
+        'AVAILABLE',
+      );
+    });
+  });
+
+  describe('deactivation', () => {
+    it('isActive: false takes an AVAILABLE driver out of the GEO set and the search at once', async () => {
+      const driver = await availableDriver();
+      expect(await nearbyIds()).toEqual([driver.id]);
+      await http().patch(`/drivers/${driver.id}`).set(admin).send({ isActive: false }).expect(200);
+      expect(await geoMembers()).toEqual([]);
+      expect(await nearbyIds()).toEqual([]);
+      // Pings made for it (by an operator) do not bring it back.
+      await http().patch(`/drivers/${driver.id}/location`).set(admin).send(BERLIN).expect(200);
+      expect(await geoMembers()).toEqual([]);
+
+      await http().patch(`/drivers/${driver.id}`).set(admin).send({ isActive: true }).expect(200);
+      expect(await geoMembers()).toEqual([driver.id]);
+    });
+  });
+
+  describe('stale heartbeats', () => {
+    let shortTtl: TestApp;
+
+    beforeAll(async () => {
+      shortTtl = await startTestApp({
+        DATABASE_URL: database.url,
+        REDIS_URL: redisServer.url,
+        DRIVER_HEARTBEAT_TTL_SECONDS: '1',
+        RECONCILE_INTERVAL_SECONDS: '3600',
+      });
+    });
+
+    afterAll(() => shortTtl?.close());
+
+    it('a driver whose heartbeat expired leaves drivers:geo within seconds and is never returned', async () => {
+      const driver = await newDriver(shortTtl);
+      await request(shortTtl.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(BERLIN).expect(200);
+      await request(shortTtl.server).patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status: 'AVAILABLE' }).expect(200);
+      expect(await redis.zrange('drivers:geo', 0, -1)).toContain(driver.id);
+
+      await eventually(async () => !(await redis.zrange('drivers:geo', 0, -1)).includes(driver.id), {
+        what: 'the sweeper to remove the stale driver',
+        timeoutMs: 10_000,
+      });
+      const nearby = await request(shortTtl.server).get('/drivers/nearby').query(BERLIN).set(admin).expect(200);
+      expect(nearby.body.items).toEqual([]);
+      // Still AVAILABLE in PostgreSQL: staleness is about the heartbeat, not the status.
+      expect((await row(driver.id)).status).toBe('AVAILABLE');
+
+      // A new ping makes it choosable again.
+      await request(shortTtl.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(BERLIN).expect(200);
+      expect(await redis.zrange('drivers:geo', 0, -1)).toContain(driver.id);
+    });
+  });
+
+  describe('GET /drivers/nearby', () => {
+    it('answers the nearest choosable drivers first, within the radius, at most limit', async () => {
+      const near = await availableDriver({ lat: 52.521, lon: 13.405 });
+      const mid = await availableDriver({ lat: 52.53, lon: 13.405 });
+      const far = await availableDriver({ lat: 52.62, lon: 13.405 });
+      const offline = await newDriver(t);
+      await ping(offline, BERLIN).expect(200);
+
+      const all = await http().get('/drivers/nearby').query(BERLIN).set(admin).expect(200);
+      expect(all.body.items.map((i: { driver: { id: string } }) => i.driver.id)).toEqual([near.id, mid.id, far.id]);
+      const distances = all.body.items.map((i: { distanceMeters: number }) => i.distanceMeters);
+      expect(distances[0]).toBeCloseTo(111.2, 0);
+      expect(distances).toEqual([...distances].sort((a, b) => a - b));
+      expect(all.body.items[0].driver).toMatchObject({ id: near.id, status: 'AVAILABLE', lastLocation: { lat: 52.521 } });
+
+      expect(await nearbyIds({ ...BERLIN, limit: 2 })).toEqual([near.id, mid.id]);
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 5 })).toEqual([near.id, mid.id]);
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 0.05 })).toEqual([]);
+    });
+
+    it.each([
+      ['lat missing', { lon: 13 }],
+      ['lat out of range', { lat: 91, lon: 13 }],
+      ['lon not a number', { lat: 52, lon: 'east' }],
+      ['radiusKm above 100', { lat: 52, lon: 13, radiusKm: 101 }],
+      ['radiusKm zero', { lat: 52, lon: 13, radiusKm: 0 }],
+      ['limit above 50', { lat: 52, lon: 13, limit: 51 }],
+      ['limit zero', { lat: 52, lon: 13, limit: 0 }],
+    ])('answers 400 for %s', async (_case, query) => {
+      expect((await http().get('/drivers/nearby').query(query).set(admin).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    });
+
+    it('is for operators only', async () => {
+      const driver = await newDriver(t);
+      await http().get('/drivers/nearby').query(BERLIN).expect(401);
+      await http().get('/drivers/nearby').query(BERLIN).set(bearer(driver.token)).expect(403);
+    });
+  });
+
+  describe('Redis empty, stale or down', () => {
+    it('after FLUSHALL searches use PostgreSQL with the same answer; reconciliation rebuilds the GEO set', async () => {
+      const a = await availableDriver({ lat: 52.521, lon: 13.405 });
+      const b = await availableDriver({ lat: 52.525, lon: 13.41 });
+      const busy = await availableDriver({ lat: 52.52, lon: 13.4051 });
+      await sql.query(`UPDATE drivers SET status = 'BUSY', state_version = state_version + 1 WHERE id = $1`, [busy.id]);
+      await t.app.get(AvailabilityReconciler).reconcile();
+      await flushLocations();
+      const fromRedis = await nearbyIds();
+      expect(fromRedis).toEqual([a.id, b.id]);
+
+      await redis.flushall();
+      expect(await nearbyIds()).toEqual(fromRedis);
+
+      const report = await t.app.get(AvailabilityReconciler).reconcile();
+      expect(report?.drivers).toBe(3);
+      expect(await geoMembers()).toEqual([a.id, b.id].sort());
+      expect(await redis.hget('drivers:status', busy.id)).toMatch(/^BUSY:1:/);
+      expect(await nearbyIds()).toEqual(fromRedis);
+    });
+
+    it('breaks exact ties by id on both paths, even when more drivers share the spot than the search window holds', async () => {
+      const depot = { lat: 52.5, lon: 13.3 };
+      const drivers = [];
+      for (let i = 0; i < 12; i++) drivers.push(await availableDriver(depot));
+      await flushLocations();
+      const smallest = drivers.map((d) => d.id).sort();
+      expect(await nearbyIds({ ...depot, limit: 1 })).toEqual(smallest.slice(0, 1));
+      expect(await nearbyIds({ ...depot, limit: 3 })).toEqual(smallest.slice(0, 3));
+      await redis.flushall();
+      expect(await nearbyIds({ ...depot, limit: 1 })).toEqual(smallest.slice(0, 1));
+      expect(await nearbyIds({ ...depot, limit: 3 })).toEqual(smallest.slice(0, 3));
+    });
+
+    it('agrees at the edge of the radius on both paths (Redis measures on a slightly larger sphere)', async () => {
+      // 99.99 km due north by our own (haversine) measure: inside a 100 km radius.
+      const north = { lat: BERLIN.lat + (99_990 / 6_371_008.8) * (180 / Math.PI), lon: BERLIN.lon };
+      const edge = await availableDriver(north);
+      await flushLocations();
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 100 })).toEqual([edge.id]);
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 99.9 })).toEqual([]);
+      await redis.flushall();
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 100 })).toEqual([edge.id]);
+      expect(await nearbyIds({ ...BERLIN, radiusKm: 99.9 })).toEqual([]);
+    });
+
+    it('repairs a stale Redis: members PostgreSQL does not list as choosable are removed', async () => {
+      const a = await availableDriver();
+      await redis.geoadd('drivers:geo', 13.4, 52.5, 'not-a-driver');
+      await sql.query(`UPDATE drivers SET status = 'OFFLINE' WHERE id = $1`, [a.id]);
+      const report = await t.app.get(AvailabilityReconciler).reconcile();
+      expect(report?.pruned).toBe(1);
+      expect(await geoMembers()).toEqual([]);
+    });
+
+    it('with Redis stopped, pings and status changes land in PostgreSQL and the search answers the same from PostgreSQL', async () => {
+      const a = await availableDriver({ lat: 52.521, lon: 13.405 });
+      const b = await availableDriver({ lat: 52.53, lon: 13.405 });
+      await flushLocations();
+      const before = await nearbyIds();
+      expect(before).toEqual([a.id, b.id]);
+
+      await redisServer.stop();
+      try {
+        expect(await nearbyIds()).toEqual(before);
+        expect((await ping(a, { lat: 52.54, lon: 13.405 }).expect(200)).body).toEqual({ status: 'AVAILABLE', online: true });
+        expect((await setStatus(b, 'OFFLINE').expect(200)).body.status).toBe('OFFLINE');
+        await flushLocations();
+        expect(await row(a.id)).toMatchObject({ last_lat: 52.54, status: 'AVAILABLE' });
+        expect((await row(b.id)).status).toBe('OFFLINE');
+        expect(await nearbyIds()).toEqual([a.id]);
+      } finally {
+        await redisServer.start();
+      }
+      // On reconnect the service reconciles by itself: Redis again says what PostgreSQL says.
+      await eventually(async () => (await redis.exists('drivers:synced').catch(() => 0)) === 1 && (await geoMembers()).join() === a.id, {
+        what: 'reconciliation after Redis returned',
+        timeoutMs: 15_000,
+      });
+      expect(await nearbyIds()).toEqual([a.id]);
+    });
+  });
+});

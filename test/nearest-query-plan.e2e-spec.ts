@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { DataSource, QueryRunner } from 'typeorm';
+import { AvailabilityRepository } from '../src/availability/availability.repository.js';
+import { createTestDatabase } from './support/databases.js';
+import { startTestApp, TestApp } from './support/test-app.js';
+
+const FLEET = 100_000;
+const CENTER = { lat: 52.5, lon: 13.4 };
+const LIMIT = 10;
+
+/** Great-circle distance (haversine), mean earth radius 6371008.8 m. */
+function greatCircleMeters(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
+  const rad = (degrees: number) => (degrees * Math.PI) / 180;
+  const h = Math.sin(rad(b.lat - a.lat) / 2) ** 2 + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(rad(b.lon - a.lon) / 2) ** 2;
+  return 6_371_008.8 * 2 * Math.atan2(Math.sqrt(h), Math.sqrt(1 - h));
+}
+
+/**
+ * The PostgreSQL nearest-driver search (no Redis) stays a KNN walk of the
+ * partial GiST index at 100,000 drivers: its plan is printed and checked.
+ */
+describe('nearest search on PostgreSQL: query plan at 100k drivers', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let t: TestApp;
+  let sut: AvailabilityRepository;
+  let dataSource: DataSource;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('nearest_plan');
+    t = await startTestApp({ DATABASE_URL: database.url });
+    sut = t.app.get(AvailabilityRepository);
+    dataSource = t.app.get(DataSource);
+
+    // A 30 km x 30 km city around 52.5 N 13.4 E; ~70 % AVAILABLE, the rest BUSY or OFFLINE; all active and fresh.
+    const sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    try {
+      await sql.query('SELECT setseed(0.42)');
+      await sql.query(
+        `INSERT INTO drivers (name, phone, token_hash, status, is_active, last_lat, last_lon, last_location_at, last_seen_at)
+         SELECT 'Driver ' || g, '+49' || lpad(g::text, 10, '0'), md5(g::text) || md5('token' || g),
+                CASE WHEN random() < 0.7 THEN 'AVAILABLE' WHEN random() < 0.5 THEN 'BUSY' ELSE 'OFFLINE' END,
+                true, $1 + (random() - 0.5) * 0.27, $2 + (random() - 0.5) * 0.443, now(), now()
+         FROM generate_series(1, $3::int) AS g`,
+        [CENTER.lat, CENTER.lon, FLEET],
+      );
+      await sql.query('ANALYZE drivers');
+    } finally {
+      await sql.end();
+    }
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    await database?.drop();
+  });
+
+  /** Runs `action` and returns every statement it sent, with its parameters, exactly as sent. */
+  async function captureQueries<T>(action: () => Promise<T>): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
+    const queries: Array<{ sql: string; parameters: unknown[] }> = [];
+    const createQueryRunner = dataSource.createQueryRunner;
+    dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
+      const runner = createQueryRunner.apply(dataSource, args);
+      const query = runner.query;
+      runner.query = ((sql: string, parameters?: unknown[], ...rest: unknown[]) => {
+        queries.push({ sql, parameters: parameters ?? [] });
+        return (query as (...a: unknown[]) => Promise<unknown>).call(runner, sql, parameters, ...rest);
+      }) as QueryRunner['query'];
+      return runner;
+    };
+    try {
+      return { result: await action(), queries };
+    } finally {
+      dataSource.createQueryRunner = createQueryRunner;
+    }
+  }
+
+  it('walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first', async () => {
+    const cutoff = new Date(Date.now() - 60_000);
+    const { result, queries } = await captureQueries(() =>
+      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, radiusMeters: 100_000, cutoff, limit: LIMIT }),
+    );
+    expect(queries).toHaveLength(1);
+    const [{ sql, parameters }] = queries;
+
+    const rows: Array<{ 'QUERY PLAN': string }> = await dataSource.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, parameters);
+    const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+    console.log(`findNearestChoosable at ${FLEET} drivers:\n${sql}\nparameters: ${JSON.stringify(parameters)}\n\n${plan}`);
+
+    expect(plan).toContain('Index Scan using drivers_available_location_idx');
+    expect(plan).toMatch(/Order By: .*<->/);
+    expect(plan).not.toContain('Seq Scan on drivers');
+    expect(plan).not.toMatch(/\bSort\b/);
+
+    expect(result).toHaveLength(LIMIT);
+    const distances = result.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));
+    for (let i = 1; i < distances.length; i += 1) expect(distances[i]).toBeGreaterThanOrEqual(distances[i - 1]);
+    for (const driver of result) expect(driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
+
+    // And they are the nearest ones: the same as ranking every choosable driver without the index.
+    const bruteForce: Array<{ id: string }> = await dataSource.query(
+      `SELECT id FROM drivers
+       WHERE is_active AND status = 'AVAILABLE' AND last_lat IS NOT NULL AND last_seen_at >= $1
+       ORDER BY earth_distance(ll_to_earth($2, $3), ll_to_earth(last_lat, last_lon)), id
+       LIMIT $4`,
+      [cutoff, CENTER.lat, CENTER.lon, LIMIT],
+    );
+    expect(result.map((driver) => driver.id)).toEqual(bruteForce.map((row) => row.id));
+  });
+});

@@ -1,0 +1,223 @@
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { AvailabilityRepository } from '../src/availability/availability.repository.js';
+import { AvailabilityService } from '../src/availability/availability.service.js';
+import { AvailabilityStore } from '../src/availability/availability.store.js';
+import { createTestDatabase } from './support/databases.js';
+import { eventually } from './support/eventually.js';
+import { PrivateRedis } from './support/private-redis.js';
+import { startTestApp, TestApp } from './support/test-app.js';
+
+/** ASSIGNMENT_MAX_RADIUS_KM's default, which the app below runs with. */
+const MAX_RADIUS_KM = 100;
+/** Distances closer than this are a near-tie: Redis ranks geohash-quantized positions (~0.5 m). */
+const NEAR_TIE_METERS = 2;
+
+type Status = 'AVAILABLE' | 'BUSY' | 'OFFLINE';
+type Seen = 'fresh' | 'stale' | 'never';
+interface Point {
+  lat: number;
+  lon: number;
+}
+interface GeneratedDriver {
+  status: Status;
+  isActive: boolean;
+  seen: Seen;
+  location: Point | null;
+}
+interface Query extends Point {
+  k: number;
+  radiusKm: number | null;
+}
+
+/** The test's own great-circle distance (haversine, atan2 form), mean earth radius 6371008.8 m. */
+function greatCircleMeters(a: Point, b: Point): number {
+  const rad = (degrees: number) => (degrees * Math.PI) / 180;
+  const h = Math.sin(rad(b.lat - a.lat) / 2) ** 2 + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(rad(b.lon - a.lon) / 2) ** 2;
+  return 6_371_008.8 * 2 * Math.atan2(Math.sqrt(h), Math.sqrt(1 - h));
+}
+
+const choosable = (d: GeneratedDriver) => d.isActive && d.status === 'AVAILABLE' && d.seen === 'fresh' && d.location !== null;
+
+// A 20 km x 20 km city around 52.5 N 13.4 E, and now and then somewhere up to ~200 km away (beyond the 100 km cap).
+const cityPoint = fc.record({ lat: fc.double({ min: 52.41, max: 52.59, noNaN: true }), lon: fc.double({ min: 13.252, max: 13.548, noNaN: true }) });
+const farPoint = fc.record({ lat: fc.double({ min: 50.7, max: 54.3, noNaN: true }), lon: fc.double({ min: 10.4, max: 16.4, noNaN: true }) });
+const point = fc.oneof({ weight: 9, arbitrary: cityPoint }, { weight: 1, arbitrary: farPoint });
+
+const driverArb: fc.Arbitrary<GeneratedDriver> = fc.record({
+  status: fc.constantFrom<Status>('AVAILABLE', 'AVAILABLE', 'AVAILABLE', 'OFFLINE', 'BUSY'),
+  isActive: fc.constantFrom(true, true, true, true, false),
+  seen: fc.constantFrom<Seen>('fresh', 'fresh', 'fresh', 'fresh', 'stale', 'never'),
+  location: fc.option(point, { freq: 8 }),
+});
+const fleetArb = fc.array(driverArb, { maxLength: 40, size: 'max' });
+const queryArb: fc.Arbitrary<Query> = fc.record({
+  at: point,
+  k: fc.integer({ min: 1, max: 5 }),
+  // Mostly the default radius (the 100 km cap); sometimes a smaller one, which stops Redis' widening radii early.
+  radiusKm: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.double({ min: 1, max: 30, noNaN: true }) }),
+}).map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
+
+/**
+ * The nearest-driver search answers the same from Redis (reconciled) and from
+ * PostgreSQL (Redis not reconciled), and both equal a brute-force great-circle
+ * ranking of every choosable driver of a random fleet.
+ */
+describe('nearest search: Redis path = PostgreSQL path = brute force (property)', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const redisServer = new PrivateRedis();
+  let redis: Redis;
+  let sql: pg.Client;
+  let t: TestApp;
+  let sut: AvailabilityService;
+  let reconciler: AvailabilityReconciler;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('nearest_property');
+    await redisServer.start();
+    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
+    sut = t.app.get(AvailabilityService);
+    reconciler = t.app.get(AvailabilityReconciler);
+    // The start-up reconciliation; after it only this test reconciles (the interval is an hour).
+    await eventually(async () => (await redis.exists('drivers:synced')) === 1, { what: 'first reconciliation' });
+  });
+
+  afterAll(async () => {
+    jest.restoreAllMocks();
+    await t?.close();
+    redis?.disconnect();
+    await redisServer.stop();
+    await sql?.end();
+    await database?.drop();
+  });
+
+  /** Replaces the whole fleet; returns the ids in the order of `fleet`. */
+  async function insertFleet(fleet: GeneratedDriver[]): Promise<string[]> {
+    await sql.query('DELETE FROM drivers');
+    if (fleet.length === 0) return [];
+    const { rows } = await sql.query<{ id: string; n: string }>(
+      `INSERT INTO drivers (name, phone, token_hash, status, is_active, last_lat, last_lon, last_location_at, last_seen_at)
+       SELECT 'Driver ' || f.n, '+49151' || lpad(f.n::text, 7, '0'), md5(random()::text) || md5(random()::text),
+              f.status, f.active, f.lat, f.lon,
+              CASE WHEN f.lat IS NULL THEN NULL ELSE now() - interval '1 minute' END,
+              CASE f.seen WHEN 'fresh' THEN now() WHEN 'stale' THEN now() - interval '10 minutes' END
+       FROM unnest($1::text[], $2::boolean[], $3::float8[], $4::float8[], $5::text[])
+            WITH ORDINALITY AS f(status, active, lat, lon, seen, n)
+       RETURNING id, split_part(name, ' ', 2) AS n`,
+      [
+        fleet.map((d) => d.status),
+        fleet.map((d) => d.isActive),
+        fleet.map((d) => d.location?.lat ?? null),
+        fleet.map((d) => d.location?.lon ?? null),
+        fleet.map((d) => d.seen),
+      ],
+    );
+    const ids: string[] = [];
+    for (const row of rows) ids[Number(row.n) - 1] = row.id;
+    return ids;
+  }
+
+  /** A full reconciliation; reconcile() never hands back a run that started before the call. */
+  const reconcileNow = () => reconciler.reconcile();
+
+  it('gives the same nearest drivers, in the same order, on all three', async () => {
+    const store = t.app.get(AvailabilityStore);
+    const repository = t.app.get(AvailabilityRepository);
+    const redisSearch = jest.spyOn(store, 'searchNearest');
+    const pgSearch = jest.spyOn(repository, 'findNearestChoosable');
+    const seen = { runs: 0, emptyFleets: 0, nonEmptyAnswers: 0, fleetSizes: new Set<number>(), ks: new Set<number>() };
+
+    const property = fc.asyncProperty(fleetArb, queryArb, async (fleet, query) => {
+      const radiusKm = Math.min(query.radiusKm ?? MAX_RADIUS_KM, MAX_RADIUS_KM);
+      const eligible = fleet
+        .map((driver, index) => ({ driver, index }))
+        .filter(({ driver }) => choosable(driver))
+        .map(({ driver, index }) => ({ index, meters: greatCircleMeters(query, driver.location!) }));
+      const inRange = eligible.filter((hit) => hit.meters <= radiusKm * 1000).sort((a, b) => a.meters - b.meters);
+
+      // Skip cases whose answer is not well defined to the metre: a near-tie inside the top k or at the cut-off
+      // (k vs k+1), or a choosable driver within 0.1 % + 2 m of the radius (Redis measures on a 0.03 % larger sphere).
+      for (let i = 0; i + 1 < Math.min(query.k + 1, inRange.length); i += 1) {
+        fc.pre(inRange[i + 1].meters - inRange[i].meters >= NEAR_TIE_METERS);
+      }
+      fc.pre(eligible.every((hit) => Math.abs(hit.meters - radiusKm * 1000) > NEAR_TIE_METERS + radiusKm));
+
+      const ids = await insertFleet(fleet);
+      const idOf = (index: number) => ids[index];
+      const expected = inRange
+        .map((hit) => ({ id: idOf(hit.index), meters: hit.meters }))
+        .sort((a, b) => a.meters - b.meters || (a.id < b.id ? -1 : 1))
+        .slice(0, query.k);
+      const eligibleIds = new Set(eligible.map((hit) => idOf(hit.index)));
+      const findQuery = { lat: query.lat, lon: query.lon, limit: query.k, ...(query.radiusKm === null ? {} : { radiusKm: query.radiusKm }) };
+
+      // Redis path: a fresh, reconciled Redis holds exactly the choosable drivers.
+      await redis.flushall();
+      const report = await reconcileNow();
+      expect(report).toEqual({ drivers: fleet.length, pruned: 0 });
+      expect(await redis.exists('drivers:synced')).toBe(1);
+      expect((await redis.zrange('drivers:geo', 0, -1)).sort()).toEqual([...eligibleIds].sort());
+      redisSearch.mockClear();
+      pgSearch.mockClear();
+      const viaRedis = await sut.findNearest(findQuery);
+      expect(redisSearch).toHaveBeenCalledTimes(1);
+      expect(await redisSearch.mock.results[0].value).not.toBeNull();
+      expect(pgSearch).not.toHaveBeenCalled();
+
+      // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
+      await redis.flushall();
+      expect(await redis.exists('drivers:synced')).toBe(0);
+      redisSearch.mockClear();
+      const viaPostgres = await sut.findNearest(findQuery);
+      expect(await redisSearch.mock.results[0].value).toBeNull();
+      expect(pgSearch).toHaveBeenCalledTimes(1);
+
+      const expectedIds = expected.map((hit) => hit.id);
+      expect(viaRedis.map((hit) => hit.driver.id)).toEqual(expectedIds);
+      expect(viaPostgres.map((hit) => hit.driver.id)).toEqual(expectedIds);
+      for (const answer of [viaRedis, viaPostgres]) {
+        answer.forEach((hit, i) => {
+          // Stale, BUSY, OFFLINE, deactivated and never-located drivers are never chosen.
+          expect(eligibleIds.has(hit.driver.id)).toBe(true);
+          expect(hit.driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
+          expect(hit.distanceMeters).toBeCloseTo(expected[i].meters, 3);
+        });
+      }
+
+      seen.runs += 1;
+      if (fleet.length === 0) seen.emptyFleets += 1;
+      if (expected.length > 0) seen.nonEmptyAnswers += 1;
+      seen.fleetSizes.add(fleet.length);
+      seen.ks.add(query.k);
+    });
+
+    await fc.assert(property, {
+      numRuns: 40,
+      // Always also an empty fleet, and a full one asked for the most drivers.
+      examples: [
+        [[], { lat: 52.5, lon: 13.4, k: 1, radiusKm: null }],
+        [
+          Array.from({ length: 40 }, (_, i) => ({
+            status: 'AVAILABLE' as const,
+            isActive: true,
+            seen: 'fresh' as const,
+            location: { lat: 52.41 + i * 0.0041, lon: 13.26 + ((i * 7) % 40) * 0.0071 },
+          })),
+          { lat: 52.5, lon: 13.4, k: 5, radiusKm: null },
+        ],
+      ],
+    });
+
+    // The runs did cover what the property is about.
+    expect(seen.emptyFleets).toBeGreaterThanOrEqual(1);
+    expect(seen.nonEmptyAnswers).toBeGreaterThan(seen.runs / 4);
+    expect(seen.fleetSizes.size).toBeGreaterThan(5);
+    expect(seen.ks.size).toBeGreaterThan(1);
+  });
+});
