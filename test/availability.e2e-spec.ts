@@ -307,6 +307,34 @@ describe('availability: location, heartbeat, status and nearest search', () => {
     });
   });
 
+  describe('write-behind and reconciliation timers', () => {
+    it('writes buffered points to PostgreSQL when the service shuts down', async () => {
+      const other = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
+      const driver = await newDriver(other);
+      await request(other.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 47.1, lon: 8.5 }).expect(200);
+      expect(other.app.get(LocationWriter).bufferedCount).toBe(1);
+      await other.close();
+      expect(await row(driver.id)).toMatchObject({ last_lat: 47.1, last_lon: 8.5 });
+    });
+
+    it('reconciles periodically, every RECONCILE_INTERVAL_SECONDS', async () => {
+      const driver = await availableDriver();
+      const periodic = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '1' });
+      try {
+        // Let its start-up reconciliation finish first: from then on only the timer can rebuild Redis.
+        await periodic.app.get(AvailabilityReconciler).reconcile();
+        await redis.flushall();
+        expect(await geoMembers()).toEqual([]);
+        await eventually(async () => (await geoMembers()).join() === driver.id && (await redis.exists('drivers:synced')) === 1, {
+          what: 'a periodic reconciliation',
+          timeoutMs: 10_000,
+        });
+      } finally {
+        await periodic.close();
+      }
+    });
+  });
+
   describe('GET /drivers/nearby', () => {
     it('answers the nearest choosable drivers first, within the radius, at most limit', async () => {
       const near = await availableDriver({ lat: 52.521, lon: 13.405 });
