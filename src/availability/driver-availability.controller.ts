@@ -1,17 +1,14 @@
-import { Body, Controller, Get, Param, ParseUUIDPipe, Patch, Query } from '@nestjs/common';
+import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
 import { ApiAuthErrors } from '../common/api-docs.decorators.js';
-import { DomainError } from '../common/domain-error.js';
 import { ErrorResponseDto } from '../common/error.response.js';
+import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
 import { AvailabilityService } from './availability.service.js';
 import { NearbyQuery, NearbyResponseDto } from './dto/nearby.query.js';
 import { LocationAcceptedDto, UpdateLocationDto } from './dto/update-location.dto.js';
 import { UpdateStatusDto } from './dto/update-status.dto.js';
-
-const DriverId = () =>
-  new ParseUUIDPipe({ exceptionFactory: () => new DomainError('VALIDATION_FAILED', ['id must be a UUID']) });
 
 @ApiTags('drivers')
 @ApiBearerAuth()
@@ -34,7 +31,7 @@ export class DriverAvailabilityController {
   @ApiOperation({ summary: "Report the driver's location; also its heartbeat. Never changes its status." })
   @ApiOkResponse({ type: LocationAcceptedDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
-  updateLocation(@Param('id', DriverId()) id: string, @Body() dto: UpdateLocationDto): Promise<LocationAcceptedDto> {
+  updateLocation(@Param('id', UuidParam()) id: string, @Body() dto: UpdateLocationDto): Promise<LocationAcceptedDto> {
     return this.availability.recordLocation(id, {
       lat: dto.lat,
       lon: dto.lon,
@@ -49,7 +46,7 @@ export class DriverAvailabilityController {
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_HAS_ACTIVE_DELIVERY' })
-  async updateStatus(@Param('id', DriverId()) id: string, @Body() dto: UpdateStatusDto): Promise<DriverResponseDto> {
+  async updateStatus(@Param('id', UuidParam()) id: string, @Body() dto: UpdateStatusDto): Promise<DriverResponseDto> {
     return toDriverResponse(await this.availability.setStatus(id, dto.status));
   }
 }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, ParseUUIDPipe, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -11,8 +11,8 @@ import {
 } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
 import { ApiAuthErrors } from '../common/api-docs.decorators.js';
-import { DomainError } from '../common/domain-error.js';
 import { ErrorResponseDto } from '../common/error.response.js';
+import { UuidParam } from '../common/uuid-param.pipe.js';
 import { CreateDriverDto } from './dto/create-driver.dto.js';
 import {
   CreatedDriverResponseDto,
@@ -24,9 +24,6 @@ import {
 import { ListDriversQuery } from './dto/list-drivers.query.js';
 import { UpdateDriverDto } from './dto/update-driver.dto.js';
 import { DriversService } from './drivers.service.js';
-
-const DriverId = () =>
-  new ParseUUIDPipe({ exceptionFactory: () => new DomainError('VALIDATION_FAILED', ['id must be a UUID']) });
 
 @ApiTags('drivers')
 @ApiBearerAuth()
@@ -58,7 +55,7 @@ export class DriversController {
   @ApiOperation({ summary: 'Get a driver (admin, the driver itself, the driver app backend)' })
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
-  async get(@Param('id', DriverId()) id: string): Promise<DriverResponseDto> {
+  async get(@Param('id', UuidParam()) id: string): Promise<DriverResponseDto> {
     return toDriverResponse(await this.drivers.get(id));
   }
 
@@ -68,7 +65,7 @@ export class DriversController {
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_PHONE_TAKEN' })
-  async update(@Param('id', DriverId()) id: string, @Body() dto: UpdateDriverDto): Promise<DriverResponseDto> {
+  async update(@Param('id', UuidParam()) id: string, @Body() dto: UpdateDriverDto): Promise<DriverResponseDto> {
     return toDriverResponse(await this.drivers.update(id, dto));
   }
 
@@ -77,7 +74,7 @@ export class DriversController {
   @ApiOperation({ summary: "Rotate a driver's token (admin); earlier tokens stop working within 60 s" })
   @ApiOkResponse({ type: DriverTokenResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
-  async rotateToken(@Param('id', DriverId()) id: string): Promise<DriverTokenResponseDto> {
+  async rotateToken(@Param('id', UuidParam()) id: string): Promise<DriverTokenResponseDto> {
     return { token: await this.drivers.rotateToken(id) };
   }
 }
