@@ -1,6 +1,12 @@
 import { CreateDrivers1763700000000 } from './1763700000000-create-drivers.js';
 import { CreateWebhookReceipts1763700100000 } from './1763700100000-create-webhook-receipts.js';
 import { DriverAvailability1763700200000 } from './1763700200000-driver-availability.js';
+import { CreateDeliveries1763700300000 } from './1763700300000-create-deliveries.js';
 
 /** Every migration, oldest first. A migration is never edited once it has landed. */
-export const MIGRATIONS = [CreateDrivers1763700000000, CreateWebhookReceipts1763700100000, DriverAvailability1763700200000];
+export const MIGRATIONS = [
+  CreateDrivers1763700000000,
+  CreateWebhookReceipts1763700100000,
+  DriverAvailability1763700200000,
+  CreateDeliveries1763700300000,
+];

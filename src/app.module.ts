@@ -7,7 +7,9 @@ import { StrictValidationPipe } from './common/validation.pipe.js';
 import { AppConfig } from './config/app-config.js';
 import { ConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DeliveriesModule } from './deliveries/deliveries.module.js';
 import { DriversModule } from './drivers/drivers.module.js';
+import { EventsModule } from './events/events.module.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RedisModule } from './redis/redis.module.js';
@@ -26,6 +28,8 @@ export class AppModule {
         AuthModule,
         DriversModule,
         AvailabilityModule,
+        DeliveriesModule,
+        EventsModule,
         HealthModule,
         WebhooksModule,
       ],

@@ -46,7 +46,7 @@ export class AvailabilityService implements OnModuleInit {
 
   onModuleInit(): void {
     // Deactivation and reactivation (PATCH /drivers/:id) reach the GEO set before the answer is sent.
-    this.stateEvents.subscribe((driver) => this.mirrorState(driver));
+    this.stateEvents.subscribe((driver) => this.mirror(driver));
   }
 
   /** Heartbeats older than this are stale. */
@@ -76,7 +76,7 @@ export class AvailabilityService implements OnModuleInit {
       const state = await this.repository.findState(driverId);
       if (!state) throw driverNotFound(driverId);
       status = state.status;
-      await this.mirrorState(state);
+      await this.mirror(state);
     }
     await this.writer.record({ driverId, ...point, seenAt: now });
     return { status, online: true };
@@ -95,7 +95,7 @@ export class AvailabilityService implements OnModuleInit {
         'The driver is on a delivery (BUSY); it becomes AVAILABLE again when the delivery ends',
       );
     }
-    await this.mirrorState(driver);
+    await this.mirror(driver);
     return driver;
   }
 
@@ -156,8 +156,11 @@ export class AvailabilityService implements OnModuleInit {
     return { drivers, full: hits.length === query.count };
   }
 
-  /** Brings Redis in line with PostgreSQL's state of one driver; Redis being down is not an error. */
-  private async mirrorState(state: DriverState): Promise<void> {
+  /**
+   * Brings Redis in line with PostgreSQL's state of one driver, after a
+   * committed change; Redis being down is not an error.
+   */
+  async mirror(state: DriverState): Promise<void> {
     if (!this.store.isReady()) return;
     try {
       await this.store.applyState(state, this.heartbeatCutoff());

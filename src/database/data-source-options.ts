@@ -1,10 +1,12 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { AppConfig } from '../config/app-config.js';
+import { DeliveryEventEntity } from '../deliveries/delivery-event.entity.js';
+import { DeliveryEntity } from '../deliveries/delivery.entity.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
 import { createEmbeddedDriver } from './embedded-postgres.js';
 
-export const ENTITIES = [DriverEntity];
+export const ENTITIES = [DriverEntity, DeliveryEntity, DeliveryEventEntity];
 
 /** One place that turns the configuration into TypeORM options, for the app and the CLI alike. */
 export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {

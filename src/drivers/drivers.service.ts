@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { decodeCursor, toPage } from '../common/cursor.js';
 import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity, DriverStatus } from './driver.entity.js';
@@ -7,20 +8,8 @@ import { DriverStateEvents } from './driver-state.events.js';
 import { DriverTokenService } from './driver-token.service.js';
 import { DriverChanges, DriversRepository } from './drivers.repository.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 const phoneTaken = () => new DomainError('DRIVER_PHONE_TAKEN', 'Another driver already has this phone number');
-
-export function encodeCursor(driverId: string): string {
-  return Buffer.from(driverId).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): string {
-  const id = Buffer.from(cursor, 'base64url').toString();
-  if (!UUID.test(id)) throw new DomainError('INVALID_CURSOR', 'cursor is not a cursor this service issued');
-  return id;
-}
 
 @Injectable()
 export class DriversService {
@@ -50,10 +39,7 @@ export class DriversService {
   async list(query: { status?: DriverStatus; limit?: number; cursor?: string }) {
     const limit = query.limit ?? 50;
     const afterId = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
-    const rows = await this.drivers.listPage({ status: query.status, afterId, limit });
-    const items = rows.slice(0, limit);
-    const nextCursor = rows.length > limit ? encodeCursor(items[items.length - 1].id) : null;
-    return { items, nextCursor };
+    return toPage(await this.drivers.listPage({ status: query.status, afterId, limit }), limit);
   }
 
   async update(id: string, changes: DriverChanges): Promise<DriverEntity> {

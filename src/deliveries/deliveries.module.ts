@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AvailabilityModule } from '../availability/availability.module.js';
+import { DeliveriesController } from './deliveries.controller.js';
+import { DeliveriesRepository } from './deliveries.repository.js';
+import { DeliveriesService } from './deliveries.service.js';
+import { DeliveryEventEntity } from './delivery-event.entity.js';
+import { DeliveryOutbox } from './delivery-outbox.js';
+import { DeliveryTransitions } from './delivery-transitions.service.js';
+import { DeliveryEntity } from './delivery.entity.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([DeliveryEntity, DeliveryEventEntity]), AvailabilityModule],
+  controllers: [DeliveriesController],
+  providers: [DeliveriesRepository, DeliveriesService, DeliveryTransitions, DeliveryOutbox],
+  exports: [DeliveriesRepository, DeliveryTransitions],
+})
+export class DeliveriesModule {}

@@ -1,0 +1,159 @@
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
+import { DataSource, EntityManager, Repository } from 'typeorm';
+import { DriverEntity } from '../drivers/driver.entity.js';
+import { DeliveryEventEntity } from './delivery-event.entity.js';
+import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
+import { REACHED_AT_COLUMNS } from './delivery-state-machine.js';
+
+export interface NewDelivery {
+  sellerOrderId: string;
+  channelId: string | null;
+  driverId: string;
+  pickupLat: number;
+  pickupLon: number;
+  dropoffLat: number | null;
+  dropoffLon: number | null;
+  distanceMeters: number;
+}
+
+export interface NewDeliveryEvent {
+  deliveryId: string;
+  type: string;
+  fromStatus: DeliveryStatus | null;
+  toStatus: DeliveryStatus;
+  actor: string;
+  requestId: string | null;
+  data: Record<string, unknown>;
+}
+
+export interface DeliveryFilters {
+  sellerOrderId?: string;
+  driverId?: string;
+  status?: DeliveryStatus;
+}
+
+const LIVE = `status IN ('ASSIGNED', 'PICKED_UP')`;
+
+/** Queries on deliveries and their audit trail. Methods taking an EntityManager run inside the caller's transaction. */
+@Injectable()
+export class DeliveriesRepository {
+  constructor(
+    @InjectRepository(DeliveryEntity) private readonly deliveries: Repository<DeliveryEntity>,
+    @InjectRepository(DeliveryEventEntity) private readonly events: Repository<DeliveryEventEntity>,
+    @InjectDataSource() readonly dataSource: DataSource,
+  ) {}
+
+  findById(id: string, manager?: EntityManager): Promise<DeliveryEntity | null> {
+    return (manager ?? this.dataSource.manager).findOneBy(DeliveryEntity, { id });
+  }
+
+  /** Reads and locks a delivery until the end of the caller's transaction. */
+  findByIdForUpdate(manager: EntityManager, id: string): Promise<DeliveryEntity | null> {
+    return manager.findOne(DeliveryEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
+  }
+
+  findLiveBySellerOrder(sellerOrderId: string): Promise<DeliveryEntity | null> {
+    return this.deliveries.createQueryBuilder('d').where(`d.seller_order_id = :sellerOrderId AND d.${LIVE}`, { sellerOrderId }).getOne();
+  }
+
+  findLatestBySellerOrder(sellerOrderId: string): Promise<DeliveryEntity | null> {
+    return this.deliveries
+      .createQueryBuilder('d')
+      .where('d.seller_order_id = :sellerOrderId', { sellerOrderId })
+      .orderBy('d.createdAt', 'DESC')
+      .addOrderBy('d.id', 'DESC')
+      .getOne();
+  }
+
+  /** Keyset page in creation order; `limit + 1` rows at most. */
+  listPage(filters: DeliveryFilters & { afterId?: string; limit: number }): Promise<DeliveryEntity[]> {
+    const query = this.deliveries.createQueryBuilder('d').orderBy('d.createdAt', 'ASC').addOrderBy('d.id', 'ASC').limit(filters.limit + 1);
+    if (filters.sellerOrderId) query.andWhere('d.seller_order_id = :sellerOrderId', { sellerOrderId: filters.sellerOrderId });
+    if (filters.driverId) query.andWhere('d.driver_id = :driverId', { driverId: filters.driverId });
+    if (filters.status) query.andWhere('d.status = :status', { status: filters.status });
+    if (filters.afterId) {
+      query.andWhere('(d.created_at, d.id) > (SELECT c.created_at, c.id FROM deliveries c WHERE c.id = :afterId)', {
+        afterId: filters.afterId,
+      });
+    }
+    return query.getMany();
+  }
+
+  listEvents(deliveryId: string): Promise<DeliveryEventEntity[]> {
+    return this.events.find({ where: { deliveryId }, order: { seq: 'ASC' } });
+  }
+
+  async insert(manager: EntityManager, delivery: NewDelivery): Promise<DeliveryEntity> {
+    const [{ id }] = await manager.query(
+      `INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon,
+                               dropoff_lat, dropoff_lon, distance_meters)
+       VALUES ($1, $2, $3, 'ASSIGNED', $4, $5, $6, $7, $8) RETURNING id`,
+      [
+        delivery.sellerOrderId,
+        delivery.channelId,
+        delivery.driverId,
+        delivery.pickupLat,
+        delivery.pickupLon,
+        delivery.dropoffLat,
+        delivery.dropoffLon,
+        delivery.distanceMeters,
+      ],
+    );
+    return (await this.findById(id, manager))!;
+  }
+
+  /**
+   * Moves a delivery to `to` if it is in one of `from`; records when. Returns
+   * the updated delivery, or null when it was not in one of those statuses.
+   */
+  async moveStatus(
+    manager: EntityManager,
+    id: string,
+    from: DeliveryStatus[],
+    to: DeliveryStatus,
+    failureReason: string | null,
+  ): Promise<DeliveryEntity | null> {
+    const [rows] = await manager.query(
+      `UPDATE deliveries SET status = $3, ${REACHED_AT_COLUMNS[to]} = now(), updated_at = now(),
+              failure_reason = COALESCE($4, failure_reason)
+       WHERE id = $1 AND status = ANY($2::varchar[]) RETURNING id`,
+      [id, from, to, failureReason],
+    );
+    return rows.length === 1 ? this.findById(id, manager) : null;
+  }
+
+  async insertEvent(manager: EntityManager, event: NewDeliveryEvent): Promise<DeliveryEventEntity> {
+    const [{ id }] = await manager.query(
+      `INSERT INTO delivery_events (delivery_id, type, from_status, to_status, actor, request_id, data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+      [event.deliveryId, event.type, event.fromStatus, event.toStatus, event.actor, event.requestId, JSON.stringify(event.data)],
+    );
+    return (await manager.findOneBy(DeliveryEventEntity, { id }))!;
+  }
+
+  /**
+   * Claims a driver for a delivery: BUSY only if it is still choosable.
+   * The row lock makes concurrent claims of one driver queue up; all but the
+   * first find it no longer AVAILABLE. Returns the driver, or null if lost.
+   */
+  async claimDriver(manager: EntityManager, driverId: string, heartbeatCutoff: Date): Promise<DriverEntity | null> {
+    const [rows] = await manager.query(
+      `UPDATE drivers SET status = 'BUSY', state_version = state_version + 1, updated_at = now()
+       WHERE id = $1 AND status = 'AVAILABLE' AND is_active AND last_lat IS NOT NULL AND last_seen_at >= $2
+       RETURNING id`,
+      [driverId, heartbeatCutoff],
+    );
+    return rows.length === 1 ? manager.findOneBy(DriverEntity, { id: driverId }) : null;
+  }
+
+  /** A driver whose delivery ended is AVAILABLE again. */
+  async releaseDriver(manager: EntityManager, driverId: string): Promise<DriverEntity | null> {
+    await manager.query(
+      `UPDATE drivers SET status = 'AVAILABLE', state_version = state_version + 1, updated_at = now()
+       WHERE id = $1 AND status = 'BUSY'`,
+      [driverId],
+    );
+    return manager.findOneBy(DriverEntity, { id: driverId });
+  }
+}

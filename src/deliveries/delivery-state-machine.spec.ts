@@ -1,0 +1,30 @@
+import { describe, expect, it } from '@jest/globals';
+import { DELIVERY_STATUSES } from './delivery.entity.js';
+import { isFinal, LIVE_STATUSES, NEXT_STATUSES, statusesLeadingTo } from './delivery-state-machine.js';
+
+describe('delivery state machine', () => {
+  it('allows exactly the contract moves', () => {
+    const moves = DELIVERY_STATUSES.flatMap((from) => NEXT_STATUSES[from].map((to) => `${from}→${to}`));
+    expect(moves.sort()).toEqual(
+      [
+        'ASSIGNED→PICKED_UP',
+        'ASSIGNED→FAILED',
+        'ASSIGNED→CANCELLED',
+        'PICKED_UP→DELIVERED',
+        'PICKED_UP→FAILED',
+        'PICKED_UP→CANCELLED',
+      ].sort(),
+    );
+  });
+
+  it('treats DELIVERED, FAILED and CANCELLED as final and only ASSIGNED, PICKED_UP as live', () => {
+    expect(DELIVERY_STATUSES.filter(isFinal)).toEqual(['DELIVERED', 'FAILED', 'CANCELLED']);
+    expect(DELIVERY_STATUSES.filter((s) => !isFinal(s))).toEqual([...LIVE_STATUSES]);
+  });
+
+  it('knows where each status can be reached from', () => {
+    expect(statusesLeadingTo('DELIVERED')).toEqual(['PICKED_UP']);
+    expect(statusesLeadingTo('FAILED')).toEqual(['ASSIGNED', 'PICKED_UP']);
+    expect(statusesLeadingTo('ASSIGNED')).toEqual([]);
+  });
+});

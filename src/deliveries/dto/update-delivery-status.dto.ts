@@ -1,0 +1,19 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import { IsIn, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+
+export const REPORTABLE_STATUSES = ['PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED'] as const;
+
+export class UpdateDeliveryStatusDto {
+  @ApiProperty({ enum: REPORTABLE_STATUSES, description: 'CANCELLED: operators only' })
+  @IsIn(REPORTABLE_STATUSES, { message: `status must be one of ${REPORTABLE_STATUSES.join(', ')}` })
+  status!: (typeof REPORTABLE_STATUSES)[number];
+
+  @ApiPropertyOptional({ maxLength: 500, description: 'Why (kept as failureReason for FAILED)' })
+  @IsOptional()
+  @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
+  @IsString()
+  @IsNotEmpty()
+  @MaxLength(500)
+  reason?: string;
+}
