@@ -1,0 +1,220 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import request from 'supertest';
+import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { createTestDatabase } from './support/databases.js';
+import { insertDrivers, scatter, sendEvent } from './support/fleet.js';
+import { PrivateRedis } from './support/private-redis.js';
+import { TcpProxy } from './support/tcp-proxy.js';
+import { admin, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
+
+const PICKUP = { lat: 52.52, lon: 13.405 };
+const order = (sellerOrderId: string, at = PICKUP) => ({ sellerOrderId, pickupLat: at.lat, pickupLon: at.lon });
+
+/** Assignment on real PostgreSQL and a private redis-server (stopped in some tests). */
+describe('assignment: POST /events/seller-order-ready', () => {
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  const redisServer = new PrivateRedis();
+  let redis: Redis;
+  let sql: pg.Client;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('assignment');
+    await redisServer.start();
+    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600', DB_POOL_SIZE: '20' });
+  });
+
+  afterAll(async () => {
+    await t?.close();
+    redis?.disconnect();
+    await redisServer.stop();
+    await sql?.end();
+    await database?.drop();
+  });
+
+  beforeEach(async () => {
+    await sql.query('DELETE FROM delivery_events');
+    await sql.query('DELETE FROM deliveries');
+    await sql.query('DELETE FROM drivers');
+    await sql.query('DELETE FROM webhook_receipts');
+    await redis.flushall().catch(() => undefined);
+    await reconcile();
+  });
+
+  const reconcile = () => t.app.get(AvailabilityReconciler).reconcile();
+  const count = async (query: string, params: unknown[] = []) => Number((await sql.query(query, params)).rows[0].n);
+  const driverStatus = async (id: string) => (await sql.query('SELECT status FROM drivers WHERE id = $1', [id])).rows[0].status;
+
+  /** Checks the books: each driver and each order has at most one live delivery. */
+  async function expectNoDoubleAssignment() {
+    expect(
+      await count(`SELECT count(*)::int AS n FROM (SELECT driver_id FROM deliveries WHERE status IN ('ASSIGNED','PICKED_UP') GROUP BY driver_id HAVING count(*) > 1) x`),
+    ).toBe(0);
+    expect(
+      await count(
+        `SELECT count(*)::int AS n FROM (SELECT seller_order_id FROM deliveries WHERE status IN ('ASSIGNED','PICKED_UP') GROUP BY seller_order_id HAVING count(*) > 1) x`,
+      ),
+    ).toBe(0);
+  }
+
+  it('assigns the nearest eligible driver: never a BUSY, OFFLINE, stale, inactive or out-of-radius one', async () => {
+    // Ineligible drivers right at the pickup, the eligible one 1 km away, another eligible one 3 km away.
+    const busy = await insertDrivers(sql, [PICKUP], { status: 'BUSY' });
+    const offline = await insertDrivers(sql, [PICKUP], { status: 'OFFLINE' });
+    const stale = await insertDrivers(sql, [PICKUP], { seenSecondsAgo: 120 });
+    const inactive = await insertDrivers(sql, [PICKUP], { isActive: false });
+    const [near] = await insertDrivers(sql, [{ lat: PICKUP.lat + 0.009, lon: PICKUP.lon }]);
+    await insertDrivers(sql, [{ lat: PICKUP.lat + 0.027, lon: PICKUP.lon }]);
+    await reconcile();
+
+    const response = await sendEvent(t, 'seller-order-ready', { ...order('SO-near'), channelId: 'default' }).expect(200);
+    expect(response.body).toEqual({
+      assigned: true,
+      sellerOrderId: 'SO-near',
+      deliveryId: expect.any(String),
+      driverId: near.id,
+      distanceMeters: expect.any(Number),
+    });
+    expect(response.body.distanceMeters).toBeCloseTo(1000.8, -1);
+    // Committed in PostgreSQL and out of the GEO set before the answer.
+    expect(await driverStatus(near.id)).toBe('BUSY');
+    expect(await redis.zrange('drivers:geo', 0, -1)).not.toContain(near.id);
+    const [delivery] = (await sql.query('SELECT * FROM deliveries WHERE id = $1', [response.body.deliveryId])).rows;
+    expect(delivery).toMatchObject({ status: 'ASSIGNED', seller_order_id: 'SO-near', channel_id: 'default', driver_id: near.id });
+    for (const [ineligible] of [busy, offline, stale, inactive]) {
+      expect(await count('SELECT count(*)::int AS n FROM deliveries WHERE driver_id = $1', [ineligible.id])).toBe(0);
+    }
+  });
+
+  it('does not assign a driver beyond ASSIGNMENT_MAX_RADIUS_KM', async () => {
+    const narrow = await startTestApp({
+      DATABASE_URL: database.url,
+      REDIS_URL: redisServer.url,
+      ASSIGNMENT_MAX_RADIUS_KM: '5',
+      RECONCILE_INTERVAL_SECONDS: '3600',
+    });
+    try {
+      const [far] = await insertDrivers(sql, [{ lat: PICKUP.lat + 0.06, lon: PICKUP.lon }]); // ~6.7 km
+      await reconcile();
+      const response = await sendEvent(narrow, 'seller-order-ready', order('SO-far')).expect(200);
+      expect(response.body).toEqual({ assigned: false, sellerOrderId: 'SO-far', reason: 'NO_DRIVER_AVAILABLE' });
+      expect(await driverStatus(far.id)).toBe('AVAILABLE');
+    } finally {
+      await narrow.close();
+    }
+  });
+
+  it('answers NO_DRIVER_AVAILABLE changing nothing, and tries again on a repeat', async () => {
+    const response = await sendEvent(t, 'seller-order-ready', order('SO-none')).expect(200);
+    expect(response.body).toEqual({ assigned: false, sellerOrderId: 'SO-none', reason: 'NO_DRIVER_AVAILABLE' });
+    expect(await count('SELECT count(*)::int AS n FROM deliveries')).toBe(0);
+
+    const [driver] = await insertDrivers(sql, [PICKUP]);
+    await reconcile();
+    const retry = await sendEvent(t, 'seller-order-ready', order('SO-none')).expect(200);
+    expect(retry.body).toMatchObject({ assigned: true, driverId: driver.id });
+  });
+
+  it('is idempotent on sellerOrderId: repeats answer the same delivery and change nothing', async () => {
+    await insertDrivers(sql, scatter(3));
+    await reconcile();
+    const first = await sendEvent(t, 'seller-order-ready', order('SO-idem')).expect(200);
+    for (let i = 0; i < 3; i++) {
+      const again = await sendEvent(t, 'seller-order-ready', order('SO-idem')).expect(200);
+      expect(again.body).toEqual(first.body);
+    }
+    expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM delivery_events`)).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM drivers WHERE status = 'BUSY'`)).toBe(1);
+  });
+
+  describe.each([
+    ['with Redis', false],
+    ['with Redis stopped (PostgreSQL path)', true],
+  ])('under concurrency, %s', (_label, stopRedis) => {
+    beforeEach(async () => {
+      if (stopRedis) await redisServer.stop();
+    });
+
+    afterAll(async () => {
+      if (stopRedis) await redisServer.start();
+    });
+
+    it('200 different orders at once for 50 drivers: exactly 50 assigned, 150 NO_DRIVER_AVAILABLE, no driver twice', async () => {
+      const fleet = await insertDrivers(sql, scatter(50));
+      if (!stopRedis) {
+        await reconcile();
+        expect(await redis.zcard('drivers:geo')).toBe(50);
+      }
+      const answers = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => sendEvent(t, 'seller-order-ready', order(`SO-burst-${i}`, scatter(200, PICKUP, 6)[i]))),
+      );
+      expect(answers.map((a) => a.status).every((s) => s === 200)).toBe(true);
+      const assigned = answers.filter((a) => a.body.assigned);
+      expect(assigned).toHaveLength(50);
+      expect(answers.filter((a) => a.body.reason === 'NO_DRIVER_AVAILABLE')).toHaveLength(150);
+      expect(new Set(assigned.map((a) => a.body.driverId)).size).toBe(50);
+      expect(new Set(assigned.map((a) => a.body.driverId))).toEqual(new Set(fleet.map((d) => d.id)));
+
+      expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(50);
+      expect(await count(`SELECT count(*)::int AS n FROM drivers WHERE status = 'BUSY'`)).toBe(50);
+      await expectNoDoubleAssignment();
+      if (!stopRedis) expect(await redis.zcard('drivers:geo')).toBe(0);
+    });
+
+    it('50 simultaneous copies of one order give one delivery, and all answer it', async () => {
+      await insertDrivers(sql, scatter(10));
+      if (!stopRedis) await reconcile();
+      const answers = await Promise.all(Array.from({ length: 50 }, () => sendEvent(t, 'seller-order-ready', order('SO-copies'))));
+      expect(answers.every((a) => a.status === 200 && a.body.assigned === true)).toBe(true);
+      expect(new Set(answers.map((a) => a.body.deliveryId)).size).toBe(1);
+      expect(new Set(answers.map((a) => a.body.driverId)).size).toBe(1);
+      expect(await count(`SELECT count(*)::int AS n FROM deliveries WHERE seller_order_id = 'SO-copies'`)).toBe(1);
+      expect(await count(`SELECT count(*)::int AS n FROM drivers WHERE status = 'BUSY'`)).toBe(1);
+      expect(await count(`SELECT count(*)::int AS n FROM delivery_events`)).toBe(1);
+    });
+  });
+
+  it('with PostgreSQL down answers 503 DATABASE_UNAVAILABLE and changes nothing, in PostgreSQL or Redis', async () => {
+    const fleet = await insertDrivers(sql, scatter(3));
+    await reconcile();
+    const proxy = new TcpProxy(5432);
+    const port = await proxy.start();
+    const viaProxy = await startTestApp({
+      DATABASE_URL: database.url.replace(':5432/', `:${port}/`),
+      REDIS_URL: redisServer.url,
+      RECONCILE_INTERVAL_SECONDS: '3600',
+    });
+    try {
+      const geoBefore = (await redis.zrange('drivers:geo', 0, -1)).sort();
+      await proxy.cut();
+      const response = await sendEvent(viaProxy, 'seller-order-ready', order('SO-pg-down')).expect(503);
+      expect(response.body).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });
+      expect((await redis.zrange('drivers:geo', 0, -1)).sort()).toEqual(geoBefore);
+      await proxy.restore();
+
+      expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(0);
+      expect(await count(`SELECT count(*)::int AS n FROM drivers WHERE status = 'BUSY'`)).toBe(0);
+      expect(geoBefore).toEqual(fleet.map((d) => d.id).sort());
+      // Once PostgreSQL is back the same event succeeds.
+      const retry = await sendEvent(viaProxy, 'seller-order-ready', order('SO-pg-down')).expect(200);
+      expect(retry.body.assigned).toBe(true);
+    } finally {
+      await viaProxy.close();
+      await proxy.stop();
+    }
+  });
+
+  it('is for Vendure only', async () => {
+    const raw = JSON.stringify(order('SO-auth'));
+    await request(t.server).post('/events/seller-order-ready').set('content-type', 'application/json').send(raw).expect(401);
+    await sendEvent(t, 'seller-order-ready', order('SO-auth'), DRIVER_SECRET).expect(401);
+    await request(t.server).post('/events/seller-order-ready').set(admin).send(order('SO-auth')).expect(403);
+    expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(0);
+  });
+});
