@@ -53,7 +53,7 @@ export class AuthGuard implements CanActivate {
     if (request.headers['webhook-signature'] !== undefined) return this.verifySignature(request, callers);
 
     const token = bearerToken(request.headers.authorization);
-    if (token === undefined) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
+    if (!token) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
 
     if (this.config.adminApiKey && secretsEqual(token, this.config.adminApiKey)) return { kind: 'admin' };
     const driverId = await this.driverTokens.verify(token);
