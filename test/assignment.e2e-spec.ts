@@ -3,7 +3,9 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { RedisService } from '../src/redis/redis.service.js';
 import { createTestDatabase } from './support/databases.js';
+import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter, sendEvent } from './support/fleet.js';
 import { PrivateRedis } from './support/private-redis.js';
 import { TcpProxy } from './support/tcp-proxy.js';
@@ -142,7 +144,10 @@ describe('assignment: POST /events/seller-order-ready', () => {
     });
 
     afterAll(async () => {
-      if (stopRedis) await redisServer.start();
+      if (!stopRedis) return;
+      await redisServer.start();
+      // The next tests need both the service and this file's client connected again.
+      await eventually(async () => t.app.get(RedisService).isReady && (await redis.ping()) === 'PONG', { what: 'Redis reconnected' });
     });
 
     it('200 different orders at once for 50 drivers: exactly 50 assigned, 150 NO_DRIVER_AVAILABLE, no driver twice', async () => {

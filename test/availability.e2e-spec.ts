@@ -162,6 +162,9 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       ['speed negative', { lat: 52, lon: 13, speed: -0.1 }, 'speed'],
       ['recordedAt not a date', { lat: 52, lon: 13, recordedAt: 'yesterday' }, 'recordedAt'],
       ['recordedAt a number', { lat: 52, lon: 13, recordedAt: 1_700_000_000_000 }, 'recordedAt'],
+      ['recordedAt a bare date', { lat: 52, lon: 13, recordedAt: '2026-01-01' }, 'recordedAt'],
+      ['recordedAt without an offset', { lat: 52, lon: 13, recordedAt: '2026-01-01T10:00:00' }, 'recordedAt'],
+      ['recordedAt an impossible date', { lat: 52, lon: 13, recordedAt: '2026-02-30T10:00:00Z' }, 'recordedAt'],
       ['recordedAt 10 minutes ahead', { lat: 52, lon: 13, recordedAt: new Date(Date.now() + 600_000).toISOString() }, 'recordedAt'],
       ['status inside a location (mass assignment)', { lat: 52, lon: 13, status: 'AVAILABLE' }, 'status'],
       ['driverId inside a location (mass assignment)', { lat: 52, lon: 13, driverId: '00000000-0000-4000-8000-000000000000' }, 'driverId'],
@@ -367,6 +370,17 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect((await http().get('/drivers/nearby').query(query).set(admin).expect(400)).body.code).toBe('VALIDATION_FAILED');
     });
 
+    it('refuses a radius above ASSIGNMENT_MAX_RADIUS_KM instead of silently shrinking it', async () => {
+      const narrow = await startTestApp({ DATABASE_URL: database.url, ASSIGNMENT_MAX_RADIUS_KM: '5' });
+      try {
+        const response = await request(narrow.server).get('/drivers/nearby').query({ ...BERLIN, radiusKm: 6 }).set(admin).expect(400);
+        expect(response.body.message).toEqual(['radiusKm must not be greater than 5 (ASSIGNMENT_MAX_RADIUS_KM)']);
+        await request(narrow.server).get('/drivers/nearby').query({ ...BERLIN, radiusKm: 5 }).set(admin).expect(200);
+      } finally {
+        await narrow.close();
+      }
+    });
+
     it('is for operators only', async () => {
       const driver = await newDriver(t);
       await http().get('/drivers/nearby').query(BERLIN).expect(401);
@@ -406,6 +420,16 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       await redis.flushall();
       expect(await nearbyIds({ ...depot, limit: 1 })).toEqual(smallest.slice(0, 1));
       expect(await nearbyIds({ ...depot, limit: 3 })).toEqual(smallest.slice(0, 3));
+    });
+
+    it('agrees at the edge of the radius on the equator too (earthdistance measures on a larger sphere)', async () => {
+      const origin = { lat: 0, lon: 0 };
+      const east = { lat: 0, lon: (99_900 / 6_371_008.8) * (180 / Math.PI) };
+      const edge = await availableDriver(east);
+      await flushLocations();
+      expect(await nearbyIds({ ...origin, radiusKm: 100 })).toEqual([edge.id]);
+      await redis.flushall();
+      expect(await nearbyIds({ ...origin, radiusKm: 100 })).toEqual([edge.id]);
     });
 
     it('agrees at the edge of the radius on both paths (Redis measures on a slightly larger sphere)', async () => {

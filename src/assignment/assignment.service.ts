@@ -58,7 +58,12 @@ export class AssignmentService {
       const candidates = (
         await this.availability.findNearest({ lat: order.pickupLat, lon: order.pickupLon, limit: CANDIDATES_PER_ROUND + tried.size })
       ).filter((candidate) => !tried.has(candidate.driver.id));
-      if (candidates.length === 0) return { assigned: false, sellerOrderId: order.sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' };
+      if (candidates.length === 0) {
+        // A concurrent copy of this event may have taken the last driver for this very order.
+        const winner = await this.deliveries.findLiveBySellerOrder(order.sellerOrderId);
+        if (winner) return assignedAnswer(winner);
+        return { assigned: false, sellerOrderId: order.sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' };
+      }
 
       for (const candidate of candidates) {
         tried.add(candidate.driver.id);
@@ -87,12 +92,7 @@ export class AssignmentService {
 
   /** Cancels the order's live delivery and frees its driver; repeats are harmless. */
   async cancel(sellerOrderId: string, reason: string | undefined, actor: string): Promise<{ cancelled: true; deliveryId: string }> {
-    const delivery = await this.deliveries.findLatestBySellerOrder(sellerOrderId);
-    if (!delivery) throw new DomainError('DELIVERY_NOT_FOUND', `No delivery for order ${sellerOrderId}`);
-    if (delivery.status === 'DELIVERED' || delivery.status === 'FAILED') {
-      throw new DomainError('DELIVERY_ALREADY_FINISHED', `The delivery of order ${sellerOrderId} already ended ${delivery.status}`);
-    }
-    const { delivery: cancelled } = await this.transitions.change(delivery.id, 'CANCELLED', actor, reason);
-    return { cancelled: true, deliveryId: cancelled.id };
+    const { delivery } = await this.transitions.cancelOrder(sellerOrderId, actor, reason);
+    return { cancelled: true, deliveryId: delivery.id };
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { DriverEntity } from '../drivers/driver.entity.js';
+import { earthBoxRadiusMeters } from './geo.js';
 
 export interface LocationWrite {
   driverId: string;
@@ -66,24 +67,32 @@ export class AvailabilityRepository {
   /**
    * Writes a batch of points. A point older than the stored one leaves the
    * location alone (out-of-order delivery) but still counts as a heartbeat.
-   * Rows are locked in id order, so concurrent batches cannot deadlock.
+   * The rows are locked in id order first, whatever plan the UPDATE gets, so
+   * batches from several processes cannot deadlock.
    */
   async writeLocations(points: LocationWrite[]): Promise<void> {
     if (points.length === 0) return;
-    const rows = [...points]
-      .sort((a, b) => (a.driverId < b.driverId ? -1 : 1))
-      .map((p) => ({ id: p.driverId, lat: p.lat, lon: p.lon, recorded_at: p.recordedAt.toISOString(), seen_at: p.seenAt.toISOString() }));
-    await this.dataSource.query(
-      `UPDATE drivers AS d SET
-         last_lat = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lat ELSE d.last_lat END,
-         last_lon = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lon ELSE d.last_lon END,
-         last_location_at = GREATEST(d.last_location_at, v.recorded_at),
-         last_seen_at = GREATEST(d.last_seen_at, v.seen_at)
-       FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, lat double precision, lon double precision,
-                                               recorded_at timestamptz, seen_at timestamptz)
-       WHERE d.id = v.id`,
-      [JSON.stringify(rows)],
-    );
+    const rows = points.map((p) => ({
+      id: p.driverId,
+      lat: p.lat,
+      lon: p.lon,
+      recorded_at: p.recordedAt.toISOString(),
+      seen_at: p.seenAt.toISOString(),
+    }));
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(`SELECT id FROM drivers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [rows.map((r) => r.id)]);
+      await manager.query(
+        `UPDATE drivers AS d SET
+           last_lat = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lat ELSE d.last_lat END,
+           last_lon = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lon ELSE d.last_lon END,
+           last_location_at = GREATEST(d.last_location_at, v.recorded_at),
+           last_seen_at = GREATEST(d.last_seen_at, v.seen_at)
+         FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, lat double precision, lon double precision,
+                                                 recorded_at timestamptz, seen_at timestamptz)
+         WHERE d.id = v.id`,
+        [JSON.stringify(rows)],
+      );
+    });
   }
 
   /**
@@ -97,7 +106,7 @@ export class AvailabilityRepository {
       .where(CHOOSABLE.replace('$cutoff', ':cutoff'), { cutoff: query.cutoff })
       .andWhere('earth_box(ll_to_earth(:lat, :lon), :radius) @> ll_to_earth(d.last_lat, d.last_lon)')
       .orderBy('ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth(:lat, :lon)')
-      .setParameters({ lat: query.lat, lon: query.lon, radius: query.radiusMeters })
+      .setParameters({ lat: query.lat, lon: query.lon, radius: earthBoxRadiusMeters(query.radiusMeters) })
       .limit(query.limit)
       .getMany();
   }

@@ -107,7 +107,10 @@ export class AvailabilityService implements OnModuleInit {
    * so both paths give the same answer.
    */
   async findNearest(query: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
-    const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
+    if (query.radiusKm !== undefined && query.radiusKm > this.config.assignmentMaxRadiusKm) {
+      throw new DomainError('VALIDATION_FAILED', [`radiusKm must not be greater than ${this.config.assignmentMaxRadiusKm} (ASSIGNMENT_MAX_RADIUS_KM)`]);
+    }
+    const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
     const cutoff = this.heartbeatCutoff();
     for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
       const { drivers, full } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });

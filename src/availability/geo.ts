@@ -34,3 +34,12 @@ export function searchRadiiKm(maxKm: number): number[] {
 export function redisSearchRadiusKm(radiusKm: number): number {
   return radiusKm * 1.001 + 0.01;
 }
+
+/**
+ * earthdistance measures on a sphere of 6,378,168 m, 0.11 % larger than ours,
+ * so its earth_box is widened by this much to be sure it holds every driver
+ * our own (haversine) radius check accepts.
+ */
+export function earthBoxRadiusMeters(radiusMeters: number): number {
+  return radiusMeters * 1.0012 + 10;
+}

@@ -48,18 +48,30 @@ export class DeliveriesRepository {
     return (manager ?? this.dataSource.manager).findOneBy(DeliveryEntity, { id });
   }
 
+  /**
+   * Serialises everything that creates or ends a delivery of one order, until
+   * the caller's transaction ends: concurrent copies of an event then see
+   * each other's committed result instead of racing for drivers.
+   */
+  async lockOrder(manager: EntityManager, sellerOrderId: string): Promise<void> {
+    await manager.query(`SELECT pg_advisory_xact_lock(hashtext('seller-order:' || $1))`, [sellerOrderId]);
+  }
+
   /** Reads and locks a delivery until the end of the caller's transaction. */
   findByIdForUpdate(manager: EntityManager, id: string): Promise<DeliveryEntity | null> {
     return manager.findOne(DeliveryEntity, { where: { id }, lock: { mode: 'pessimistic_write' } });
   }
 
-  findLiveBySellerOrder(sellerOrderId: string): Promise<DeliveryEntity | null> {
-    return this.deliveries.createQueryBuilder('d').where(`d.seller_order_id = :sellerOrderId AND d.${LIVE}`, { sellerOrderId }).getOne();
+  findLiveBySellerOrder(sellerOrderId: string, manager?: EntityManager): Promise<DeliveryEntity | null> {
+    return (manager ?? this.dataSource.manager)
+      .createQueryBuilder(DeliveryEntity, 'd')
+      .where(`d.seller_order_id = :sellerOrderId AND d.${LIVE}`, { sellerOrderId })
+      .getOne();
   }
 
-  findLatestBySellerOrder(sellerOrderId: string): Promise<DeliveryEntity | null> {
-    return this.deliveries
-      .createQueryBuilder('d')
+  findLatestBySellerOrder(sellerOrderId: string, manager?: EntityManager): Promise<DeliveryEntity | null> {
+    return (manager ?? this.dataSource.manager)
+      .createQueryBuilder(DeliveryEntity, 'd')
       .where('d.seller_order_id = :sellerOrderId', { sellerOrderId })
       .orderBy('d.createdAt', 'DESC')
       .addOrderBy('d.id', 'DESC')

@@ -47,6 +47,8 @@ export class DeliveryTransitions {
     let outcome: AssignOutcome;
     try {
       outcome = await this.repository.dataSource.transaction(async (manager) => {
+        await this.repository.lockOrder(manager, delivery.sellerOrderId);
+        if (await this.repository.findLiveBySellerOrder(delivery.sellerOrderId, manager)) throw new Rollback({ kind: 'order-taken' });
         const claimed = await this.repository.claimDriver(manager, delivery.driverId, this.availability.heartbeatCutoff());
         if (!claimed) throw new Rollback({ kind: 'driver-taken' });
         let created: DeliveryEntity;
@@ -75,22 +77,55 @@ export class DeliveryTransitions {
    * a final status makes the driver AVAILABLE again.
    */
   async change(deliveryId: string, to: DeliveryStatus, actor: string, reason?: string): Promise<ChangeOutcome> {
-    let released: DriverEntity | null = null;
-    const result = await this.repository.dataSource.transaction(async (manager) => {
-      // Locked, so the status read here is the one the move starts from.
-      const before = await this.repository.findByIdForUpdate(manager, deliveryId);
-      if (!before) throw new DomainError('DELIVERY_NOT_FOUND', `Delivery ${deliveryId} does not exist`);
-      const moved = await this.repository.moveStatus(manager, deliveryId, statusesLeadingTo(to), to, to === 'FAILED' ? (reason ?? null) : null);
-      if (!moved) {
-        if (before.status === to) return { delivery: before, changed: false };
-        throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot move from ${before.status} to ${to}`);
-      }
-      await this.recordEvent(manager, moved, before.status, actor, reason ? { reason } : {});
-      if (isFinal(to)) released = await this.repository.releaseDriver(manager, moved.driverId);
-      return { delivery: moved, changed: true };
-    });
-    if (released) await this.availability.mirror(released);
+    const released: DriverEntity[] = [];
+    const result = await this.repository.dataSource.transaction((manager) =>
+      this.changeIn(manager, deliveryId, to, actor, reason, released),
+    );
+    for (const driver of released) await this.availability.mirror(driver);
     return result;
+  }
+
+  /**
+   * Cancels the order's latest delivery. Holds the order's lock, so it sees
+   * an assignment of the same order that is committing right now.
+   */
+  async cancelOrder(sellerOrderId: string, actor: string, reason?: string): Promise<ChangeOutcome> {
+    const released: DriverEntity[] = [];
+    const result = await this.repository.dataSource.transaction(async (manager) => {
+      await this.repository.lockOrder(manager, sellerOrderId);
+      const latest = await this.repository.findLatestBySellerOrder(sellerOrderId, manager);
+      if (!latest) throw new DomainError('DELIVERY_NOT_FOUND', `No delivery for order ${sellerOrderId}`);
+      if (latest.status === 'DELIVERED' || latest.status === 'FAILED') {
+        throw new DomainError('DELIVERY_ALREADY_FINISHED', `The delivery of order ${sellerOrderId} already ended ${latest.status}`);
+      }
+      return this.changeIn(manager, latest.id, 'CANCELLED', actor, reason, released);
+    });
+    for (const driver of released) await this.availability.mirror(driver);
+    return result;
+  }
+
+  private async changeIn(
+    manager: EntityManager,
+    deliveryId: string,
+    to: DeliveryStatus,
+    actor: string,
+    reason: string | undefined,
+    released: DriverEntity[],
+  ): Promise<ChangeOutcome> {
+    // Locked, so the status read here is the one the move starts from.
+    const before = await this.repository.findByIdForUpdate(manager, deliveryId);
+    if (!before) throw new DomainError('DELIVERY_NOT_FOUND', `Delivery ${deliveryId} does not exist`);
+    const moved = await this.repository.moveStatus(manager, deliveryId, statusesLeadingTo(to), to, to === 'FAILED' ? (reason ?? null) : null);
+    if (!moved) {
+      if (before.status === to) return { delivery: before, changed: false };
+      throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot move from ${before.status} to ${to}`);
+    }
+    await this.recordEvent(manager, moved, before.status, actor, reason ? { reason } : {});
+    if (isFinal(to)) {
+      const driver = await this.repository.releaseDriver(manager, moved.driverId);
+      if (driver) released.push(driver);
+    }
+    return { delivery: moved, changed: true };
   }
 
   private async recordEvent(
