@@ -134,6 +134,25 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(stored.last_seen_at.getTime()).toBeGreaterThanOrEqual(now);
     });
 
+    it('does not let a phone clock running ahead hide later points', async () => {
+      const driver = await availableDriver();
+      const ahead = new Date(Date.now() + 4 * 60_000).toISOString();
+      await ping(driver, { lat: 52.6, lon: 13.4, recordedAt: ahead }).expect(200);
+      await ping(driver, { lat: 52.61, lon: 13.4 }).expect(200);
+      const [[, lat]] = (await redis.geopos('drivers:geo', driver.id)) as [[string, string]];
+      expect(Number(lat)).toBeCloseTo(52.61, 4);
+      await flushLocations();
+      expect((await row(driver.id)).last_lat).toBe(52.61);
+    });
+
+    it('writes nothing to Redis for a driver that does not exist', async () => {
+      const unknown = '00000000-0000-4000-8000-00000000abcd';
+      await http().patch(`/drivers/${unknown}/location`).set(admin).send(BERLIN).expect(404);
+      expect(await redis.exists(`driver:online:${unknown}`)).toBe(0);
+      expect(await redis.hexists('drivers:location', unknown)).toBe(0);
+      expect(await redis.zscore('drivers:heartbeat', unknown)).toBeNull();
+    });
+
     it('costs one Redis round trip', async () => {
       const driver = await availableDriver();
       const monitor = await redis.duplicate().monitor();
@@ -442,6 +461,38 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       await redis.flushall();
       expect(await nearbyIds({ ...BERLIN, radiusKm: 100 })).toEqual([edge.id]);
       expect(await nearbyIds({ ...BERLIN, radiusKm: 99.9 })).toEqual([]);
+    });
+
+    it('when Redis offers drivers PostgreSQL has made BUSY, answers from PostgreSQL and repairs those drivers', async () => {
+      const stale = [];
+      for (let i = 0; i < 10; i++) stale.push(await availableDriver({ lat: 52.52 + i * 0.0001, lon: 13.405 }));
+      const far = await availableDriver({ lat: 52.54, lon: 13.405 });
+      await flushLocations();
+      // Their Redis copy is lost, as when a mirror fails after commit.
+      await sql.query(`UPDATE drivers SET status = 'BUSY', state_version = state_version + 1 WHERE id = ANY($1)`, [stale.map((d) => d.id)]);
+      expect(await redis.zcard('drivers:geo')).toBe(11);
+
+      // Every search answers right, and repairs the stale drivers it met, until none is left.
+      const answers: string[][] = [];
+      await eventually(
+        async () => {
+          answers.push(await nearbyIds({ ...BERLIN, limit: 1 }));
+          return (await geoMembers()).join() === far.id;
+        },
+        { what: 'the stale drivers repaired' },
+      );
+      expect(answers.length).toBeGreaterThan(1);
+      expect(answers.every((ids) => ids.join() === far.id)).toBe(true);
+    });
+
+    it('finds drivers beyond the latitudes Redis can index on the PostgreSQL path, without breaking reconciliation', async () => {
+      const polar = await availableDriver({ lat: 89.5, lon: 10 });
+      expect(await geoMembers()).toEqual([]);
+      await flushLocations();
+      expect(await nearbyIds({ lat: 89, lon: 10 })).toEqual([polar.id]);
+      const report = await t.app.get(AvailabilityReconciler).reconcile();
+      expect(report).toEqual({ drivers: 1, pruned: 0 });
+      expect(await redis.exists('drivers:synced')).toBe(1);
     });
 
     it('repairs a stale Redis: members PostgreSQL does not list as choosable are removed', async () => {

@@ -8,8 +8,9 @@
  * - `drivers:heartbeat`  sorted set id → last heartbeat (ms): lets the sweeper find
  *                        expired heartbeats without scanning every driver.
  * - `drivers:location`   hash id → "lon lat recordedAtMs": the newest point of every driver.
- * - `drivers:synced`     set by a complete reconciliation; without it (Redis new or
- *                        flushed) searches use PostgreSQL.
+ * - `drivers:synced`     set by a complete reconciliation; without it (Redis new,
+ *                        flushed or reconnected) searches use PostgreSQL.
+ * - `drivers:reconciling` the token of the reconciliation under way.
  */
 export const KEYS = {
   geo: 'drivers:geo',
@@ -17,5 +18,6 @@ export const KEYS = {
   heartbeat: 'drivers:heartbeat',
   location: 'drivers:location',
   synced: 'drivers:synced',
+  reconciling: 'drivers:reconciling',
   online: (driverId: string) => `driver:online:${driverId}`,
 } as const;

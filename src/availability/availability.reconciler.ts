@@ -1,4 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AvailabilityRepository } from './availability.repository.js';
@@ -7,6 +8,8 @@ import { AvailabilityStore } from './availability.store.js';
 const BATCH_SIZE = 1_000;
 /** How often expired heartbeats are swept out of the GEO set. */
 export const SWEEP_EVERY_MS = 1_000;
+/** Reconciliations asked for because Redis was found stale are at least this far apart. */
+const REQUESTED_GAP_MS = 5_000;
 
 export interface ReconcileReport {
   drivers: number;
@@ -30,6 +33,8 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   private queued?: Promise<ReconcileReport | null>;
   private previous: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private lastStartedAt = 0;
+  private requested?: NodeJS.Timeout;
 
   constructor(
     private readonly config: AppConfig,
@@ -40,7 +45,11 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
 
   onApplicationBootstrap(): void {
     if (!this.redis.client) return;
-    this.redis.onReady(() => void this.reconcile());
+    this.redis.onReady(() => {
+      // A Redis that came back (perhaps restored from an old snapshot) is not trusted until reconciled.
+      void this.store.clearSynced().catch(() => undefined);
+      void this.reconcile();
+    });
     if (this.redis.isReady) void this.reconcile();
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.config.reconcileIntervalSeconds * 1000);
     this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
@@ -50,6 +59,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
 
   onApplicationShutdown(): void {
     this.stopped = true;
+    clearTimeout(this.requested);
     clearInterval(this.reconcileTimer);
     clearInterval(this.sweepTimer);
   }
@@ -70,6 +80,20 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     return next;
   }
 
+  /**
+   * Asks for a reconciliation soon, after Redis was found out of line with
+   * PostgreSQL; at most one every REQUESTED_GAP_MS, however often asked.
+   */
+  requestReconcile(): void {
+    if (this.requested || this.stopped || !this.redis.client) return;
+    const wait = Math.max(0, this.lastStartedAt + REQUESTED_GAP_MS - Date.now());
+    this.requested = setTimeout(() => {
+      this.requested = undefined;
+      void this.reconcile();
+    }, wait);
+    this.requested.unref();
+  }
+
   async sweep(): Promise<number> {
     if (!this.store.isReady()) return 0;
     try {
@@ -84,20 +108,29 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   private async run(): Promise<ReconcileReport | null> {
     if (!this.store.isReady() || this.stopped) return null;
     const started = Date.now();
+    this.lastStartedAt = started;
+    const token = randomUUID();
     try {
+      await this.store.beginSync(token);
       let drivers = 0;
+      let failed = 0;
       let afterId: string | null = null;
       for (;;) {
         const batch = await this.repository.listStates(afterId, BATCH_SIZE);
         if (batch.length === 0) break;
         // The cutoff is taken per batch, so a long run does not judge late batches by an old clock.
-        await this.store.applyStates(batch, new Date(Date.now() - this.config.driverHeartbeatTtlSeconds * 1000));
+        const errors = await this.store.applyStates(batch, new Date(Date.now() - this.config.driverHeartbeatTtlSeconds * 1000));
+        failed += errors.length;
+        for (const { id, error } of errors.slice(0, 3)) this.logger.warn(`Could not mirror driver ${id}: ${error.message}`);
         drivers += batch.length;
         afterId = batch[batch.length - 1].id;
         if (batch.length < BATCH_SIZE) break;
       }
       const pruned = await this.store.pruneGeo();
-      await this.store.markSynced(new Date());
+      if (failed > 0 || !(await this.store.markSynced(token, new Date()))) {
+        this.logger.warn(`Reconciliation incomplete (${failed} drivers failed, or Redis was reset meanwhile); searches stay on PostgreSQL`);
+        return null;
+      }
       const message = `Reconciled ${drivers} drivers with Redis in ${Date.now() - started} ms (${pruned} stale GEO members removed)`;
       if (pruned > 0) this.logger.log(message);
       else this.logger.debug(message);

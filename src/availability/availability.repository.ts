@@ -43,6 +43,10 @@ export class AvailabilityRepository {
     return row ?? null;
   }
 
+  findStates(ids: string[]): Promise<DriverState[]> {
+    return this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id = ANY($1::uuid[])`, [ids]);
+  }
+
   /** States in id order after `afterId`, for reconciliation in bounded batches. */
   listStates(afterId: string | null, limit: number): Promise<DriverState[]> {
     return afterId === null

@@ -1,3 +1,6 @@
+/** Redis GEO indexes latitudes up to this (Web Mercator's limit), with a hair of margin. */
+export const MAX_GEO_LAT = 85.05;
+
 /**
  * Lua scripts of the availability model. Each runs atomically in one round
  * trip. They only touch keys passed in KEYS, so REDIS_KEY_PREFIX applies.
@@ -14,8 +17,11 @@
  */
 export const RECORD_PING = `
 local id = ARGV[1]
+local state = redis.call('HGET', KEYS[2], id)
+-- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
+if not state then return {false, 0} end
 redis.call('SET', KEYS[5], '1', 'EX', ARGV[6])
-redis.call('ZADD', KEYS[3], ARGV[5], id)
+redis.call('ZADD', KEYS[3], 'GT', ARGV[5], id)
 local newest = 1
 local previous = redis.call('HGET', KEYS[4], id)
 if previous then
@@ -23,10 +29,9 @@ if previous then
   if previousAt and tonumber(ARGV[4]) < previousAt then newest = 0 end
 end
 if newest == 1 then redis.call('HSET', KEYS[4], id, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]) end
-local state = redis.call('HGET', KEYS[2], id)
-if not state then return {false, newest} end
-if string.sub(state, 1, 12) == 'AVAILABLE:1:' then
-  local lon, lat = string.match(redis.call('HGET', KEYS[4], id), '([^ ]+) ([^ ]+)')
+local lon, lat = string.match(redis.call('HGET', KEYS[4], id), '([^ ]+) ([^ ]+)')
+-- Redis cannot index beyond +-85.05 degrees; such drivers are found on the PostgreSQL path.
+if string.sub(state, 1, 12) == 'AVAILABLE:1:' and math.abs(tonumber(lat)) <= ${MAX_GEO_LAT} then
   redis.call('GEOADD', KEYS[1], lon, lat, id)
 else
   redis.call('ZREM', KEYS[1], id)
@@ -72,8 +77,10 @@ local location = redis.call('HGET', KEYS[4], id)
 local seen = tonumber(redis.call('ZSCORE', KEYS[3], id))
 if string.sub(state, 1, 12) == 'AVAILABLE:1:' and location and seen and seen >= tonumber(ARGV[4]) then
   local lon, lat = string.match(location, '([^ ]+) ([^ ]+)')
-  redis.call('GEOADD', KEYS[1], lon, lat, id)
-  return 1
+  if math.abs(tonumber(lat)) <= ${MAX_GEO_LAT} then
+    redis.call('GEOADD', KEYS[1], lon, lat, id)
+    return 1
+  end
 end
 redis.call('ZREM', KEYS[1], id)
 return 0
@@ -137,4 +144,17 @@ for _, id in ipairs(ARGV) do
   end
 end
 return removed
+`;
+
+/**
+ * Marks Redis as synced, but only if the run's token survived the whole run:
+ * a FLUSHALL or restart during a reconciliation must not leave a half-filled
+ * Redis marked as complete.
+ * KEYS: reconciling, synced     ARGV: token, timestamp
+ */
+export const MARK_SYNCED = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
 `;

@@ -3,7 +3,9 @@ import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { DriverEntity, DriverStatus } from '../drivers/driver.entity.js';
 import { DriverStateEvents } from '../drivers/driver-state.events.js';
+import { AvailabilityReconciler } from './availability.reconciler.js';
 import { AvailabilityRepository, DriverState } from './availability.repository.js';
+import { MAX_GEO_LAT } from './availability.scripts.js';
 import { AvailabilityStore } from './availability.store.js';
 import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
 import { LocationWriter } from './location-writer.js';
@@ -42,6 +44,7 @@ export class AvailabilityService implements OnModuleInit {
     private readonly store: AvailabilityStore,
     private readonly writer: LocationWriter,
     private readonly stateEvents: DriverStateEvents,
+    private readonly reconciler: AvailabilityReconciler,
   ) {}
 
   onModuleInit(): void {
@@ -61,25 +64,32 @@ export class AvailabilityService implements OnModuleInit {
    */
   async recordLocation(driverId: string, ping: LocationPing): Promise<{ status: DriverStatus; online: true }> {
     const now = new Date();
-    const point = { lat: ping.lat, lon: ping.lon, recordedAt: ping.recordedAt ?? now };
-    let status: DriverStatus | undefined;
-    if (this.store.isReady()) {
-      try {
-        const { state } = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds);
-        status = state?.status;
-      } catch (error) {
-        this.logger.debug(`Redis ping failed, PostgreSQL only: ${(error as Error).message}`);
-      }
-    }
+    // A phone whose clock runs ahead must not make later, correct points look older.
+    const recordedAt = ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now;
+    const point = { lat: ping.lat, lon: ping.lon, recordedAt };
+    let status = await this.pingRedis(driverId, point, now);
     if (status === undefined) {
-      // Redis is down or does not know this driver yet: PostgreSQL answers, and Redis learns the state.
+      // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
       const state = await this.repository.findState(driverId);
       if (!state) throw driverNotFound(driverId);
       status = state.status;
       await this.mirror(state);
+      await this.pingRedis(driverId, point, now);
     }
     await this.writer.record({ driverId, ...point, seenAt: now });
     return { status, online: true };
+  }
+
+  /** The driver's status as Redis knows it after recording the ping; undefined when Redis cannot say. */
+  private async pingRedis(driverId: string, point: { lat: number; lon: number; recordedAt: Date }, now: Date) {
+    if (!this.store.isReady()) return undefined;
+    try {
+      const { state } = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds);
+      return state?.status;
+    } catch (error) {
+      this.logger.debug(`Redis ping failed, PostgreSQL only: ${(error as Error).message}`);
+      return undefined;
+    }
   }
 
   /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering. */
@@ -141,9 +151,10 @@ export class AvailabilityService implements OnModuleInit {
     return { drivers, full: drivers.length === query.count };
   }
 
-  /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer. */
+  /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer (or answered stale). */
   private async redisCandidates(query: { lat: number; lon: number; count: number; cutoff: Date; maxKm: number }) {
-    if (!this.store.isReady()) return null;
+    // Near the poles Redis cannot index every driver the circle could hold.
+    if (!this.store.isReady() || Math.abs(query.lat) + query.maxKm / 111 > MAX_GEO_LAT) return null;
     let hits;
     try {
       hits = await this.store.searchNearest({ ...query, radiiKm: searchRadiiKm(query.maxKm) });
@@ -156,7 +167,23 @@ export class AvailabilityService implements OnModuleInit {
       hits.map((hit) => hit.driverId),
       query.cutoff,
     );
+    if (drivers.length < hits.length) {
+      // Redis offered drivers PostgreSQL says are not choosable (a mirror that failed, or one a
+      // commit is about to make): answer from PostgreSQL, and repair those drivers in Redis.
+      const confirmed = new Set(drivers.map((d) => d.id));
+      void this.repair(hits.map((hit) => hit.driverId).filter((id) => !confirmed.has(id)));
+      return null;
+    }
     return { drivers, full: hits.length === query.count };
+  }
+
+  private async repair(driverIds: string[]): Promise<void> {
+    try {
+      await this.store.applyStates(await this.repository.findStates(driverIds), this.heartbeatCutoff());
+    } catch (error) {
+      this.logger.warn(`Could not repair ${driverIds.length} drivers in Redis: ${(error as Error).message}`);
+      this.reconciler.requestReconcile();
+    }
   }
 
   /**
@@ -168,8 +195,9 @@ export class AvailabilityService implements OnModuleInit {
     try {
       await this.store.applyState(state, this.heartbeatCutoff());
     } catch (error) {
-      // Reconciliation repairs Redis; the search double-checks PostgreSQL meanwhile.
+      // The search double-checks PostgreSQL meanwhile; a reconciliation repairs Redis soon.
       this.logger.warn(`Could not mirror driver ${state.id} to Redis: ${(error as Error).message}`);
+      this.reconciler.requestReconcile();
     }
   }
 }

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { RedisService } from '../redis/redis.service.js';
 import { KEYS } from './availability.keys.js';
-import { APPLY_STATE, PRUNE_GEO, RECORD_PING, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
+import { APPLY_STATE, MARK_SYNCED, PRUNE_GEO, RECORD_PING, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
 import type { DriverState } from './availability.repository.js';
 import { redisSearchRadiusKm } from './geo.js';
 
@@ -13,6 +13,7 @@ interface AvailabilityCommands {
   sweepStale(...args: Array<string | number>): ScriptResult;
   searchNearest(...args: Array<string | number>): ScriptResult;
   pruneGeo(...args: Array<string | number>): ScriptResult;
+  markSynced(...args: Array<string | number>): ScriptResult;
 }
 type ScriptedRedis = Redis & AvailabilityCommands;
 
@@ -54,6 +55,7 @@ export class AvailabilityStore {
       client.defineCommand('sweepStale', { numberOfKeys: 2, lua: SWEEP_STALE });
       client.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
       client.defineCommand('pruneGeo', { numberOfKeys: 2, lua: PRUNE_GEO });
+      client.defineCommand('markSynced', { numberOfKeys: 2, lua: MARK_SYNCED });
     }
     this.redis = client as ScriptedRedis | null;
     this.isReady = () => redisService.isReady;
@@ -94,13 +96,15 @@ export class AvailabilityStore {
     return result === 1;
   }
 
-  /** The same for many drivers, pipelined: one round trip for the whole batch. */
-  async applyStates(drivers: DriverState[], cutoff: Date): Promise<void> {
+  /**
+   * The same for many drivers, pipelined: one round trip for the whole batch.
+   * Returns the drivers whose script failed; the others are applied regardless.
+   */
+  async applyStates(drivers: DriverState[], cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
     const pipeline = this.client.pipeline() as unknown as AvailabilityCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
     for (const driver of drivers) void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
     const results = await pipeline.exec();
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    return results.flatMap(([error], i) => (error ? [{ id: drivers[i].id, error }] : []));
   }
 
   private applyStateArgs(driver: DriverState, cutoff: Date): Array<string | number> {
@@ -155,8 +159,19 @@ export class AvailabilityStore {
     return removed;
   }
 
-  async markSynced(at: Date): Promise<void> {
-    await this.client.set(KEYS.synced, at.toISOString());
+  /** Starts a reconciliation run; its token must survive until `markSynced`. */
+  async beginSync(token: string): Promise<void> {
+    await this.client.set(KEYS.reconciling, token, 'EX', 3_600);
+  }
+
+  /** Marks Redis synced if the run's token survived; false when Redis was flushed or restarted meanwhile. */
+  async markSynced(token: string, at: Date): Promise<boolean> {
+    return Number(await this.client.markSynced(KEYS.reconciling, KEYS.synced, token, at.toISOString())) === 1;
+  }
+
+  /** Searches use PostgreSQL until the next complete reconciliation. */
+  async clearSynced(): Promise<void> {
+    await this.client.del(KEYS.synced);
   }
 
   async isSynced(): Promise<boolean> {
