@@ -184,6 +184,8 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       ['recordedAt a bare date', { lat: 52, lon: 13, recordedAt: '2026-01-01' }, 'recordedAt'],
       ['recordedAt without an offset', { lat: 52, lon: 13, recordedAt: '2026-01-01T10:00:00' }, 'recordedAt'],
       ['recordedAt an impossible date', { lat: 52, lon: 13, recordedAt: '2026-02-30T10:00:00Z' }, 'recordedAt'],
+      ['recordedAt before 2000', { lat: 52, lon: 13, recordedAt: '0000-06-01T00:00:00Z' }, 'recordedAt'],
+      ['recordedAt null', { lat: 52, lon: 13, recordedAt: null }, 'recordedAt'],
       ['recordedAt 10 minutes ahead', { lat: 52, lon: 13, recordedAt: new Date(Date.now() + 600_000).toISOString() }, 'recordedAt'],
       ['status inside a location (mass assignment)', { lat: 52, lon: 13, status: 'AVAILABLE' }, 'status'],
       ['driverId inside a location (mass assignment)', { lat: 52, lon: 13, driverId: '00000000-0000-4000-8000-000000000000' }, 'driverId'],
@@ -339,6 +341,18 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(await row(driver.id)).toMatchObject({ last_lat: 47.1, last_lon: 8.5 });
     });
 
+    it('a point PostgreSQL refuses is dropped alone; the rest of its batch is written', async () => {
+      const [good, bad] = [await newDriver(t), await newDriver(t)];
+      const writer = t.app.get(LocationWriter);
+      const seenAt = new Date();
+      await writer.record({ driverId: bad.id, lat: 1, lon: 1, recordedAt: new Date('0000-06-01T00:00:00Z'), seenAt });
+      await writer.record({ driverId: good.id, lat: 46.2, lon: 6.1, recordedAt: seenAt, seenAt });
+      await writer.flush();
+      expect(await row(good.id)).toMatchObject({ last_lat: 46.2, last_lon: 6.1 });
+      expect((await row(bad.id)).last_lat).toBeNull();
+      expect(writer.bufferedCount).toBe(0);
+    });
+
     it('reconciles periodically, every RECONCILE_INTERVAL_SECONDS', async () => {
       const driver = await availableDriver();
       const periodic = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '1' });
@@ -379,6 +393,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
     it.each([
       ['lat missing', { lon: 13 }],
+      ['lat empty', { lat: '', lon: '' }],
       ['lat out of range', { lat: 91, lon: 13 }],
       ['lon not a number', { lat: 52, lon: 'east' }],
       ['radiusKm above 100', { lat: 52, lon: 13, radiusKm: 101 }],

@@ -576,7 +576,7 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
     it('is for operators only, and validates its query', async () => {
       const driver = await availableDriver();
       expect((await http().get('/deliveries').set(bearer(driver.token)).expect(403)).body.code).toBe('FORBIDDEN');
-      for (const query of [{ status: 'LOST' }, { driverId: 'not-a-uuid' }, { limit: 0 }, { limit: 201 }, { limit: 'ten' }]) {
+      for (const query of [{ status: 'LOST' }, { driverId: 'not-a-uuid' }, { limit: 0 }, { limit: 201 }, { limit: 'ten' }, { limit: '' }, { sellerOrderId: 'SO\u0000' }]) {
         expect((await http().get('/deliveries').query(query).set(admin).expect(400)).body.code).toBe('VALIDATION_FAILED');
       }
       expect((await http().get('/deliveries').query({ cursor: 'garbage' }).set(admin).expect(400)).body.code).toBe('INVALID_CURSOR');
@@ -625,6 +625,7 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       ['dropoffLon without dropoffLat', { sellerOrderId: 'SO-EV-V', pickupLat: 52.5, pickupLon: 13.4, dropoffLon: 13.39 }, 'dropoffLat'],
       ['an unknown field', { sellerOrderId: 'SO-EV-V', pickupLat: 52.5, pickupLon: 13.4, driverId: UNKNOWN_ID }, 'driverId'],
       ['an empty sellerOrderId', { sellerOrderId: '', pickupLat: 52.5, pickupLon: 13.4 }, 'sellerOrderId'],
+      ['a NUL character in sellerOrderId', { sellerOrderId: 'SO\u0000X', pickupLat: 52.5, pickupLon: 13.4 }, 'sellerOrderId'],
       ['no sellerOrderId', { pickupLat: 52.5, pickupLon: 13.4 }, 'sellerOrderId'],
       ['a sellerOrderId over 200 characters', { sellerOrderId: 'S'.repeat(201), pickupLat: 52.5, pickupLon: 13.4 }, 'sellerOrderId'],
       ['an empty channelId', { sellerOrderId: 'SO-EV-V', pickupLat: 52.5, pickupLon: 13.4, channelId: '' }, 'channelId'],

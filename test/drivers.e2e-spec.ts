@@ -77,6 +77,7 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
       ['vehicleType not a string', { name: 'A', phone: '+4915100000001', vehicleType: ['car'] }, 'vehicleType'],
       ['unknown field', { name: 'A', phone: '+4915100000001', status: 'AVAILABLE' }, 'status'],
       ['server-owned field', { name: 'A', phone: '+4915100000001', id: UNKNOWN_ID }, 'id'],
+      ['a NUL character in the name', { name: 'A\u0000B', phone: '+4915100000001' }, 'name'],
     ])('answers 400 naming the field when %s, and creates nothing', async (_case, body, field) => {
       const before = await driverCount();
       const response = await http().post('/drivers').set(admin).send(body).expect(400);
@@ -254,6 +255,12 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
       expect((await http().get(`/drivers/${driver.id}`).set(admin)).body).toEqual(response.body);
     });
 
+    it('clears vehicleType with null', async () => {
+      const driver = await newDriver(t, { vehicleType: 'car' });
+      const response = await http().patch(`/drivers/${driver.id}`).set(admin).send({ vehicleType: null }).expect(200);
+      expect(response.body.vehicleType).toBeNull();
+    });
+
     it('changes only the fields it is given', async () => {
       const driver = await newDriver(t, { vehicleType: 'car' });
       const response = await http().patch(`/drivers/${driver.id}`).set(admin).send({ name: 'Only name' }).expect(200);
@@ -267,6 +274,9 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
       ['isActive not a boolean', { isActive: 'no' }, 'isActive'],
       ['status (set by the service, not by PATCH)', { status: 'AVAILABLE' }, 'status'],
       ['tokenHash', { tokenHash: 'x' }, 'tokenHash'],
+      ['name null', { name: null }, 'name'],
+      ['phone null', { phone: null }, 'phone'],
+      ['isActive null', { isActive: null }, 'isActive'],
     ])('answers 400 when %s, and changes nothing', async (_case, body, field) => {
       const driver = await newDriver(t);
       const response = await http().patch(`/drivers/${driver.id}`).set(admin).send(body).expect(400);

@@ -86,6 +86,13 @@ describe(SignedRequestReplayService.name, () => {
     expect(kinds.filter((k) => k === 'replay')).toHaveLength(49);
   });
 
+  it('lets a retry take over a first attempt that never answered (its process died)', async () => {
+    const body = Buffer.from('{"e":1}');
+    expect(await sut.begin('vendure', 'msg_h', body)).toEqual({ kind: 'first' });
+    await sql.query(`UPDATE webhook_receipts SET created_at = now() - interval '31 seconds' WHERE webhook_id = 'msg_h'`);
+    expect(await sut.begin('vendure', 'msg_h', body)).toEqual({ kind: 'first' });
+  });
+
   it('stores only a hash of the body', async () => {
     await sut.begin('driver-backend', 'msg_g', Buffer.from('{"secretish":"value"}'));
     const { rows } = await sql.query(`SELECT * FROM webhook_receipts WHERE webhook_id = 'msg_g'`);

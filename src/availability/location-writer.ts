@@ -1,4 +1,5 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+import { isDatabaseUnavailable } from '../common/database-unavailable.js';
 import { AvailabilityRepository, LocationWrite } from './availability.repository.js';
 
 /** Buffered points reach PostgreSQL within this time (the contract allows 1 s). */
@@ -54,9 +55,25 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
     try {
       await this.repository.writeLocations(batch);
     } catch (error) {
-      // Keep the points (newer ones that arrived meanwhile win) and try again on the next tick.
-      for (const point of batch) this.merge(point);
-      this.logger.warn(`Could not write ${batch.length} locations, will retry: ${(error as Error).message}`);
+      if (isDatabaseUnavailable(error)) {
+        // Keep the points (newer ones that arrived meanwhile win) and try again on the next tick.
+        for (const point of batch) this.merge(point);
+        this.logger.warn(`Could not write ${batch.length} locations, will retry: ${(error as Error).message}`);
+      } else {
+        await this.writeOneByOne(batch);
+      }
+    }
+  }
+
+  /** A row PostgreSQL refuses must not hold back everyone else's: write singly, drop what is refused. */
+  private async writeOneByOne(batch: LocationWrite[]): Promise<void> {
+    for (const point of batch) {
+      try {
+        await this.repository.writeLocations([point]);
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) this.merge(point);
+        else this.logger.warn(`Dropped a location of driver ${point.driverId} PostgreSQL refused: ${(error as Error).message}`);
+      }
     }
   }
 

@@ -34,6 +34,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
 };
 
+/** PostgreSQL refused a value (data exception, SQLSTATE 22xxx, or NOT NULL): bad input that validation missed. */
+function isRejectedValue(error: unknown): boolean {
+  const code = (error as { driverError?: { code?: unknown } })?.driverError?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '23502');
+}
+
 /** A client error raised by Fastify itself (FST_ERR_* with a 4xx status). */
 function isFastifyError(error: unknown): error is { code: string; statusCode: number; message: string } {
   const { code, statusCode } = (error ?? {}) as { code?: unknown; statusCode?: unknown };
@@ -87,6 +93,9 @@ export function toErrorResponse(exception: unknown): { body: ErrorBody; unexpect
     const status = exception.getStatus();
     const code = CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'VALIDATION_FAILED');
     return { body: body(status, code, httpExceptionMessage(exception)), unexpected: status >= 500 };
+  }
+  if (isRejectedValue(exception)) {
+    return { body: body(400, 'VALIDATION_FAILED', 'A value in the request cannot be stored'), unexpected: false };
   }
   if (isDatabaseUnavailable(exception)) {
     return {

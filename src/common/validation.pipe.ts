@@ -12,6 +12,12 @@ function messagesOf(errors: ValidationError[], parent = ''): string[] {
   });
 }
 
+function fieldsWithNul(value: unknown, path = '', depth = 0): string[] {
+  if (typeof value === 'string') return value.includes('\u0000') ? [path || 'value'] : [];
+  if (typeof value !== 'object' || value === null || depth > 8) return [];
+  return Object.entries(value).flatMap(([key, child]) => fieldsWithNul(child, path ? `${path}.${key}` : key, depth + 1));
+}
+
 /**
  * The global validation pipe: unknown fields are rejected, every offending
  * field is named, and a body that is not a JSON object is refused outright.
@@ -34,6 +40,11 @@ export class StrictValidationPipe extends ValidationPipe {
       if (typeof value !== 'object' || Array.isArray(value)) {
         throw new DomainError('VALIDATION_FAILED', ['request body must be a JSON object']);
       }
+    }
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      // PostgreSQL cannot store NUL in text; refuse it here rather than fail at the database.
+      const withNul = fieldsWithNul(value);
+      if (withNul.length > 0) throw new DomainError('VALIDATION_FAILED', withNul.map((f) => `${f} must not contain NUL characters`));
     }
     return super.transform(value, metadata);
   }

@@ -8,6 +8,10 @@ import { WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 export const REPLAY_WINDOW_SECONDS = 10 * 60;
 const CLEANUP_EVERY_MS = 60_000;
 const IN_PROGRESS_WAIT_MS = 5_000;
+/** A first attempt that has not answered after this long is taken to be dead; a retry takes over. */
+const ABANDONED_AFTER_SECONDS = 30;
+/** Receipts outlive the window by a margin, so clock differences cannot open a gap. */
+const KEEP_SECONDS = REPLAY_WINDOW_SECONDS + 60;
 
 export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: number; response: unknown };
 
@@ -42,6 +46,7 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
         throw new DomainError('WEBHOOK_ID_REUSED', 'This webhook-id was already used with a different body');
       }
       if (receipt.statusCode !== null) return { kind: 'replay', statusCode: receipt.statusCode, response: receipt.response };
+      if (await this.receipts.takeOverAbandoned(source, webhookId, ABANDONED_AFTER_SECONDS)) return { kind: 'first' };
       if (Date.now() > deadline) {
         throw new DomainError('WEBHOOK_IN_PROGRESS', 'A request with this webhook-id is still being processed; retry later');
       }
@@ -60,7 +65,7 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
 
   onApplicationBootstrap(): void {
     this.cleanupTimer = setInterval(() => {
-      this.receipts.deleteOlderThan(REPLAY_WINDOW_SECONDS).catch((error: Error) => {
+      this.receipts.deleteOlderThan(KEEP_SECONDS).catch((error: Error) => {
         this.logger.warn(`Could not delete old webhook receipts: ${error.message}`);
       });
     }, CLEANUP_EVERY_MS);

@@ -39,6 +39,17 @@ export class WebhookReceiptsRepository {
     );
   }
 
+  /** Takes over a first attempt that never answered (its process died, or it could not release). */
+  async takeOverAbandoned(source: string, webhookId: string, olderThanSeconds: number): Promise<boolean> {
+    const [rows] = await this.dataSource.query(
+      `UPDATE webhook_receipts SET created_at = now()
+       WHERE source = $1 AND webhook_id = $2 AND status_code IS NULL AND created_at < now() - make_interval(secs => $3)
+       RETURNING webhook_id`,
+      [source, webhookId, olderThanSeconds],
+    );
+    return rows.length === 1;
+  }
+
   async release(source: string, webhookId: string): Promise<void> {
     await this.dataSource.query(`DELETE FROM webhook_receipts WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
   }

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { QueryNumber } from '../../common/query-number.js';
 import { IsInt, IsNumber, IsOptional, Max, Min } from 'class-validator';
 import { DriverResponseDto } from '../../drivers/dto/driver.response.js';
 
@@ -7,14 +7,14 @@ const finite = { allowNaN: false, allowInfinity: false };
 
 export class NearbyQuery {
   @ApiProperty({ minimum: -90, maximum: 90 })
-  @Type(() => Number)
+  @QueryNumber()
   @IsNumber(finite)
   @Min(-90)
   @Max(90)
   lat!: number;
 
   @ApiProperty({ minimum: -180, maximum: 180 })
-  @Type(() => Number)
+  @QueryNumber()
   @IsNumber(finite)
   @Min(-180)
   @Max(180)
@@ -22,7 +22,7 @@ export class NearbyQuery {
 
   @ApiPropertyOptional({ description: 'Default and maximum: ASSIGNMENT_MAX_RADIUS_KM (at most 100)', minimum: 0.01, maximum: 100 })
   @IsOptional()
-  @Type(() => Number)
+  @QueryNumber()
   @IsNumber(finite)
   @Min(0.01)
   @Max(100)
@@ -30,7 +30,7 @@ export class NearbyQuery {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 50, default: 10 })
   @IsOptional()
-  @Type(() => Number)
+  @QueryNumber()
   @IsInt()
   @Min(1)
   @Max(50)

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsNumber, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
+import { Omittable } from '../../common/omittable.decorator.js';
 
 const finite = { allowNaN: false, allowInfinity: false };
 /** Phones' clocks drift; a point more than this far in the future is refused. */
@@ -8,14 +9,14 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** A full date-time with an explicit offset: a bare date or a local time would be read ambiguously. */
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 
-/** A calendar date and clock time that exist (Date.parse would roll 30 February over into March). */
+/** A calendar date and clock time that exist, from 2000 on (Date.parse would roll 30 February over into March). */
 function isRealDateTime(value: unknown): boolean {
   const match = typeof value === 'string' ? DATE_TIME.exec(value) : null;
   if (!match) return false;
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
   const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
   const offsetOk = match[8] === 'Z' || (Number(match[9]) <= 14 && Number(match[10]) < 60);
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour < 24 && minute < 60 && second < 60 && offsetOk;
+  return year >= 2000 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour < 24 && minute < 60 && second < 60 && offsetOk;
 }
 
 const NotFarInFuture = () =>
@@ -65,7 +66,7 @@ export class UpdateLocationDto {
     format: 'date-time',
     description: 'When the phone took the point (default: now). A point older than the last stored one is acknowledged and ignored.',
   })
-  @IsOptional()
+  @Omittable()
   @Matches(DATE_TIME, { message: 'recordedAt must be an ISO-8601 date-time with an offset, such as 2026-01-01T12:00:00Z' })
   @ValidateBy({ name: 'realDateTime', validator: { validate: isRealDateTime, defaultMessage: () => 'recordedAt is not a real date and time' } })
   @NotFarInFuture()

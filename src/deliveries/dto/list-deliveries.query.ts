@@ -1,5 +1,5 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { QueryNumber } from '../../common/query-number.js';
 import { IsIn, IsInt, IsOptional, IsString, IsUUID, Max, MaxLength, Min } from 'class-validator';
 import { DELIVERY_STATUSES } from '../delivery.entity.js';
 import type { DeliveryStatus } from '../delivery.entity.js';
@@ -11,7 +11,7 @@ export class ListDeliveriesQuery {
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
-  @Type(() => Number)
+  @QueryNumber()
   @IsInt()
   @Min(1)
   @Max(200)
