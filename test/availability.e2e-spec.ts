@@ -155,7 +155,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
     it('costs one Redis round trip', async () => {
       const driver = await availableDriver();
-      const monitor = await redis.duplicate().monitor();
+      const monitor = await redis.monitor();
       const commands: string[][] = [];
       monitor.on('monitor', (_time: string, args: string[], source: string) => {
         if (source !== 'lua' && args.some((arg) => arg.includes(driver.id))) commands.push(args);
