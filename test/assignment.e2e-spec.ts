@@ -4,10 +4,9 @@ import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
 import { RedisService } from '../src/redis/redis.service.js';
-import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter, sendEvent } from './support/fleet.js';
-import { PrivateRedis } from './support/private-redis.js';
+import { ServiceEnvironment, useServiceEnvironment } from './support/service-environment.js';
 import { TcpProxy } from './support/tcp-proxy.js';
 import { admin, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
 
@@ -16,37 +15,18 @@ const order = (sellerOrderId: string, at = PICKUP) => ({ sellerOrderId, pickupLa
 
 /** Assignment on real PostgreSQL and a private redis-server (stopped in some tests). */
 describe('assignment: POST /events/seller-order-ready', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
+  const env = useServiceEnvironment('assignment', { DB_POOL_SIZE: '20' });
+  const { redisServer } = env;
+  let database: ServiceEnvironment['database'];
   let redis: Redis;
   let sql: pg.Client;
   let t: TestApp;
 
-  beforeAll(async () => {
-    database = await createTestDatabase('assignment');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
-    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600', DB_POOL_SIZE: '20' });
+  beforeAll(() => {
+    ({ database, redis, sql, t } = env);
   });
 
-  afterAll(async () => {
-    await t?.close();
-    redis?.disconnect();
-    await redisServer.stop();
-    await sql?.end();
-    await database?.drop();
-  });
-
-  beforeEach(async () => {
-    await sql.query('DELETE FROM delivery_events');
-    await sql.query('DELETE FROM deliveries');
-    await sql.query('DELETE FROM drivers');
-    await sql.query('DELETE FROM webhook_receipts');
-    await redis.flushall().catch(() => undefined);
-    await reconcile();
-  });
+  beforeEach(() => env.reset());
 
   const reconcile = () => t.app.get(AvailabilityReconciler).reconcile();
   const count = async (query: string, params: unknown[] = []) => Number((await sql.query(query, params)).rows[0].n);

@@ -4,10 +4,9 @@ import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
 import { LocationWriter } from '../src/availability/location-writer.js';
-import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
-import { PrivateRedis } from './support/private-redis.js';
+import { ServiceEnvironment, useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
 import { admin, bearer, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
 
@@ -18,37 +17,19 @@ const BERLIN = { lat: 52.52, lon: 13.405 };
  * this file may flush, stop and start.
  */
 describe('availability: location, heartbeat, status and nearest search', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
+  const env = useServiceEnvironment('availability');
+  const { redisServer } = env;
+  let database: ServiceEnvironment['database'];
   let redis: Redis;
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);
 
-  beforeAll(async () => {
-    database = await createTestDatabase('availability');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
-    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
-    await eventually(async () => (await redis.exists('drivers:synced')) === 1, { what: 'first reconciliation' });
+  beforeAll(() => {
+    ({ database, redis, sql, t } = env);
   });
 
-  afterAll(async () => {
-    await t?.close();
-    redis?.disconnect();
-    await redisServer.stop();
-    await sql?.end();
-    await database?.drop();
-  });
-
-  beforeEach(async () => {
-    // Each test starts from an empty fleet and an empty, reconciled Redis.
-    await sql.query('DELETE FROM drivers');
-    await redis.flushall();
-    await t.app.get(AvailabilityReconciler).reconcile();
-  });
+  beforeEach(() => env.reset());
 
   const ping = (driver: CreatedDriver, point: { lat: number; lon: number; recordedAt?: string }) =>
     http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point);

@@ -4,11 +4,10 @@ import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
 import { LocationWriter } from '../src/availability/location-writer.js';
-import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
 import { sendEvent } from './support/fleet.js';
-import { PrivateRedis } from './support/private-redis.js';
+import { ServiceEnvironment, useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
 import { admin, bearer, DRIVER_SECRET, startTestApp, TestApp, VENDURE_SECRET } from './support/test-app.js';
 
@@ -24,41 +23,19 @@ type Point = { lat: number; lon: number };
  * delivery and event routes. Real PostgreSQL, and a private redis-server.
  */
 describe('deliveries: state machine, audit trail, cancellation, ownership', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
+  const env = useServiceEnvironment('deliveries');
+  const { redisServer } = env;
+  let database: ServiceEnvironment['database'];
   let redis: Redis;
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);
 
-  beforeAll(async () => {
-    database = await createTestDatabase('deliveries');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
-    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
-    await eventually(async () => (await redis.exists('drivers:synced')) === 1, { what: 'first reconciliation' });
+  beforeAll(() => {
+    ({ database, redis, sql, t } = env);
   });
 
-  afterAll(async () => {
-    await t?.close();
-    redis?.disconnect();
-    await redisServer.stop();
-    await sql?.end();
-    await database?.drop();
-  });
-
-  beforeEach(async () => {
-    // Every test starts with no drivers, no deliveries, and an empty, reconciled Redis:
-    // the nearest driver is always one the test made.
-    await t.app.get(LocationWriter).flush();
-    await sql.query('DELETE FROM delivery_events');
-    await sql.query('DELETE FROM deliveries');
-    await sql.query('DELETE FROM drivers');
-    await redis.flushall();
-    await t.app.get(AvailabilityReconciler).reconcile();
-  });
+  beforeEach(() => env.reset());
 
   // ---------------------------------------------------------------- helpers
 
