@@ -63,6 +63,10 @@ describe('assignment: POST /events/seller-order-ready', () => {
       distanceMeters: expect.any(Number),
     });
     expect(response.body.distanceMeters).toBeCloseTo(1000.8, -1);
+    // The answer, the delivery and its audit event give the same distance, to a tenth of a metre.
+    const stored = await request(t.server).get(`/deliveries/${response.body.deliveryId}`).set(admin).expect(200);
+    expect(stored.body.distanceMeters).toBe(response.body.distanceMeters);
+    expect(Number.isInteger(response.body.distanceMeters * 10)).toBe(true);
     // Committed in PostgreSQL and out of the GEO set before the answer.
     expect(await driverStatus(near.id)).toBe('BUSY');
     expect(await redis.zrange('drivers:geo', 0, -1)).not.toContain(near.id);

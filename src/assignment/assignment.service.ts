@@ -4,6 +4,7 @@ import { DomainError } from '../common/domain-error.js';
 import { DeliveriesRepository } from '../deliveries/deliveries.repository.js';
 import { DeliveryEntity } from '../deliveries/delivery.entity.js';
 import { DeliveryTransitions } from '../deliveries/delivery-transitions.service.js';
+import { roundMeters } from '../availability/geo.js';
 
 export interface ReadyOrder {
   sellerOrderId: string;
@@ -26,7 +27,7 @@ const assignedAnswer = (d: DeliveryEntity): ReadyAnswer => ({
   sellerOrderId: d.sellerOrderId,
   deliveryId: d.id,
   driverId: d.driverId,
-  distanceMeters: Math.round(d.distanceMeters * 10) / 10,
+  distanceMeters: d.distanceMeters,
 });
 
 /**
@@ -76,7 +77,8 @@ export class AssignmentService {
             pickupLon: order.pickupLon,
             dropoffLat: order.dropoffLat ?? null,
             dropoffLon: order.dropoffLon ?? null,
-            distanceMeters: candidate.distanceMeters,
+            // Stored as answered: to a tenth of a metre.
+            distanceMeters: roundMeters(candidate.distanceMeters),
           },
           actor,
         );

@@ -6,6 +6,7 @@ import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
 import { AvailabilityService } from './availability.service.js';
+import { roundMeters } from './geo.js';
 import { NearbyQuery, NearbyResponseDto } from './dto/nearby.query.js';
 import { LocationAcceptedDto, UpdateLocationDto } from './dto/update-location.dto.js';
 import { UpdateStatusDto } from './dto/update-status.dto.js';
@@ -22,7 +23,7 @@ export class DriverAvailabilityController {
   @ApiOkResponse({ type: NearbyResponseDto })
   async nearby(@Query() query: NearbyQuery): Promise<NearbyResponseDto> {
     const hits = await this.availability.findNearest({ ...query, limit: query.limit ?? 10 });
-    return { items: hits.map((hit) => ({ driver: toDriverResponse(hit.driver), distanceMeters: Math.round(hit.distanceMeters * 10) / 10 })) };
+    return { items: hits.map((hit) => ({ driver: toDriverResponse(hit.driver), distanceMeters: roundMeters(hit.distanceMeters) })) };
   }
 
   @Patch(':id/location')

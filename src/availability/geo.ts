@@ -6,6 +6,9 @@ export const MAX_SEARCH_RADIUS_KM = 100;
 
 const toRadians = (degrees: number) => (degrees * Math.PI) / 180;
 
+/** Distances leave the service to a tenth of a metre. */
+export const roundMeters = (meters: number) => Math.round(meters * 10) / 10;
+
 /** Great-circle distance in metres between two WGS84 points. */
 export function haversineMeters(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const dLat = toRadians(lat2 - lat1);
