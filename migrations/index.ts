@@ -2,6 +2,7 @@ import { CreateDrivers1763700000000 } from './1763700000000-create-drivers.js';
 import { CreateWebhookReceipts1763700100000 } from './1763700100000-create-webhook-receipts.js';
 import { DriverAvailability1763700200000 } from './1763700200000-driver-availability.js';
 import { CreateDeliveries1763700300000 } from './1763700300000-create-deliveries.js';
+import { CreateWebhookMessages1763700400000 } from './1763700400000-create-webhook-messages.js';
 
 /** Every migration, oldest first. A migration is never edited once it has landed. */
 export const MIGRATIONS = [
@@ -9,4 +10,5 @@ export const MIGRATIONS = [
   CreateWebhookReceipts1763700100000,
   DriverAvailability1763700200000,
   CreateDeliveries1763700300000,
+  CreateWebhookMessages1763700400000,
 ];

@@ -53,7 +53,11 @@ export const CONFIG_VARIABLES = [
   'RECONCILE_INTERVAL_SECONDS',
   'SHUTDOWN_TIMEOUT_MS',
   'DRIVER_TOKEN_CACHE_TTL_MS',
+  'WEBHOOK_RETRY_SCHEDULE_SECONDS',
 ] as const;
+
+/** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
+export const DEFAULT_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
 
 const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/]+={0,2}$/;
 const LOG_LEVELS: LogLevel[] = ['error', 'warn', 'info', 'debug'];
@@ -144,6 +148,18 @@ class Reader {
     return value;
   }
 
+  seconds(name: string, fallback: number[]): number[] {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const parts = value.split(',').map((part) => part.trim());
+    const numbers = parts.map((part) => (/^\d+(\.\d+)?$/.test(part) ? Number(part) : NaN));
+    if (numbers.length < 1 || numbers.length > 20 || numbers.some((n) => !Number.isFinite(n) || n > 86_400)) {
+      this.fail(name, 'must be 1 to 20 comma-separated waits in seconds (each at most 86400), such as 0,5,300');
+      return fallback;
+    }
+    return numbers;
+  }
+
   /** A bearer credential: long enough, and nothing a header could not carry intact. */
   bearerSecret(name: string, min: number): string | undefined {
     const value = this.raw(name);
@@ -218,6 +234,7 @@ export function loadConfig(env: Env): AppConfig {
     reconcileIntervalSeconds: r.int('RECONCILE_INTERVAL_SECONDS', 30, 1, 86_400),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
+    webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

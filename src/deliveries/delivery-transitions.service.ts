@@ -67,6 +67,7 @@ export class DeliveryTransitions {
       if (error instanceof Rollback) return error.outcome;
       throw error;
     }
+    this.outbox.afterCommit();
     await this.availability.mirror(driver!);
     return outcome;
   }
@@ -81,6 +82,7 @@ export class DeliveryTransitions {
     const result = await this.repository.dataSource.transaction((manager) =>
       this.changeIn(manager, deliveryId, to, actor, reason, released),
     );
+    if (result.changed) this.outbox.afterCommit();
     for (const driver of released) await this.availability.mirror(driver);
     return result;
   }
@@ -100,6 +102,7 @@ export class DeliveryTransitions {
       }
       return this.changeIn(manager, latest.id, 'CANCELLED', actor, reason, released);
     });
+    if (result.changed) this.outbox.afterCommit();
     for (const driver of released) await this.availability.mirror(driver);
     return result;
   }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** Prometheus metrics of this process: HTTP traffic by route and status, plus Node defaults. */
 @Injectable()
@@ -20,8 +20,56 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly webhookAttempts = new Counter({
+    name: 'webhook_attempts_total',
+    help: 'Attempts to send a webhook to Vendure',
+    registers: [this.registry],
+  });
+  private readonly webhookFailures = new Counter({
+    name: 'webhook_dead_letters_total',
+    help: 'Webhooks that failed their last attempt (dead-lettered)',
+    registers: [this.registry],
+  });
+  private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
+  private webhooksEnabled = false;
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Outbox gauges are read from PostgreSQL at scrape time; a database that cannot answer leaves them empty.
+    const fromStats = (name: string, help: string, key: 'pending' | 'failed' | 'oldestPendingSeconds') => {
+      const gauge: Gauge = new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect: async () => {
+          gauge.reset();
+          const stats = await this.webhookStats?.().catch(() => undefined);
+          if (stats) gauge.set(stats[key]);
+        },
+      });
+    };
+    fromStats('webhook_messages_pending', 'Outbox messages not yet delivered', 'pending');
+    fromStats('webhook_messages_failed', 'Outbox messages dead-lettered after their last attempt', 'failed');
+    fromStats('webhook_oldest_pending_age_seconds', 'Age of the oldest undelivered outbox message', 'oldestPendingSeconds');
+    const enabled: Gauge = new Gauge({
+      name: 'webhook_relay_enabled',
+      help: '1 when VENDURE_WEBHOOK_URL and VENDURE_WEBHOOK_SECRET are set; 0 means messages stay pending',
+      registers: [this.registry],
+      collect: () => enabled.set(this.webhooksEnabled ? 1 : 0),
+    });
+  }
+
+  setWebhookStatsSource(source: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>, enabled: boolean) {
+    this.webhookStats = source;
+    this.webhooksEnabled = enabled;
+  }
+
+  webhookAttempt(): void {
+    this.webhookAttempts.inc();
+  }
+
+  webhookDeadLettered(): void {
+    this.webhookFailures.inc();
   }
 
   /** Called from the onResponse hook; the route is the template (`/drivers/:id`), never the raw URL. */

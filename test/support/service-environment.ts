@@ -55,7 +55,7 @@ export function useServiceEnvironment(label: string, env: Record<string, string>
 
   context.reset = async () => {
     await context.t.app.get(LocationWriter).flush();
-    await context.sql.query('TRUNCATE delivery_events, deliveries, drivers, webhook_receipts');
+    await context.sql.query('TRUNCATE webhook_messages, delivery_events, deliveries, drivers, webhook_receipts');
     await context.redis.flushall().catch(() => undefined);
     await context.t.app.get(AvailabilityReconciler).reconcile();
   };

@@ -1,0 +1,163 @@
+import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { randomInt } from 'node:crypto';
+import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { StandardWebhook } from './standard-webhook.js';
+import { WebhookMessage, WebhookMessagesRepository } from './webhook-messages.repository.js';
+
+/** Each attempt gives up after this long. */
+export const ATTEMPT_TIMEOUT_MS = 15_000;
+/** A leased message is another process's to send for this long (longer than an attempt). */
+const LEASE_SECONDS = 30;
+/** Due messages are looked for this often, besides the wake-up after each commit. */
+const POLL_EVERY_MS = 1_000;
+const BATCH = 20;
+
+/** Seconds to wait before a retry: Retry-After's delay or date, when the receiver sent one. */
+export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
+  if (!header) return null;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? null : Math.max(0, (at - now) / 1000);
+}
+
+/**
+ * Sends the outbox to VENDURE_WEBHOOK_URL, signed per Standard Webhooks with
+ * VENDURE_WEBHOOK_SECRET and the message's stable id. Runs in every process:
+ * woken after each commit and every second. 2xx marks a message delivered;
+ * anything else (3xx included), a timeout or a network error schedules the
+ * next attempt by the retry schedule (or Retry-After, if later), with jitter,
+ * until the last attempt dead-letters it as failed. Without a URL or secret
+ * nothing is sent and messages stay pending.
+ */
+@Injectable()
+export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(WebhookRelay.name);
+  private readonly signer?: StandardWebhook;
+  private timer?: NodeJS.Timeout;
+  private draining?: Promise<void>;
+  private again = false;
+  private stopped = false;
+  private readonly inFlight = new Set<AbortController>();
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly messages: WebhookMessagesRepository,
+    private readonly metrics: MetricsService,
+  ) {
+    if (config.vendureWebhookSecret) this.signer = new StandardWebhook(config.vendureWebhookSecret);
+    metrics.setWebhookStatsSource(() => this.messages.stats(), Boolean(this.enabled));
+  }
+
+  private get enabled(): boolean {
+    return Boolean(this.config.vendureWebhookUrl && this.signer);
+  }
+
+  onApplicationBootstrap(): void {
+    if (!this.enabled) {
+      this.logger.warn('VENDURE_WEBHOOK_URL or VENDURE_WEBHOOK_SECRET is not set: delivery webhooks stay pending');
+      return;
+    }
+    this.timer = setInterval(() => this.wake(), POLL_EVERY_MS);
+    this.timer.unref();
+    this.wake();
+  }
+
+  /** Stops sending while the database is still open; interrupted sends do not count as attempts. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    for (const controller of this.inFlight) controller.abort();
+    await this.draining;
+  }
+
+  /** Looks for due messages now (called after every commit that wrote one). */
+  wake(): void {
+    if (!this.enabled || this.stopped) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.draining = this.drain()
+      .catch((error: Error) => this.logger.warn(`Webhook relay: ${error.message}`))
+      .finally(() => {
+        this.draining = undefined;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.wake();
+        }
+      });
+  }
+
+  private async drain(): Promise<void> {
+    for (;;) {
+      const due = await this.messages.claimDue(BATCH, LEASE_SECONDS);
+      if (due.length === 0 || this.stopped) return;
+      await Promise.all(due.map((message) => this.send(message)));
+    }
+  }
+
+  private async send(message: WebhookMessage): Promise<void> {
+    const body = JSON.stringify(message.payload);
+    const timestamp = Math.floor(Date.now() / 1000);
+    const controller = new AbortController();
+    const timeout = setTimeout(() => controller.abort(new Error(`timed out after ${ATTEMPT_TIMEOUT_MS} ms`)), ATTEMPT_TIMEOUT_MS);
+    this.inFlight.add(controller);
+    this.metrics.webhookAttempt();
+    let statusCode: number | null = null;
+    let error: string;
+    let retryAfter: number | null = null;
+    try {
+      const response = await fetch(this.config.vendureWebhookUrl!, {
+        method: 'POST',
+        redirect: 'manual',
+        signal: controller.signal,
+        headers: {
+          'content-type': 'application/json',
+          'webhook-id': message.id,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': this.signer!.sign(message.id, timestamp, body),
+          ...(message.requestId ? { 'x-request-id': message.requestId } : {}),
+        },
+        body,
+      });
+      statusCode = response.status;
+      await response.body?.cancel().catch(() => undefined);
+      if (statusCode >= 200 && statusCode < 300) {
+        await this.messages.markDelivered(message.id, statusCode);
+        return;
+      }
+      error = `HTTP ${statusCode}`;
+      retryAfter = retryAfterSeconds(response.headers.get('retry-after'));
+    } catch (caught) {
+      if (this.stopped) {
+        await this.messages.releaseUnsent(message.id).catch(() => undefined);
+        return;
+      }
+      error = (controller.signal.reason as Error | undefined)?.message ?? (caught as Error).message;
+    } finally {
+      clearTimeout(timeout);
+      this.inFlight.delete(controller);
+    }
+    await this.recordFailure(message, statusCode, error, retryAfter);
+  }
+
+  private async recordFailure(message: WebhookMessage, statusCode: number | null, error: string, retryAfter: number | null) {
+    const schedule = this.config.webhookRetryScheduleSeconds;
+    const final = message.attempts >= schedule.length;
+    const wait = final ? 0 : schedule[message.attempts];
+    // ±10 % jitter, so a receiver coming back is not hit by every sender at once.
+    const jittered = wait * (0.9 + randomInt(0, 201) / 1000);
+    const delaySeconds = Math.max(jittered, retryAfter ?? 0);
+    if (final) {
+      this.metrics.webhookDeadLettered();
+      this.logger.warn(`Webhook ${message.id} (${message.type}) failed after ${message.attempts} attempts: ${error}`);
+    }
+    await this.messages.markAttemptFailed(message.id, {
+      statusCode,
+      error,
+      nextAttemptAt: new Date(Date.now() + delaySeconds * 1000),
+      final,
+    });
+  }
+}
