@@ -1,15 +1,12 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
-import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
-import { LocationWriter } from '../src/availability/location-writer.js';
-import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
 import { sendEvent } from './support/fleet.js';
-import { ServiceEnvironment, useServiceEnvironment } from './support/service-environment.js';
+import { useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
-import { admin, bearer, DRIVER_SECRET, startTestApp, TestApp, VENDURE_SECRET } from './support/test-app.js';
+import { admin, bearer, DRIVER_SECRET, TestApp, VENDURE_SECRET } from './support/test-app.js';
 
 const BERLIN = { lat: 52.52, lon: 13.405 };
 const UNKNOWN_ID = '00000000-0000-4000-8000-000000000000';
@@ -24,15 +21,13 @@ type Point = { lat: number; lon: number };
  */
 describe('deliveries: state machine, audit trail, cancellation, ownership', () => {
   const env = useServiceEnvironment('deliveries');
-  const { redisServer } = env;
-  let database: ServiceEnvironment['database'];
   let redis: Redis;
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);
 
   beforeAll(() => {
-    ({ database, redis, sql, t } = env);
+    ({ redis, sql, t } = env);
   });
 
   beforeEach(() => env.reset());
