@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
+import { AppConfig } from '../config/app-config.js';
 import { WebhookMessagesRepository } from '../webhooks/webhook-messages.repository.js';
 import { WebhookRelay } from '../webhooks/webhook-relay.service.js';
 import type { DeliveryEventEntity } from './delivery-event.entity.js';
@@ -16,6 +17,7 @@ export class DeliveryOutbox {
   constructor(
     private readonly messages: WebhookMessagesRepository,
     private readonly relay: WebhookRelay,
+    private readonly config: AppConfig,
   ) {}
 
   async record(manager: EntityManager, delivery: DeliveryEntity, event: DeliveryEventEntity): Promise<void> {
@@ -40,7 +42,7 @@ export class DeliveryOutbox {
           ...(event.requestId ? { requestId: event.requestId } : {}),
         },
       },
-    });
+    }, this.config.webhookRetryScheduleSeconds[0]);
   }
 
   afterCommit(): void {

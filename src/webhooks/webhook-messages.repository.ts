@@ -34,10 +34,12 @@ export class WebhookMessagesRepository {
   async insert(
     manager: EntityManager,
     message: Pick<WebhookMessage, 'id' | 'deliveryId' | 'deliverySeq' | 'type' | 'payload' | 'requestId'>,
+    firstAttemptAfterSeconds: number,
   ): Promise<void> {
     await manager.query(
-      `INSERT INTO webhook_messages (id, delivery_id, delivery_seq, type, payload, request_id) VALUES ($1, $2, $3, $4, $5, $6)`,
-      [message.id, message.deliveryId, message.deliverySeq, message.type, JSON.stringify(message.payload), message.requestId],
+      `INSERT INTO webhook_messages (id, delivery_id, delivery_seq, type, payload, request_id, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
+      [message.id, message.deliveryId, message.deliverySeq, message.type, JSON.stringify(message.payload), message.requestId, firstAttemptAfterSeconds],
     );
   }
 

@@ -90,9 +90,9 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async drain(): Promise<void> {
-    for (;;) {
+    while (!this.stopped) {
       const due = await this.messages.claimDue(BATCH, LEASE_SECONDS);
-      if (due.length === 0 || this.stopped) return;
+      if (due.length === 0) return;
       await Promise.all(due.map((message) => this.send(message)));
     }
   }
@@ -103,7 +103,6 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     const controller = new AbortController();
     const timeout = setTimeout(() => controller.abort(new Error(`timed out after ${ATTEMPT_TIMEOUT_MS} ms`)), ATTEMPT_TIMEOUT_MS);
     this.inFlight.add(controller);
-    this.metrics.webhookAttempt();
     let statusCode: number | null = null;
     let error: string;
     let retryAfter: number | null = null;
@@ -124,6 +123,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
       statusCode = response.status;
       await response.body?.cancel().catch(() => undefined);
       if (statusCode >= 200 && statusCode < 300) {
+        this.metrics.webhookAttempt();
         await this.messages.markDelivered(message.id, statusCode);
         return;
       }
@@ -143,6 +143,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   private async recordFailure(message: WebhookMessage, statusCode: number | null, error: string, retryAfter: number | null) {
+    this.metrics.webhookAttempt();
     const schedule = this.config.webhookRetryScheduleSeconds;
     const final = message.attempts >= schedule.length;
     const wait = final ? 0 : schedule[message.attempts];
