@@ -75,13 +75,16 @@ export class WebhookMessagesRepository {
     );
   }
 
-  /** Records a failed attempt: the next one at `nextAttemptAt`, or dead-lettered (failed) when `final`. */
+  /**
+   * Records a failed attempt: the next one at `nextAttemptAt`, or dead-lettered
+   * (failed) when `final`. Never undoes a delivery another sender recorded.
+   */
   async markAttemptFailed(id: string, outcome: { statusCode: number | null; error: string; nextAttemptAt: Date; final: boolean }) {
     await this.dataSource.query(
       `UPDATE webhook_messages SET lease_until = NULL, last_status_code = $2, last_error = left($3, 500),
               next_attempt_at = $4, status = CASE WHEN $5 THEN 'failed' ELSE status END,
               failed_at = CASE WHEN $5 THEN now() ELSE failed_at END
-       WHERE id = $1`,
+       WHERE id = $1 AND status = 'pending'`,
       [id, outcome.statusCode, outcome.error, outcome.nextAttemptAt, outcome.final],
     );
   }
