@@ -1,18 +1,16 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
-import { IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsIn, IsOptional } from 'class-validator';
 import { ApiAuthErrors } from '../common/api-docs.decorators.js';
-import { QueryNumber } from '../common/query-number.js';
+import { PageQuery } from '../common/page.query.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { WebhookMessagesService } from './webhook-messages.service.js';
 import type { WebhookMessage } from './webhook-messages.repository.js';
 
 const STATUSES = ['pending', 'delivered', 'failed'] as const;
 
-export class ListWebhookMessagesQuery {
+export class ListWebhookMessagesQuery extends PageQuery {
   @ApiPropertyOptional({ enum: STATUSES }) @IsOptional() @IsIn(STATUSES) status?: (typeof STATUSES)[number];
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 }) @IsOptional() @QueryNumber() @IsInt() @Min(1) @Max(200) limit?: number;
-  @ApiPropertyOptional() @IsOptional() @IsString() @MaxLength(200) cursor?: string;
 }
 
 export class WebhookMessageDto {
