@@ -4,6 +4,7 @@ import { DomainError } from '../common/domain-error.js';
 import { DeliveriesRepository } from '../deliveries/deliveries.repository.js';
 import { DeliveryEntity } from '../deliveries/delivery.entity.js';
 import { DeliveryTransitions } from '../deliveries/delivery-transitions.service.js';
+import { LIVE_STATUSES } from '../deliveries/delivery-state-machine.js';
 import { roundMeters } from '../availability/geo.js';
 
 export interface ReadyOrder {
@@ -46,9 +47,9 @@ export class AssignmentService {
   ) {}
 
   async assign(order: ReadyOrder, actor: string): Promise<ReadyAnswer> {
-    const live = await this.deliveries.findLiveBySellerOrder(order.sellerOrderId);
-    if (live) return assignedAnswer(live);
+    // A live delivery is always the order's latest one (at most one is live, and it is the newest).
     const latest = await this.deliveries.findLatestBySellerOrder(order.sellerOrderId);
+    if (latest && LIVE_STATUSES.includes(latest.status)) return assignedAnswer(latest);
     if (latest?.status === 'DELIVERED') {
       throw new DomainError('DELIVERY_ALREADY_FINISHED', `Order ${order.sellerOrderId} was already delivered`);
     }

@@ -173,8 +173,4 @@ export class AvailabilityStore {
   async clearSynced(): Promise<void> {
     await this.client.del(KEYS.synced);
   }
-
-  async isSynced(): Promise<boolean> {
-    return (await this.client.exists(KEYS.synced)) === 1;
-  }
 }

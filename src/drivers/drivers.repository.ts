@@ -56,10 +56,6 @@ export class DriversRepository {
     return query.getMany();
   }
 
-  async exists(id: string): Promise<boolean> {
-    return this.repository.existsBy({ id });
-  }
-
   /** Applies the changes; returns the updated driver, or null when there is no such driver. */
   async update(id: string, changes: DriverChanges): Promise<DriverEntity | null> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
