@@ -279,19 +279,26 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
   describe('stale heartbeats', () => {
     let shortTtl: TestApp;
+    // A Redis database of its own: the suite's app, with its 60 s TTL, would otherwise share (and win) the cluster's sweep.
+    let shortTtlRedis: Redis;
 
     beforeAll(async () => {
+      shortTtlRedis = new Redis(`${redisServer.url}/1`);
       shortTtl = await startTestApp({
         DATABASE_URL: database.url,
-        REDIS_URL: redisServer.url,
+        REDIS_URL: `${redisServer.url}/1`,
         DRIVER_HEARTBEAT_TTL_SECONDS: '1',
         RECONCILE_INTERVAL_SECONDS: '3600',
       });
     });
 
-    afterAll(() => shortTtl?.close());
+    afterAll(async () => {
+      await shortTtl?.close();
+      await shortTtlRedis?.quit();
+    });
 
     it('a driver whose heartbeat expired leaves drivers:geo within seconds and is never returned', async () => {
+      const redis = shortTtlRedis;
       const driver = await newDriver(shortTtl);
       await request(shortTtl.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(BERLIN).expect(200);
       await request(shortTtl.server).patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status: 'AVAILABLE' }).expect(200);

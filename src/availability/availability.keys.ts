@@ -10,7 +10,10 @@
  * - `drivers:location`   hash id → "lon lat recordedAtMs": the newest point of every driver.
  * - `drivers:synced`     set by a complete reconciliation; without it (Redis new,
  *                        flushed or reconnected) searches use PostgreSQL.
- * - `drivers:reconciling` the token of the reconciliation under way.
+ * - `drivers:reconciling` the token of the reconciliation under way: a lease that
+ *                        lets one process of the cluster reconcile at a time.
+ * - `drivers:swept`      set for a sweep period by the process that swept, so the
+ *                        cluster sweeps once per period.
  */
 export const KEYS = {
   geo: 'drivers:geo',
@@ -19,5 +22,6 @@ export const KEYS = {
   location: 'drivers:location',
   synced: 'drivers:synced',
   reconciling: 'drivers:reconciling',
+  swept: 'drivers:swept',
   online: (driverId: string) => `driver:online:${driverId}`,
 } as const;

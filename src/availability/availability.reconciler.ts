@@ -1,6 +1,7 @@
 import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore } from './availability.store.js';
@@ -8,8 +9,12 @@ import { AvailabilityStore } from './availability.store.js';
 const BATCH_SIZE = 1_000;
 /** How often expired heartbeats are swept out of the GEO set. */
 export const SWEEP_EVERY_MS = 1_000;
+/** The cluster's sweep lock lasts a little less than a period, so timer jitter never skips a sweep. */
+const SWEEP_LOCK_MS = SWEEP_EVERY_MS - 100;
 /** Reconciliations asked for because Redis was found stale are at least this far apart. */
 const REQUESTED_GAP_MS = 5_000;
+/** A run holds the cluster's reconciliation lease this long, renewed after every batch. */
+const LEASE_MS = 30_000;
 
 export interface ReconcileReport {
   drivers: number;
@@ -23,6 +28,12 @@ export interface ReconcileReport {
  * RECONCILE_INTERVAL_SECONDS; then removes GEO members PostgreSQL does not
  * list as choosable, and marks Redis as synced. The sweeper takes drivers
  * whose heartbeat expired out of the GEO set every second.
+ *
+ * Every process of a cluster runs the timers, but the work is done once:
+ * a run takes a lease in Redis (`drivers:reconciling`) and is skipped while
+ * another process holds it, a periodic run is skipped when the cluster
+ * reconciled less than half an interval ago, and a sweep is skipped when
+ * another process swept within the second.
  */
 @Injectable()
 export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -41,6 +52,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     private readonly repository: AvailabilityRepository,
     private readonly store: AvailabilityStore,
     private readonly redis: RedisService,
+    private readonly metrics: MetricsService,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -51,7 +63,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
       void this.reconcile();
     });
     if (this.redis.isReady) void this.reconcile();
-    this.reconcileTimer = setInterval(() => void this.reconcile(), this.config.reconcileIntervalSeconds * 1000);
+    this.reconcileTimer = setInterval(() => void this.reconcileIfDue(), this.config.reconcileIntervalSeconds * 1000);
     this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
     this.reconcileTimer.unref();
     this.sweepTimer.unref();
@@ -94,15 +106,32 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     this.requested.unref();
   }
 
-  async sweep(): Promise<number> {
-    if (!this.store.isReady()) return 0;
+  /** Sweeps expired heartbeats out of the GEO set; null when skipped (Redis down, or swept elsewhere this second). */
+  async sweep(): Promise<number | null> {
+    if (!this.store.isReady()) return null;
     try {
       const cutoff = new Date(Date.now() - this.config.driverHeartbeatTtlSeconds * 1000);
-      return await this.store.sweepStale(cutoff);
+      const removed = await this.store.sweepStale(cutoff, SWEEP_LOCK_MS);
+      this.metrics.backgroundRun('sweep', removed === null ? 'skipped' : 'ran');
+      return removed;
     } catch (error) {
       this.logger.debug(`Sweep skipped: ${(error as Error).message}`);
-      return 0;
+      return null;
     }
+  }
+
+  /** The periodic run: skipped when a process of the cluster completed one less than half an interval ago. */
+  private async reconcileIfDue(): Promise<void> {
+    try {
+      const syncedAt = await this.store.syncedAt();
+      if (syncedAt && Date.now() - syncedAt.getTime() < (this.config.reconcileIntervalSeconds * 1000) / 2) {
+        this.metrics.backgroundRun('reconcile', 'skipped');
+        return;
+      }
+    } catch {
+      return; // Redis is down; its return triggers a run.
+    }
+    await this.reconcile();
   }
 
   private async run(): Promise<ReconcileReport | null> {
@@ -111,7 +140,12 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     this.lastStartedAt = started;
     const token = randomUUID();
     try {
-      await this.store.beginSync(token);
+      if (!(await this.store.beginSync(token, LEASE_MS))) {
+        this.logger.debug('Reconciliation skipped: another process is reconciling');
+        this.metrics.backgroundRun('reconcile', 'skipped');
+        return null;
+      }
+      this.logger.debug('Reconciliation started');
       let drivers = 0;
       let failed = 0;
       let afterId: string | null = null;
@@ -125,9 +159,12 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
         drivers += batch.length;
         afterId = batch[batch.length - 1].id;
         if (batch.length < BATCH_SIZE) break;
+        if (!(await this.store.renewSync(token, LEASE_MS))) throw new Error('the reconciliation lease was lost (Redis flushed, or the run stalled)');
       }
       const pruned = await this.store.pruneGeo();
+      this.metrics.backgroundRun('reconcile', 'ran');
       if (failed > 0 || !(await this.store.markSynced(token, new Date()))) {
+        await this.store.endSync(token);
         this.logger.warn(`Reconciliation incomplete (${failed} drivers failed, or Redis was reset meanwhile); searches stay on PostgreSQL`);
         return null;
       }
@@ -137,6 +174,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
       return { drivers, pruned };
     } catch (error) {
       this.logger.warn(`Reconciliation failed, will retry: ${(error as Error).message}`);
+      await this.store.endSync(token).catch(() => undefined);
       return null;
     }
   }

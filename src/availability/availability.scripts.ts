@@ -87,10 +87,13 @@ return 0
 `;
 
 /**
- * Takes drivers whose heartbeat expired out of the GEO set.
- * KEYS: heartbeat, geo     ARGV: cutoffMs, limit
+ * Takes drivers whose heartbeat expired out of the GEO set, once per period
+ * for the whole cluster: returns -1 (and does nothing) when a process has
+ * already swept within the period, however many processes run the timer.
+ * KEYS: heartbeat, geo, sweepLock     ARGV: cutoffMs, limit, periodMs
  */
 export const SWEEP_STALE = `
+if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then return -1 end
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 if #stale > 0 then
   redis.call('ZREM', KEYS[2], unpack(stale))
@@ -157,4 +160,22 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
+`;
+
+/**
+ * Extends the reconciliation lease if this run still holds it.
+ * KEYS: reconciling     ARGV: token, leaseMs
+ */
+export const RENEW_SYNC = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+`;
+
+/**
+ * Gives the reconciliation lease up if this run still holds it.
+ * KEYS: reconciling     ARGV: token
+ */
+export const END_SYNC = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
 `;

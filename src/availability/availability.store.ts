@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { RedisService } from '../redis/redis.service.js';
 import { KEYS } from './availability.keys.js';
-import { APPLY_STATE, MARK_SYNCED, PRUNE_GEO, RECORD_PING, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
+import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RECORD_PING, RENEW_SYNC, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
 import type { DriverState } from './availability.repository.js';
 import { redisSearchRadiusKm } from './geo.js';
 
@@ -14,6 +14,8 @@ interface AvailabilityCommands {
   searchNearest(...args: Array<string | number>): ScriptResult;
   pruneGeo(...args: Array<string | number>): ScriptResult;
   markSynced(...args: Array<string | number>): ScriptResult;
+  renewSync(...args: Array<string | number>): ScriptResult;
+  endSync(...args: Array<string | number>): ScriptResult;
 }
 type ScriptedRedis = Redis & AvailabilityCommands;
 
@@ -52,10 +54,12 @@ export class AvailabilityStore {
     if (client) {
       client.defineCommand('recordPing', { numberOfKeys: 5, lua: RECORD_PING });
       client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
-      client.defineCommand('sweepStale', { numberOfKeys: 2, lua: SWEEP_STALE });
+      client.defineCommand('sweepStale', { numberOfKeys: 3, lua: SWEEP_STALE });
       client.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
       client.defineCommand('pruneGeo', { numberOfKeys: 2, lua: PRUNE_GEO });
       client.defineCommand('markSynced', { numberOfKeys: 2, lua: MARK_SYNCED });
+      client.defineCommand('renewSync', { numberOfKeys: 1, lua: RENEW_SYNC });
+      client.defineCommand('endSync', { numberOfKeys: 1, lua: END_SYNC });
     }
     this.redis = client as ScriptedRedis | null;
     this.isReady = () => redisService.isReady;
@@ -123,9 +127,14 @@ export class AvailabilityStore {
     ];
   }
 
-  /** Removes drivers whose heartbeat is older than `cutoff` from the GEO set; returns how many. */
-  async sweepStale(cutoff: Date, limit = 1_000): Promise<number> {
-    return Number(await this.client.sweepStale(KEYS.heartbeat, KEYS.geo, cutoff.getTime(), limit));
+  /**
+   * Removes drivers whose heartbeat is older than `cutoff` from the GEO set and
+   * returns how many; null when a process of the cluster swept less than
+   * `periodMs` ago.
+   */
+  async sweepStale(cutoff: Date, periodMs: number, limit = 1_000): Promise<number | null> {
+    const removed = Number(await this.client.sweepStale(KEYS.heartbeat, KEYS.geo, KEYS.swept, cutoff.getTime(), limit, periodMs));
+    return removed < 0 ? null : removed;
   }
 
   /** Nearest choosable drivers by Redis, or null when Redis has not been reconciled. */
@@ -159,9 +168,28 @@ export class AvailabilityStore {
     return removed;
   }
 
-  /** Starts a reconciliation run; its token must survive until `markSynced`. */
-  async beginSync(token: string): Promise<void> {
-    await this.client.set(KEYS.reconciling, token, 'EX', 3_600);
+  /**
+   * Starts a reconciliation run by taking the cluster's lease for `leaseMs`;
+   * false when another run holds it. The token must survive until `markSynced`.
+   */
+  async beginSync(token: string, leaseMs: number): Promise<boolean> {
+    return (await this.client.set(KEYS.reconciling, token, 'PX', leaseMs, 'NX')) === 'OK';
+  }
+
+  /** Extends the run's lease; false when it was lost (expired, or Redis flushed). */
+  async renewSync(token: string, leaseMs: number): Promise<boolean> {
+    return Number(await this.client.renewSync(KEYS.reconciling, token, leaseMs)) === 1;
+  }
+
+  /** Gives up the run's lease (after a failed run), so another can start at once. */
+  async endSync(token: string): Promise<void> {
+    await this.client.endSync(KEYS.reconciling, token);
+  }
+
+  /** When the last complete reconciliation finished, or null if Redis is not synced. */
+  async syncedAt(): Promise<Date | null> {
+    const value = await this.client.get(KEYS.synced);
+    return value ? new Date(value) : null;
   }
 
   /** Marks Redis synced if the run's token survived; false when Redis was flushed or restarted meanwhile. */

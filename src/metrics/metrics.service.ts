@@ -30,6 +30,12 @@ export class MetricsService {
     help: 'Webhooks that failed their last attempt (dead-lettered)',
     registers: [this.registry],
   });
+  private readonly backgroundRuns = new Counter({
+    name: 'background_job_runs_total',
+    help: 'Cluster-wide background jobs (reconcile, sweep) this process ran, or skipped because another process had',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [this.registry],
+  });
   private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
   private webhooksEnabled = false;
 
@@ -62,6 +68,10 @@ export class MetricsService {
   setWebhookStatsSource(source: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>, enabled: boolean) {
     this.webhookStats = source;
     this.webhooksEnabled = enabled;
+  }
+
+  backgroundRun(job: 'reconcile' | 'sweep', outcome: 'ran' | 'skipped'): void {
+    this.backgroundRuns.inc({ job, outcome });
   }
 
   webhookAttempt(): void {
