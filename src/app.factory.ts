@@ -5,12 +5,20 @@ import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { ConnectionDrain } from './common/connection-drain.js';
 import { requestContext, requestIdFrom } from './common/request-context.js';
 import { AppConfig } from './config/app-config.js';
 import { MetricsService } from './metrics/metrics.service.js';
 
 /** Bodies above this size are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
+
+const drains = new WeakMap<NestFastifyApplication, ConnectionDrain>();
+
+/** The application's connection drain, which `main.ts` runs before closing it. */
+export function connectionDrain(app: NestFastifyApplication): ConnectionDrain {
+  return drains.get(app)!;
+}
 
 /**
  * Builds the application — adapter, hooks, docs — without listening, so the
@@ -36,19 +44,22 @@ export async function createApp(
   });
 
   const fastify = app.getHttpAdapter().getInstance();
+  const drain = new ConnectionDrain();
+  drains.set(app, drain);
   fastify.addHook('onRequest', (request, reply, done) => {
+    drain.track(reply.raw);
     void reply.header('x-request-id', request.id);
     requestContext.run({ requestId: request.id }, done);
   });
-  // Once shutdown begins, answers close their connection, so keep-alive clients
-  // move to another instance and the server is not held open by idle sockets.
+  // Once draining or shutdown begins, answers close their connection, so keep-alive
+  // clients move to another instance and the server is not held open by idle sockets.
   let closing = false;
   fastify.addHook('preClose', (done) => {
     closing = true;
     done();
   });
   fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing) void reply.header('connection', 'close');
+    if (closing || drain.draining) void reply.header('connection', 'close');
     done(null, payload);
   });
   const metrics = app.get(MetricsService);

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
-import { createApp } from './app.factory.js';
+import { connectionDrain, createApp } from './app.factory.js';
 import { createAppLogger } from './common/logger.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 
@@ -43,7 +43,11 @@ async function bootstrap(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     deadline.unref();
-    app.close().then(
+    // Keep-alive clients are let go one answer at a time before the rest is closed; half the budget at most.
+    connectionDrain(app)
+      .drain(app.getHttpServer(), config.shutdownTimeoutMs / 2)
+      .then(() => app.close())
+      .then(
       () => {
         logger.log('Stopped');
         process.exit(0);
