@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { RequestMethod } from '@nestjs/common';
-import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import request from 'supertest';
 import { createTestDatabase } from './support/databases.js';
 import { newPhone } from './support/factories.js';
+import { servedRoutes } from './support/routes.js';
 import { admin, startTestApp, TestApp } from './support/test-app.js';
 
 const ERROR_KEYS = ['code', 'error', 'message', 'statusCode'];
@@ -143,22 +142,7 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
   describe('GET /docs-json', () => {
     it('lists every route the service serves, each with its responses, and the request schemas', async () => {
       const { body: doc } = await http().get('/docs-json').expect(200);
-      // Every route Nest serves, read from the controllers' own metadata.
-      const served: string[] = [];
-      const modules = (t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } })
-        .container.getModules();
-      for (const module of modules.values()) {
-        for (const { metatype } of module.controllers.values()) {
-          const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');
-          for (const name of Object.getOwnPropertyNames(metatype.prototype)) {
-            const handler = metatype.prototype[name];
-            const method = Reflect.getMetadata(METHOD_METADATA, handler);
-            if (method === undefined) continue;
-            const path = String(Reflect.getMetadata(PATH_METADATA, handler));
-            served.push(`${RequestMethod[method]} ${path === '/' ? base : `${base}/${path}`}`);
-          }
-        }
-      }
+      const served = servedRoutes(t.app).map((route) => `${route.method} ${route.path}`);
       const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
         Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
       );

@@ -5,7 +5,7 @@ import { createAppLogger } from '../src/common/logger.js';
 import { createTestDatabase } from './support/databases.js';
 import { newDriver, newPhone } from './support/factories.js';
 import { signedHeaders } from './support/signing.js';
-import { admin, ADMIN_KEY, bearer, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
+import { admin, ADMIN_KEY, bearer, DRIVER_SECRET, startTestApp, TestApp, VENDURE_SECRET } from './support/test-app.js';
 
 describe('logs', () => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -50,9 +50,16 @@ describe('logs', () => {
     await request(t.server).get(`/drivers/${driver.id}`).set(bearer(driver.token)).expect(401);
     const signed = signedHeaders(DRIVER_SECRET, '');
     await request(t.server).get(`/drivers/${driver.id}`).set(signed).expect(200);
+    const event = JSON.stringify({ sellerOrderId: 'LOG-1', pickupLat: 52.5, pickupLon: 13.4 });
+    const vendure = signedHeaders(VENDURE_SECRET, event);
+    await request(t.server).post('/events/seller-order-ready').set({ 'content-type': 'application/json', ...vendure }).send(event).expect(200);
+    // A refused signature is logged as refused, never with the signature itself.
+    await request(t.server).post('/events/seller-order-ready').set({ 'content-type': 'application/json', ...vendure }).send(`${event} `).expect(401);
 
     expect(output.length).toBeGreaterThan(0);
-    for (const secret of [ADMIN_KEY, driver.token, rotated.body.token, signed['webhook-signature'].slice(3), DRIVER_SECRET]) {
+    const secrets = [ADMIN_KEY, driver.token, rotated.body.token, DRIVER_SECRET, VENDURE_SECRET];
+    const signatures = [signed['webhook-signature'], vendure['webhook-signature']].map((header) => header.slice(3));
+    for (const secret of [...secrets, ...secrets.map((s) => s.replace(/^whsec_/, '')), ...signatures]) {
       expect(output).not.toContain(secret);
     }
   });

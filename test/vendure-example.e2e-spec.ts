@@ -147,7 +147,7 @@ describe('the Vendure integration example against the service', () => {
     });
   });
 
-  it('retries a lost answer and a 503 with the same webhook-id; the service answers the repeat with the first answer', async () => {
+  it('retries a lost answer, a 503 and a 429 with the same webhook-id; the service answers the repeat with the first answer', async () => {
     const driver = await availableDriver(BERLIN);
     const attempts: Array<{ id: string; outcome: string }> = [];
     const flaky: typeof fetch = async (input, init) => {
@@ -161,13 +161,17 @@ describe('the Vendure integration example against the service', () => {
         attempts.push({ id, outcome: '503' }); // a proxy in between answers 503
         return new Response(JSON.stringify({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' }), { status: 503 });
       }
+      if (attempts.length === 2) {
+        attempts.push({ id, outcome: '429' }); // over the allowance: wait Retry-After, then the same message again
+        return new Response(JSON.stringify({ statusCode: 429, code: 'RATE_LIMITED' }), { status: 429, headers: { 'retry-after': '1' } });
+      }
       attempts.push({ id, outcome: 'sent' });
       return fetch(input, init);
     };
 
     const answer = await sellerOrderReady({ ...service, fetch: flaky }, { sellerOrderId: 'SO-EX-3', pickupLat: BERLIN.lat, pickupLon: BERLIN.lon });
 
-    expect(attempts.map((a) => a.outcome)).toEqual(['answer lost', '503', 'sent']);
+    expect(attempts.map((a) => a.outcome)).toEqual(['answer lost', '503', '429', 'sent']);
     expect(new Set(attempts.map((a) => a.id)).size).toBe(1);
     expect(answer).toMatchObject({ assigned: true, driverId: driver.id });
     const receipts = await env.sql.query(`SELECT webhook_id, status_code FROM webhook_receipts WHERE source = 'vendure'`);

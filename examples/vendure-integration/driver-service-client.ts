@@ -56,8 +56,8 @@ const DEFAULT_RETRY_DELAYS_MS = [500, 2_000, 5_000, 15_000];
  * webhook-id with its answer for 10 minutes, so a retry of a request that did
  * reach it gets the first answer back instead of running twice. Retried: a
  * network error or timeout, any 5xx (503 DATABASE_UNAVAILABLE: nothing was
- * changed), and 409 WEBHOOK_IN_PROGRESS (the first attempt is still running).
- * Any other answer is final.
+ * changed), 409 WEBHOOK_IN_PROGRESS (the first attempt is still running) and
+ * 429 RATE_LIMITED (waiting at least its Retry-After). Any other answer is final.
  */
 export async function sendSignedEvent<T>(
   options: DriverServiceOptions,
@@ -71,9 +71,10 @@ export async function sendSignedEvent<T>(
   let lastError = '';
   let lastStatus: number | null = null;
   let lastCode: string | undefined;
+  let retryAfterMs = 0;
 
   for (let attempt = 0; attempt <= delays.length; attempt++) {
-    if (attempt > 0) await sleep(delays[attempt - 1]);
+    if (attempt > 0) await sleep(Math.max(delays[attempt - 1], retryAfterMs));
     let response: Response;
     try {
       response = await doFetch(new URL(path, options.baseUrl), {
@@ -94,7 +95,8 @@ export async function sendSignedEvent<T>(
     lastStatus = response.status;
     lastCode = typeof answer?.code === 'string' ? answer.code : undefined;
     lastError = typeof answer?.message === 'string' ? answer.message : text.slice(0, 200);
-    const retryable = response.status >= 500 || lastCode === 'WEBHOOK_IN_PROGRESS';
+    retryAfterMs = Number(response.headers.get('retry-after') ?? 0) * 1000 || 0;
+    const retryable = response.status >= 500 || response.status === 429 || lastCode === 'WEBHOOK_IN_PROGRESS';
     if (!retryable) break;
   }
   throw new DriverServiceError(lastStatus, lastCode, `${path} failed: ${lastStatus ?? 'no answer'} ${lastCode ?? ''} ${lastError}`.trim(), webhookId);

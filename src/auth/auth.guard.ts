@@ -3,8 +3,9 @@ import { Reflector } from '@nestjs/core';
 import { AppConfig } from '../config/app-config.js';
 import { DomainError } from '../common/domain-error.js';
 import { DriverTokenService } from '../drivers/driver-token.service.js';
+import { rateLimited, RateLimiter, RateLimitName } from '../rate-limit/rate-limiter.js';
 import { SignatureError, StandardWebhook } from '../webhooks/standard-webhook.js';
-import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM } from './auth.decorators.js';
+import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM, RATE_LIMIT } from './auth.decorators.js';
 import { CallerKind, Principal } from './principal.js';
 import { bearerToken, secretsEqual } from './secret-compare.js';
 
@@ -25,6 +26,7 @@ export class AuthGuard implements CanActivate {
     private readonly reflector: Reflector,
     private readonly config: AppConfig,
     private readonly driverTokens: DriverTokenService,
+    private readonly rateLimiter: RateLimiter,
   ) {
     if (config.vendureWebhookSecret) this.vendureWebhook = new StandardWebhook(config.vendureWebhookSecret);
     if (config.driverWebhookSecret) this.driverWebhook = new StandardWebhook(config.driverWebhookSecret);
@@ -46,7 +48,16 @@ export class AuthGuard implements CanActivate {
       if (params[ownParam] !== principal.driverId) throw forbidden('A driver token acts only on its own driver');
     }
     request.principal = principal;
+
+    const limit = this.reflector.getAllAndOverride<RateLimitName | undefined>(RATE_LIMIT, targets);
+    if (limit !== undefined) await this.applyRateLimit(limit, principal);
     return true;
+  }
+
+  /** 429 with Retry-After when the caller's allowance is spent (see RateLimiter; without Redis, never). */
+  private async applyRateLimit(name: RateLimitName, principal: Principal): Promise<void> {
+    const wait = await this.rateLimiter.consume(name, principal.kind === 'driver' ? `driver:${principal.driverId}` : principal.kind);
+    if (wait > 0) throw rateLimited(wait);
   }
 
   private async authenticate(request: AuthenticatedRequest, callers: CallerKind[]): Promise<Principal> {

@@ -1,3 +1,5 @@
+import { RATE_LIMIT_FUNCTION } from '../rate-limit/rate-limit.script.js';
+
 /** Redis GEO indexes latitudes up to this (Web Mercator's limit), with a hair of margin. */
 export const MAX_GEO_LAT = 85.05;
 
@@ -10,16 +12,21 @@ export const MAX_GEO_LAT = 85.05;
  * A location ping (also the heartbeat). Never changes the status: the driver
  * enters or stays in the GEO set only if Redis' copy of PostgreSQL's state
  * says active and AVAILABLE. An older point than the stored one refreshes the
- * heartbeat but does not move the driver.
- * KEYS: geo, status, heartbeat, location, online
- * ARGV: id, lon, lat, recordedAtMs, nowMs, ttlSeconds
- * Returns {state or false, 1 if the point was newest else 0}.
+ * heartbeat but does not move the driver. The driver's rate limit is applied
+ * first, in the same round trip: a refused ping changes nothing.
+ * KEYS: geo, status, heartbeat, location, online, rate limit current window, previous window
+ * ARGV: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow
+ * Returns {state or false, 1 if the point was newest else 0, ms to wait when refused else 0}.
  */
-export const RECORD_PING = `
+export const RECORD_PING = `${RATE_LIMIT_FUNCTION}
 local id = ARGV[1]
 local state = redis.call('HGET', KEYS[2], id)
 -- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
-if not state then return {false, 0} end
+if not state then return {false, 0, 0} end
+if ARGV[7] ~= '0' then
+  local wait = rate_limit(KEYS[6], KEYS[7], ARGV[7], ARGV[8], ARGV[9])
+  if wait > 0 then return {state, 0, wait} end
+end
 redis.call('SET', KEYS[5], '1', 'EX', ARGV[6])
 redis.call('ZADD', KEYS[3], 'GT', ARGV[5], id)
 local newest = 1
@@ -36,7 +43,7 @@ if string.sub(state, 1, 12) == 'AVAILABLE:1:' and math.abs(tonumber(lat)) <= ${M
 else
   redis.call('ZREM', KEYS[1], id)
 end
-return {state, newest}
+return {state, newest, 0}
 `;
 
 /**

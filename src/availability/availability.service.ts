@@ -3,6 +3,7 @@ import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { DriverEntity, DriverStatus } from '../drivers/driver.entity.js';
 import { DriverStateEvents } from '../drivers/driver-state.events.js';
+import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityReconciler } from './availability.reconciler.js';
 import { AvailabilityRepository, DriverState } from './availability.repository.js';
 import { MAX_GEO_LAT } from './availability.scripts.js';
@@ -45,6 +46,7 @@ export class AvailabilityService implements OnModuleInit {
     private readonly writer: LocationWriter,
     private readonly stateEvents: DriverStateEvents,
     private readonly reconciler: AvailabilityReconciler,
+    private readonly rateLimiter: RateLimiter,
   ) {}
 
   onModuleInit(): void {
@@ -67,29 +69,35 @@ export class AvailabilityService implements OnModuleInit {
     // A phone whose clock runs ahead must not make later, correct points look older.
     const recordedAt = ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now;
     const point = { lat: ping.lat, lon: ping.lon, recordedAt };
-    let status = await this.pingRedis(driverId, point, now);
+    const limit = this.rateLimiter.window('location', driverId, now.getTime());
+    let status = await this.pingRedis(driverId, point, now, limit);
     if (status === undefined) {
       // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
       const state = await this.repository.findState(driverId);
       if (!state) throw driverNotFound(driverId);
       status = state.status;
       await this.mirror(state);
-      await this.pingRedis(driverId, point, now);
+      await this.pingRedis(driverId, point, now, limit);
     }
     await this.writer.record({ driverId, ...point, seenAt: now });
     return { status, online: true };
   }
 
-  /** The driver's status as Redis knows it after recording the ping; undefined when Redis cannot say. */
-  private async pingRedis(driverId: string, point: { lat: number; lon: number; recordedAt: Date }, now: Date) {
+  /**
+   * The driver's status as Redis knows it after recording the ping; undefined when Redis cannot say
+   * (then no rate limit applies). Throws 429 when the driver's allowance is spent: nothing was recorded.
+   */
+  private async pingRedis(driverId: string, point: { lat: number; lon: number; recordedAt: Date }, now: Date, limit: RateLimitWindow | null) {
     if (!this.store.isReady()) return undefined;
+    let result;
     try {
-      const { state } = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds);
-      return state?.status;
+      result = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds, limit);
     } catch (error) {
       this.logger.debug(`Redis ping failed, PostgreSQL only: ${(error as Error).message}`);
       return undefined;
     }
+    if (result.waitMs > 0) throw rateLimited(waitSeconds(result.waitMs));
+    return result.state?.status;
   }
 
   /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering. */

@@ -5,6 +5,7 @@ import { KEYS } from './availability.keys.js';
 import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RECORD_PING, RENEW_SYNC, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
 import type { DriverState } from './availability.repository.js';
 import { redisSearchRadiusKm } from './geo.js';
+import type { RateLimitWindow } from '../rate-limit/rate-limiter.js';
 
 type ScriptResult = Promise<unknown>;
 interface AvailabilityCommands {
@@ -22,6 +23,8 @@ type ScriptedRedis = Redis & AvailabilityCommands;
 export interface PingResult {
   /** Redis' copy of the driver's state, or null when Redis does not know the driver yet. */
   state: { status: DriverState['status']; isActive: boolean } | null;
+  /** When the driver's rate limit refused the ping (nothing was recorded): the ms to wait; else 0. */
+  waitMs: number;
 }
 
 export interface RedisCandidate {
@@ -52,7 +55,7 @@ export class AvailabilityStore {
   constructor(redisService: RedisService) {
     const client = redisService.client;
     if (client) {
-      client.defineCommand('recordPing', { numberOfKeys: 5, lua: RECORD_PING });
+      client.defineCommand('recordPing', { numberOfKeys: 7, lua: RECORD_PING });
       client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
       client.defineCommand('sweepStale', { numberOfKeys: 3, lua: SWEEP_STALE });
       client.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
@@ -81,17 +84,20 @@ export class AvailabilityStore {
     point: { lat: number; lon: number; recordedAt: Date },
     now: Date,
     ttlSeconds: number,
+    limit: RateLimitWindow | null,
   ): Promise<PingResult> {
-    const [state] = (await this.client.recordPing(
+    const [state, , waitMs] = (await this.client.recordPing(
       ...AvailabilityStore.stateKeys(driverId),
+      ...(limit?.keys ?? ['', '']),
       driverId,
       point.lon,
       point.lat,
       point.recordedAt.getTime(),
       now.getTime(),
       ttlSeconds,
-    )) as [string | null, number];
-    return { state: state ? decodeState(state) : null };
+      ...(limit?.args ?? [0, 0, 0]),
+    )) as [string | null, number, number];
+    return { state: state ? decodeState(state) : null, waitMs };
   }
 
   /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
@@ -31,6 +31,7 @@ export class DriverAvailabilityController {
   @OwnDriverOnly()
   @ApiOperation({ summary: "Report the driver's location; also its heartbeat. Never changes its status." })
   @ApiOkResponse({ type: LocationAcceptedDto })
+  @ApiTooManyRequests()
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   updateLocation(@Param('id', UuidParam()) id: string, @Body() dto: UpdateLocationDto): Promise<LocationAcceptedDto> {
     return this.availability.recordLocation(id, {

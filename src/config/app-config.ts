@@ -45,4 +45,8 @@ export class AppConfig {
   webhookRetryScheduleSeconds!: number[];
   /** How long a verified driver token is trusted before it is checked again (ms). */
   driverTokenCacheTtlMs!: number;
+  /** Location updates per driver per minute, across the cluster (0: no limit). */
+  rateLimitLocationPerMinute!: number;
+  /** seller-order-ready events per caller per minute, across the cluster (0: no limit). */
+  rateLimitOrderReadyPerMinute!: number;
 }

@@ -54,6 +54,8 @@ export const CONFIG_VARIABLES = [
   'SHUTDOWN_TIMEOUT_MS',
   'DRIVER_TOKEN_CACHE_TTL_MS',
   'WEBHOOK_RETRY_SCHEDULE_SECONDS',
+  'RATE_LIMIT_LOCATION_PER_MINUTE',
+  'RATE_LIMIT_ORDER_READY_PER_MINUTE',
 ] as const;
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
@@ -235,6 +237,8 @@ export function loadConfig(env: Env): AppConfig {
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
     driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
     webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
+    rateLimitLocationPerMinute: r.int('RATE_LIMIT_LOCATION_PER_MINUTE', 120, 0, 1_000_000),
+    rateLimitOrderReadyPerMinute: r.int('RATE_LIMIT_ORDER_READY_PER_MINUTE', 6_000, 0, 1_000_000),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -1,9 +1,9 @@
 import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AllowCallers, CurrentPrincipal } from '../auth/auth.decorators.js';
+import { AllowCallers, CurrentPrincipal, RateLimited } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
 import { AssignmentService } from '../assignment/assignment.service.js';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { actorOf } from '../deliveries/actor.js';
 import { SellerOrderCancelledAnswerDto, SellerOrderCancelledDto } from './dto/seller-order-cancelled.dto.js';
@@ -23,7 +23,9 @@ export class EventsController {
   @Post('seller-order-ready')
   @HttpCode(200)
   @ApiOperation({ summary: 'Assign the nearest available driver to a ready order (idempotent on sellerOrderId)' })
+  @RateLimited('orderReady')
   @ApiOkResponse({ type: SellerOrderReadyAnswerDto })
+  @ApiTooManyRequests()
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'DELIVERY_ALREADY_FINISHED, WEBHOOK_ID_REUSED' })
   ready(@Body() dto: SellerOrderReadyDto, @CurrentPrincipal() principal: Principal): Promise<SellerOrderReadyAnswerDto> {
     return this.assignment.assign(dto, actorOf(principal));

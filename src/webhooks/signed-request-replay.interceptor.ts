@@ -39,9 +39,10 @@ export class SignedRequestReplayInterceptor implements NestInterceptor {
           }),
           catchError(async (error: unknown) => {
             const { body } = toErrorResponse(error);
-            // A client error is the answer; a server-side failure is not, so the retry runs again.
-            if (body.statusCode < 500) await this.replays.complete(source, messageId, body.statusCode, body);
-            else await this.replays.release(source, messageId).catch(() => undefined);
+            // A client error is the answer; a server-side failure or a rate limit is not, so the retry runs again.
+            if (body.statusCode < 500 && body.statusCode !== HttpStatus.TOO_MANY_REQUESTS) {
+              await this.replays.complete(source, messageId, body.statusCode, body);
+            } else await this.replays.release(source, messageId).catch(() => undefined);
             throw error;
           }),
         );

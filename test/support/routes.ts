@@ -1,0 +1,34 @@
+import { RequestMethod } from '@nestjs/common';
+import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ALLOWED_CALLERS } from '../../src/auth/auth.decorators.js';
+import type { CallerKind } from '../../src/auth/principal.js';
+
+export interface ServedRoute {
+  method: string;
+  /** The route template, as `/drivers/:id`. */
+  path: string;
+  /** Who may call it, as the auth guard reads it: 'public', or the caller kinds (admin only when undecorated). */
+  callers: CallerKind[] | 'public';
+}
+
+/** Every route the application serves, read from the controllers' own metadata, so a new route is never missed. */
+export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
+  const routes: ServedRoute[] = [];
+  const modules = (app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } })
+    .container.getModules();
+  for (const module of modules.values()) {
+    for (const { metatype } of module.controllers.values()) {
+      const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');
+      for (const name of Object.getOwnPropertyNames(metatype.prototype)) {
+        const handler = metatype.prototype[name];
+        const method = Reflect.getMetadata(METHOD_METADATA, handler);
+        if (method === undefined) continue;
+        const path = String(Reflect.getMetadata(PATH_METADATA, handler));
+        const callers = Reflect.getMetadata(ALLOWED_CALLERS, handler) ?? Reflect.getMetadata(ALLOWED_CALLERS, metatype) ?? ['admin'];
+        routes.push({ method: RequestMethod[method], path: path === '/' ? base : `${base}/${path}`, callers });
+      }
+    }
+  }
+  return routes;
+}
