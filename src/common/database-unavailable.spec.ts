@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { QueryFailedError } from 'typeorm';
+import { QueryFailedError, QueryRunnerAlreadyReleasedError, QueryRunnerProviderAlreadyReleasedError } from 'typeorm';
 import { isDatabaseUnavailable } from './database-unavailable.js';
 
 const withCode = (code: string, message = 'x') => Object.assign(new Error(message), { code });
@@ -16,6 +16,8 @@ describe(isDatabaseUnavailable.name, () => {
     ['terminated connection', new Error('Connection terminated unexpectedly')],
     ['wrapped by TypeORM', new QueryFailedError('SELECT 1', [], withCode('ECONNREFUSED'))],
     ['an error from another realm', { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }],
+    ['a transaction whose connection died between statements', new QueryRunnerAlreadyReleasedError()],
+    ['the same, seen by the entity manager', new QueryRunnerProviderAlreadyReleasedError()],
   ])('is true for %s', (_case, error) => {
     expect(isDatabaseUnavailable(error)).toBe(true);
   });

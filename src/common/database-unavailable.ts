@@ -18,12 +18,20 @@ const MESSAGES = [
   'Query read timeout',
 ];
 
-type ErrorLike = { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+/**
+ * TypeORM releases a transaction's query runner when its connection dies
+ * between two statements (PostgreSQL stopping, say); the next statement then
+ * throws one of these rather than a connection error.
+ */
+const RELEASED_RUNNER = new Set(['QueryRunnerAlreadyReleasedError', 'QueryRunnerProviderAlreadyReleasedError']);
+
+type ErrorLike = { code?: unknown; message?: unknown; name?: unknown; driverError?: unknown; cause?: unknown };
 
 export function isDatabaseUnavailable(error: unknown): boolean {
   // Duck-typed rather than `instanceof Error`: socket errors may come from another realm.
   for (let e = error as ErrorLike | undefined, depth = 0; typeof e === 'object' && e !== null && depth < 4; depth++) {
-    const { code, message } = e;
+    const { code, message, name } = e;
+    if (typeof name === 'string' && RELEASED_RUNNER.has(name)) return true;
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || SQLSTATE_UNAVAILABLE.test(code))) return true;
     if (typeof message === 'string' && MESSAGES.some((m) => message.includes(m))) return true;
     e = (e.driverError ?? e.cause) as ErrorLike | undefined;

@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { eventually } from '../support/eventually.js';
+import { waitForGeoToMatch } from './support/books.js';
+import { FaultHarness, HEARTBEAT_TTL_SECONDS, isOperation } from './support/harness.js';
+
+/**
+ * Scenario a. Redis is SIGKILLed under load, stays down while the load runs,
+ * and comes back empty (no persistence). Assignment goes on on PostgreSQL
+ * with the same answers: no 5xx, no wrong assignment, no driver twice; once
+ * Redis is back, the reconciliation on reconnection (the periodic one is set
+ * to an hour here, so it cannot be what repairs it) rebuilds `drivers:geo` to
+ * exactly PostgreSQL's choosable drivers.
+ */
+describe('fault: Redis killed under load, restarted empty', () => {
+  const h = new FaultHarness({ services: 1, drivers: 14, env: { RECONCILE_INTERVAL_SECONDS: '3600' } });
+
+  beforeAll(() => h.setUp(), 90_000);
+  afterAll(() => h.tearDown(), 90_000);
+
+  it('assigns correctly without Redis and rebuilds drivers:geo from PostgreSQL once it is back', async () => {
+    const stream = h.startStream({ orderPrefix: 'SO-REDIS' });
+    h.phase('warm-up');
+    await stream.answered(stream.mark(), 30, isOperation);
+
+    h.phase('redis killed');
+    const down = stream.mark();
+    await h.redisServer.stop();
+    // Held while the load runs: until 40 orders and moves have been answered without Redis.
+    await stream.answered(down, 40, isOperation);
+
+    h.phase('redis back, empty');
+    await h.redisServer.start();
+    await eventually(async () => (await h.redis.exists('drivers:synced')) === 1, { what: 'the reconciliation on reconnection', timeoutMs: 20_000 });
+    await stream.answered(stream.mark(), 30, isOperation);
+
+    // Orders and moves held (heartbeats go on): drivers:geo must come to equal PostgreSQL's choosable set.
+    h.phase('paused');
+    await stream.pause();
+    const sets = await waitForGeoToMatch(h.sql, h.redis, HEARTBEAT_TTL_SECONDS);
+    stream.resume();
+    h.phase('after');
+    await stream.answered(stream.mark(), 20, isOperation);
+
+    const books = await h.settle();
+    h.print(`a) Redis SIGKILLed and restarted empty; geo ${sets.geo.length} = choosable ${sets.postgres.length}`, books);
+
+    const notOk = stream.records.filter((r) => r.status !== 200);
+    if (notOk.length > 0) console.error(notOk.slice(0, 10), h.troubleInLogs());
+    expect(notOk).toEqual([]);
+    expect(stream.anomalies).toEqual([]);
+    expect(h.recordsOf('redis killed').filter((r) => r.outcome === 'assigned').length).toBeGreaterThan(0);
+    expect(sets.geo.some((id) => h.neverChosen.includes(id))).toBe(false);
+    expect(books.problems).toEqual([]);
+    expect(books.deliveries).toBeGreaterThan(0);
+  });
+});
