@@ -241,6 +241,20 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
     }
   });
 
+  it('a receiver hanging on one message holds only that delivery: the others are sent while its attempt is open', async () => {
+    await availableDriver();
+    await availableDriver();
+    receiver.answerWith((r) => (r.body?.data.sellerOrderId === 'WH-HANG-A' ? 'hang' : 200));
+    const a = await assign('WH-HANG-A');
+    await receiver.waitFor((rcv) => rcv.requests.some((r) => r.body?.data.deliveryId === a.deliveryId), "A's message held at the receiver");
+
+    const b = await assign('WH-HANG-B');
+    await receiver.waitFor((rcv) => rcv.accepted().some((r) => r.body?.data.deliveryId === b.deliveryId), "B's message accepted");
+    // A's only attempt has not ended yet (a timed-out attempt records its error and schedules the next).
+    const { rows } = await sql.query('SELECT status, attempts, last_error FROM webhook_messages WHERE delivery_id = $1', [a.deliveryId]);
+    expect(rows).toEqual([{ status: 'pending', attempts: 1, last_error: null }]);
+  });
+
   it('honours Retry-After (seconds and HTTP date) over a shorter retry schedule', async () => {
     const inTwoHours = new Date(Date.now() + 2 * 3600 * 1000).toUTCString();
     receiver.answerWith((r) =>

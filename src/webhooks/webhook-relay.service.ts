@@ -24,7 +24,7 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 /**
  * Sends the outbox to VENDURE_WEBHOOK_URL, signed per Standard Webhooks with
  * VENDURE_WEBHOOK_SECRET and the message's stable id. Runs in every process:
- * woken after each commit and every second. 2xx marks a message delivered;
+ * woken after each commit and every second, with up to 20 sends in flight. 2xx marks a message delivered;
  * anything else (3xx included), a timeout or a network error schedules the
  * next attempt by the retry schedule (or Retry-After, if later), with jitter,
  * until the last attempt dead-letters it as failed. Without a URL or secret
@@ -39,6 +39,8 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   private again = false;
   private stopped = false;
   private readonly inFlight = new Set<AbortController>();
+  /** Wakes a drain that is waiting for its sends, so it claims what became due meanwhile. */
+  private kick?: () => void;
 
   constructor(
     private readonly config: AppConfig,
@@ -76,6 +78,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     if (!this.enabled || this.stopped) return;
     if (this.draining) {
       this.again = true;
+      this.kick?.();
       return;
     }
     this.draining = this.drain()
@@ -89,11 +92,29 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
       });
   }
 
+  /**
+   * Keeps up to BATCH sends in flight, claiming more as each one ends or a
+   * commit wakes the relay, so one slow receiver answer (up to the attempt
+   * timeout) holds only its own delivery's messages, never the others.
+   */
   private async drain(): Promise<void> {
-    while (!this.stopped) {
-      const due = await this.messages.claimDue(BATCH, LEASE_SECONDS);
-      if (due.length === 0) return;
-      await Promise.all(due.map((message) => this.send(message)));
+    const sending = new Set<Promise<void>>();
+    for (;;) {
+      if (!this.stopped && sending.size < BATCH) {
+        this.again = false;
+        const due = await this.messages.claimDue(BATCH - sending.size, LEASE_SECONDS);
+        for (const message of due) {
+          const sent: Promise<void> = this.send(message)
+            .catch((error: Error) => this.logger.warn(`Webhook relay: ${message.id}: ${error.message}`))
+            .finally(() => sending.delete(sent));
+          sending.add(sent);
+        }
+        if (due.length > 0) continue;
+      }
+      if (sending.size === 0) return;
+      // On with the next claim when a send ends, or when a commit or the poll timer wakes the relay.
+      await Promise.race([...sending, new Promise<void>((resolve) => (this.kick = resolve))]);
+      this.kick = undefined;
     }
   }
 
