@@ -6,6 +6,8 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { ConnectionDrain } from './common/connection-drain.js';
+import { DomainError } from './common/domain-error.js';
+import { clientErrorHandler, frameworkErrors } from './common/protocol-errors.js';
 import { requestContext, requestIdFrom } from './common/request-context.js';
 import { AppConfig } from './config/app-config.js';
 import { MetricsService } from './metrics/metrics.service.js';
@@ -34,6 +36,10 @@ export async function createApp(
     genReqId: (request: IncomingMessage) => requestIdFrom(request.headers['x-request-id']),
     // Idle keep-alive sockets are closed at shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
+    frameworkErrors,
+    clientErrorHandler,
+    // An HTTP/1.1 request without Host reaches the hook below, which answers it in the contract's shape.
+    http: { requireHostHeader: false },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config), adapter, {
     rawBody: true,
@@ -49,6 +55,10 @@ export async function createApp(
   fastify.addHook('onRequest', (request, reply, done) => {
     drain.track(reply.raw);
     void reply.header('x-request-id', request.id);
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+      done(new DomainError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header'));
+      return;
+    }
     requestContext.run({ requestId: request.id }, done);
   });
   // Once draining or shutdown begins, answers close their connection, so keep-alive

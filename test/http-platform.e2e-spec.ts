@@ -59,7 +59,38 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
       const body = JSON.stringify({ name: 'x'.repeat(60 * 1024), phone: newPhone() });
       const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body);
       expect(response.status).toBe(400);
-      expect(response.body.message).toContain('name must be shorter than or equal to 200 characters');
+      expect(response.body.message).toContain('name must be at most 200 characters');
+    });
+
+    it('counts length in characters as PostgreSQL does: variation selectors count', async () => {
+      // 150 × "a" + U+FE0F: 300 characters, which class-validator's MaxLength would count as 150.
+      const response = await http().post('/drivers').set(admin).send({ name: 'a\uFE0F'.repeat(150), phone: newPhone() }).expect(400);
+      expect(response.body.message).toEqual(['name must be at most 200 characters']);
+    });
+
+    it.each([
+      ['nested 2,000 levels deep', `{"name":${'['.repeat(2000)}${']'.repeat(2000)},"phone":"+4915100000001"}`, 'request body must not nest deeper than 16 levels'],
+      ['an inherited name as a field', '{"name":"Eve","phone":"+4915100000777","toString":"x"}', 'property toString should not exist'],
+      ['a NUL in a field name', '{"name\\u0000":"x","name":"Eve","phone":"+4915100000778"}', 'A field name must not contain NUL characters'],
+    ])('refuses a body %s with 400, naming the problem, and creates nothing', async (_, body, message) => {
+      const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body).expect(400);
+      expect(response.body).toMatchObject({ code: 'VALIDATION_FAILED', message: [message] });
+      const drivers = await http().get('/drivers').set(admin).expect(200);
+      expect(drivers.body.items).toEqual([]);
+    });
+
+    it('refuses an inherited name in a query string', async () => {
+      const response = await http().get('/drivers?constructor=').set(admin).expect(400);
+      expect(response.body.message).toEqual(['property constructor should not exist']);
+    });
+
+    it.each([
+      ['an undecodable path', '/drivers/%zz', 400, 'MALFORMED_REQUEST'],
+      ['a path parameter over 100 characters', `/drivers/${'a'.repeat(120)}`, 414, 'URI_TOO_LONG'],
+    ])('answers %s in the contract shape, with a request id', async (_, path, status, code) => {
+      const response = await http().get(path).set(admin).set('x-request-id', 'router-error-1').expect(status);
+      expect(response.body).toMatchObject({ statusCode: status, code });
+      expect(response.headers['x-request-id']).toBe('router-error-1');
     });
 
     it.each([

@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { QueryNumber } from './query-number.js';
+import { MaxChars } from './max-chars.decorator.js';
 
 /** The paging parameters every list route takes. */
 export class PageQuery {
@@ -15,6 +16,6 @@ export class PageQuery {
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
-  @MaxLength(200)
+  @MaxChars(200)
   cursor?: string;
 }

@@ -12,10 +12,42 @@ function messagesOf(errors: ValidationError[], parent = ''): string[] {
   });
 }
 
-function fieldsWithNul(value: unknown, path = '', depth = 0): string[] {
-  if (typeof value === 'string') return value.includes('\u0000') ? [path || 'value'] : [];
-  if (typeof value !== 'object' || value === null || depth > 8) return [];
-  return Object.entries(value).flatMap(([key, child]) => fieldsWithNul(child, path ? `${path}.${key}` : key, depth + 1));
+/** Deeper JSON than any request of the API needs; deeper input is refused before anything recurses into it. */
+export const MAX_DEPTH = 16;
+/** Names class-validator's whitelist cannot see as unknown, because every object inherits them. */
+const INHERITED_NAMES = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
+
+/**
+ * What no field may hold, found without recursion (a body nested thousands
+ * deep must not overflow the stack): nesting beyond MAX_DEPTH, inherited
+ * names used as field names, and NUL characters, which PostgreSQL cannot
+ * store, in names or values. Messages never echo a NUL.
+ */
+function structuralProblems(root: unknown, what: string): string[] {
+  const problems: string[] = [];
+  const stack: Array<{ value: unknown; path: string; depth: number }> = [{ value: root, path: '', depth: 0 }];
+  while (stack.length > 0 && problems.length < 20) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) problems.push(`${path || 'value'} must not contain NUL characters`);
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_DEPTH) {
+      problems.push(`${what} must not nest deeper than ${MAX_DEPTH} levels`);
+      break;
+    }
+    for (const [key, child] of Object.entries(value)) {
+      if (key.includes('\u0000')) {
+        problems.push(`${path ? `${path}: a` : 'A'} field name must not contain NUL characters`);
+        continue;
+      }
+      const childPath = path ? `${path}.${key}` : key;
+      if (!Array.isArray(value) && INHERITED_NAMES.has(key)) problems.push(`property ${childPath} should not exist`);
+      stack.push({ value: child, path: childPath, depth: depth + 1 });
+    }
+  }
+  return problems;
 }
 
 /**
@@ -42,9 +74,8 @@ export class StrictValidationPipe extends ValidationPipe {
       }
     }
     if (metadata.type === 'body' || metadata.type === 'query') {
-      // PostgreSQL cannot store NUL in text; refuse it here rather than fail at the database.
-      const withNul = fieldsWithNul(value);
-      if (withNul.length > 0) throw new DomainError('VALIDATION_FAILED', withNul.map((f) => `${f} must not contain NUL characters`));
+      const problems = structuralProblems(value, metadata.type === 'body' ? 'request body' : 'query');
+      if (problems.length > 0) throw new DomainError('VALIDATION_FAILED', problems);
     }
     return super.transform(value, metadata);
   }

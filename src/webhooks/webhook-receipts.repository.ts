@@ -35,7 +35,8 @@ export class WebhookReceiptsRepository {
   async complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
     await this.dataSource.query(
       `UPDATE webhook_receipts SET status_code = $3, response = $4 WHERE source = $1 AND webhook_id = $2`,
-      [source, webhookId, statusCode, JSON.stringify(response ?? null)],
+      // jsonb refuses the \u0000 escape: an answer that echoes a NUL is stored with it spelled out.
+      [source, webhookId, statusCode, JSON.stringify(response ?? null).replaceAll('\\u0000', '\\\\u0000')],
     );
   }
 

@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsIn, IsNotEmpty, IsOptional, IsString, MaxLength } from 'class-validator';
+import { IsIn, IsNotEmpty, IsOptional, IsString } from 'class-validator';
+import { MaxChars } from '../../common/max-chars.decorator.js';
 
 export const REPORTABLE_STATUSES = ['PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED'] as const;
 
@@ -14,6 +15,6 @@ export class UpdateDeliveryStatusDto {
   @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
   @IsNotEmpty()
-  @MaxLength(500)
+  @MaxChars(500)
   reason?: string;
 }

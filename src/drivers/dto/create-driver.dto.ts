@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsNotEmpty, IsOptional, IsString, Matches } from 'class-validator';
+import { MaxChars } from '../../common/max-chars.decorator.js';
 
 export const trim = ({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value);
 
@@ -11,7 +12,7 @@ export class CreateDriverDto {
   @Transform(trim)
   @IsString()
   @IsNotEmpty()
-  @MaxLength(200)
+  @MaxChars(200)
   name!: string;
 
   @ApiProperty({ example: '+4915112345678', description: 'E.164 phone number, unique among drivers' })
@@ -24,6 +25,6 @@ export class CreateDriverDto {
   @Transform(trim)
   @IsString()
   @IsNotEmpty()
-  @MaxLength(50)
+  @MaxChars(50)
   vehicleType?: string;
 }

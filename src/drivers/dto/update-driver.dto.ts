@@ -1,8 +1,9 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
+import { IsBoolean, IsNotEmpty, IsOptional, IsString, Matches } from 'class-validator';
 import { Omittable } from '../../common/omittable.decorator.js';
 import { E164, trim } from './create-driver.dto.js';
+import { MaxChars } from '../../common/max-chars.decorator.js';
 
 export class UpdateDriverDto {
   @ApiPropertyOptional({ maxLength: 200 })
@@ -10,7 +11,7 @@ export class UpdateDriverDto {
   @Transform(trim)
   @IsString()
   @IsNotEmpty()
-  @MaxLength(200)
+  @MaxChars(200)
   name?: string;
 
   @ApiPropertyOptional({ example: '+4915112345678', description: 'E.164 phone number, unique among drivers' })
@@ -24,7 +25,7 @@ export class UpdateDriverDto {
   @Transform(trim)
   @IsString()
   @IsNotEmpty()
-  @MaxLength(50)
+  @MaxChars(50)
   vehicleType?: string | null;
 
   @ApiPropertyOptional({ description: 'false takes the driver out of every search at once; its token is refused until it is active again' })

@@ -1,5 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNotEmpty, IsNumber, IsOptional, IsString, Max, MaxLength, Min, ValidateIf } from 'class-validator';
+import { IsNotEmpty, IsNumber, IsOptional, IsString, Max, Min, ValidateIf } from 'class-validator';
+import { MaxChars } from '../../common/max-chars.decorator.js';
 
 const finite = { allowNaN: false, allowInfinity: false };
 
@@ -7,7 +8,7 @@ export class SellerOrderReadyDto {
   @ApiProperty({ example: 'SO-1001', maxLength: 200 })
   @IsString()
   @IsNotEmpty()
-  @MaxLength(200)
+  @MaxChars(200)
   sellerOrderId!: string;
 
   @ApiProperty({ example: 52.52 }) @IsNumber(finite) @Min(-90) @Max(90) pickupLat!: number;
@@ -31,7 +32,7 @@ export class SellerOrderReadyDto {
   @IsOptional()
   @IsString()
   @IsNotEmpty()
-  @MaxLength(200)
+  @MaxChars(200)
   channelId?: string;
 }
 
