@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { hydrate } from '../database/hydrate.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
 import { earthBoxRadiusMeters } from './geo.js';
 
@@ -101,18 +102,26 @@ export class AvailabilityRepository {
 
   /**
    * The nearest choosable drivers within `radiusMeters`, nearest first. The
-   * partial GiST index on ll_to_earth(last_lat, last_lon) answers both the
-   * bounding box and the KNN ordering, so the cost follows `limit`.
+   * inner query walks the partial GiST index on ll_to_earth(last_lat,
+   * last_lon) in distance order and stops after `limit` rows, so the cost
+   * follows `limit`, whatever the fleet's size; the radius is applied to
+   * those rows afterwards (the nearest `limit` within the radius are the
+   * nearest `limit` overall that lie within it). With the radius inside, the
+   * planner, misjudging the bounding box, scanned every driver in it and
+   * sorted them on fleets under about 50,000.
    */
-  findNearestChoosable(query: { lat: number; lon: number; radiusMeters: number; cutoff: Date; limit: number }): Promise<DriverEntity[]> {
-    return this.drivers
-      .createQueryBuilder('d')
-      .where(CHOOSABLE.replace('$cutoff', ':cutoff'), { cutoff: query.cutoff })
-      .andWhere('earth_box(ll_to_earth(:lat, :lon), :radius) @> ll_to_earth(d.last_lat, d.last_lon)')
-      .orderBy('ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth(:lat, :lon)')
-      .setParameters({ lat: query.lat, lon: query.lon, radius: earthBoxRadiusMeters(query.radiusMeters) })
-      .limit(query.limit)
-      .getMany();
+  async findNearestChoosable(query: { lat: number; lon: number; radiusMeters: number; cutoff: Date; limit: number }): Promise<DriverEntity[]> {
+    const rows: Array<Record<string, unknown>> = await this.drivers.query(
+      `SELECT n.* FROM (
+         SELECT d.* FROM drivers d
+         WHERE ${CHOOSABLE.replace('$cutoff', '$3')}
+         ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($1, $2)
+         LIMIT $5) n
+       WHERE earth_box(ll_to_earth($1, $2), $4) @> ll_to_earth(n.last_lat, n.last_lon)
+       ORDER BY ll_to_earth(n.last_lat, n.last_lon) <-> ll_to_earth($1, $2)`,
+      [query.lat, query.lon, query.cutoff, earthBoxRadiusMeters(query.radiusMeters), query.limit],
+    );
+    return rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row));
   }
 
   /** Of the given drivers, those PostgreSQL says can be chosen now. */
