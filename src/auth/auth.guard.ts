@@ -7,7 +7,7 @@ import { rateLimited, RateLimiter, RateLimitName } from '../rate-limit/rate-limi
 import { SignatureError, StandardWebhook } from '../webhooks/standard-webhook.js';
 import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM, RATE_LIMIT } from './auth.decorators.js';
 import { CallerKind, Principal } from './principal.js';
-import { bearerToken, secretsEqual } from './secret-compare.js';
+import { bearerToken, secretMatcher } from './secret-compare.js';
 
 const unauthenticated = (message: string) => new DomainError('UNAUTHENTICATED', message);
 const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
@@ -21,15 +21,17 @@ const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
 export class AuthGuard implements CanActivate {
   private readonly vendureWebhook?: StandardWebhook;
   private readonly driverWebhook?: StandardWebhook;
+  private readonly isAdminKey?: (token: string) => boolean;
 
   constructor(
     private readonly reflector: Reflector,
-    private readonly config: AppConfig,
+    config: AppConfig,
     private readonly driverTokens: DriverTokenService,
     private readonly rateLimiter: RateLimiter,
   ) {
     if (config.vendureWebhookSecret) this.vendureWebhook = new StandardWebhook(config.vendureWebhookSecret);
     if (config.driverWebhookSecret) this.driverWebhook = new StandardWebhook(config.driverWebhookSecret);
+    if (config.adminApiKey) this.isAdminKey = secretMatcher(config.adminApiKey);
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -66,7 +68,7 @@ export class AuthGuard implements CanActivate {
     const token = bearerToken(request.headers.authorization);
     if (!token) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
 
-    if (this.config.adminApiKey && secretsEqual(token, this.config.adminApiKey)) return { kind: 'admin' };
+    if (this.isAdminKey?.(token)) return { kind: 'admin' };
     const driverId = await this.driverTokens.verify(token);
     if (driverId) return { kind: 'driver', driverId };
     throw unauthenticated('Invalid or revoked token');

@@ -1,10 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
-/** Constant-time string comparison (hashing first makes the lengths equal). */
-export function secretsEqual(candidate: string, secret: string): boolean {
-  const a = createHash('sha256').update(candidate).digest();
-  const b = createHash('sha256').update(secret).digest();
-  return timingSafeEqual(a, b);
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Constant-time comparison with one secret (hashing first makes the lengths
+ * equal); the secret's own hash is taken once, not per request.
+ */
+export function secretMatcher(secret: string): (candidate: string) => boolean {
+  const digest = sha256(secret);
+  return (candidate) => timingSafeEqual(sha256(candidate), digest);
 }
 
 /** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), if that is what was sent. */

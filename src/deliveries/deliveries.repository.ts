@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
+import { hydrate } from '../database/hydrate.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
 import { DeliveryEventEntity } from './delivery-event.entity.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
@@ -97,10 +98,10 @@ export class DeliveriesRepository {
   }
 
   async insert(manager: EntityManager, delivery: NewDelivery): Promise<DeliveryEntity> {
-    const [{ id }] = await manager.query(
+    const [row] = await manager.query(
       `INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon,
                                dropoff_lat, dropoff_lon, distance_meters)
-       VALUES ($1, $2, $3, 'ASSIGNED', $4, $5, $6, $7, $8) RETURNING id`,
+       VALUES ($1, $2, $3, 'ASSIGNED', $4, $5, $6, $7, $8) RETURNING *`,
       [
         delivery.sellerOrderId,
         delivery.channelId,
@@ -112,7 +113,7 @@ export class DeliveriesRepository {
         delivery.distanceMeters,
       ],
     );
-    return (await this.findById(id, manager))!;
+    return hydrate(manager, DeliveryEntity, row);
   }
 
   /**
@@ -129,19 +130,19 @@ export class DeliveriesRepository {
     const [rows] = await manager.query(
       `UPDATE deliveries SET status = $3, ${REACHED_AT_COLUMNS[to]} = now(), updated_at = now(),
               failure_reason = COALESCE($4, failure_reason)
-       WHERE id = $1 AND status = ANY($2::varchar[]) RETURNING id`,
+       WHERE id = $1 AND status = ANY($2::varchar[]) RETURNING *`,
       [id, from, to, failureReason],
     );
-    return rows.length === 1 ? this.findById(id, manager) : null;
+    return rows.length === 1 ? hydrate(manager, DeliveryEntity, rows[0]) : null;
   }
 
   async insertEvent(manager: EntityManager, event: NewDeliveryEvent): Promise<DeliveryEventEntity> {
-    const [{ id }] = await manager.query(
+    const [row] = await manager.query(
       `INSERT INTO delivery_events (delivery_id, type, from_status, to_status, actor, request_id, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
       [event.deliveryId, event.type, event.fromStatus, event.toStatus, event.actor, event.requestId, JSON.stringify(event.data)],
     );
-    return (await manager.findOneBy(DeliveryEventEntity, { id }))!;
+    return hydrate(manager, DeliveryEventEntity, row);
   }
 
   /**
@@ -153,19 +154,19 @@ export class DeliveriesRepository {
     const [rows] = await manager.query(
       `UPDATE drivers SET status = 'BUSY', state_version = state_version + 1, updated_at = now()
        WHERE id = $1 AND status = 'AVAILABLE' AND is_active AND last_lat IS NOT NULL AND last_seen_at >= $2
-       RETURNING id`,
+       RETURNING *`,
       [driverId, heartbeatCutoff],
     );
-    return rows.length === 1 ? manager.findOneBy(DriverEntity, { id: driverId }) : null;
+    return rows.length === 1 ? hydrate(manager, DriverEntity, rows[0]) : null;
   }
 
   /** A driver whose delivery ended is AVAILABLE again. */
   async releaseDriver(manager: EntityManager, driverId: string): Promise<DriverEntity | null> {
-    await manager.query(
+    const [rows] = await manager.query(
       `UPDATE drivers SET status = 'AVAILABLE', state_version = state_version + 1, updated_at = now()
-       WHERE id = $1 AND status = 'BUSY'`,
+       WHERE id = $1 AND status = 'BUSY' RETURNING *`,
       [driverId],
     );
-    return manager.findOneBy(DriverEntity, { id: driverId });
+    return rows.length === 1 ? hydrate(manager, DriverEntity, rows[0]) : manager.findOneBy(DriverEntity, { id: driverId });
   }
 }

@@ -2,17 +2,21 @@ import { Controller, Get, Header, Headers, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
-import { bearerToken, secretsEqual } from '../auth/secret-compare.js';
+import { bearerToken, secretMatcher } from '../auth/secret-compare.js';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from './metrics.service.js';
 
 @Controller('metrics')
 export class MetricsController {
+  private readonly isMetricsToken?: (token: string) => boolean;
+
   constructor(
     private readonly metrics: MetricsService,
-    private readonly config: AppConfig,
-  ) {}
+    config: AppConfig,
+  ) {
+    if (config.metricsToken) this.isMetricsToken = secretMatcher(config.metricsToken);
+  }
 
   /** Prometheus text format. Open, unless METRICS_TOKEN is set: then `Authorization: Bearer <METRICS_TOKEN>`. */
   @Get()
@@ -25,9 +29,8 @@ export class MetricsController {
   @ApiUnauthorizedResponse({ description: 'METRICS_TOKEN is set and was not sent' })
   @Header('cache-control', 'no-store')
   async scrape(@Headers('authorization') authorization: string | undefined, @Res() reply: FastifyReply): Promise<void> {
-    const token = this.config.metricsToken;
-    if (token) {
-      if (!secretsEqual(bearerToken(authorization) ?? '', token)) throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>');
+    if (this.isMetricsToken && !this.isMetricsToken(bearerToken(authorization) ?? '')) {
+      throw new DomainError('UNAUTHENTICATED', 'Send Authorization: Bearer <METRICS_TOKEN>');
     }
     void reply.header('content-type', this.metrics.registry.contentType).send(await this.metrics.registry.metrics());
   }

@@ -30,6 +30,8 @@ export class RedisService implements OnApplicationShutdown {
       // Keep trying for as long as the process lives; back off to one attempt every 2 s.
       retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
       lazyConnect: true,
+      // Commands issued in the same tick (many location updates at once) go out in one write.
+      enableAutoPipelining: true,
     };
     const { url, host, port, password } = config.redis;
     this.client = url ? new Redis(url, options) : new Redis({ ...options, host, port, password });

@@ -8,6 +8,16 @@ export interface Receipt {
   response: unknown;
 }
 
+/**
+ * Makes the statement's own transaction commit without waiting for the WAL
+ * flush (`synchronous_commit = off` for it alone). A receipt lost to a
+ * server crash only lets a repeat of its request run again, and every signed
+ * request is idempotent; the change the request makes commits durably, and
+ * its flush covers the receipt written before it. Saves one disk flush per
+ * signed request, twice.
+ */
+const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
 /** Replay records of signed requests (`webhook_receipts`). */
 @Injectable()
 export class WebhookReceiptsRepository {
@@ -16,7 +26,7 @@ export class WebhookReceiptsRepository {
   /** Records a first sighting; returns false when the id was already seen. */
   async claim(source: string, webhookId: string, bodySha256: string): Promise<boolean> {
     const rows = await this.dataSource.query(
-      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256) VALUES ($1, $2, $3)
+      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256) SELECT $1, $2, $3 FROM ${ASYNC_COMMIT}
        ON CONFLICT DO NOTHING RETURNING webhook_id`,
       [source, webhookId, bodySha256],
     );
@@ -34,7 +44,7 @@ export class WebhookReceiptsRepository {
 
   async complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
     await this.dataSource.query(
-      `UPDATE webhook_receipts SET status_code = $3, response = $4 WHERE source = $1 AND webhook_id = $2`,
+      `UPDATE webhook_receipts SET status_code = $3, response = $4 FROM ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`,
       // jsonb refuses the \u0000 escape: an answer that echoes a NUL is stored with it spelled out.
       [source, webhookId, statusCode, JSON.stringify(response ?? null).replaceAll('\\u0000', '\\\\u0000')],
     );
@@ -52,7 +62,7 @@ export class WebhookReceiptsRepository {
   }
 
   async release(source: string, webhookId: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM webhook_receipts WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
+    await this.dataSource.query(`DELETE FROM webhook_receipts USING ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
   }
 
   async deleteOlderThan(seconds: number): Promise<number> {
