@@ -1,0 +1,96 @@
+// @ts-check
+/**
+ * The request streams the load generator sends (autocannon `requests` with
+ * a `setupRequest` per request). A counter shared by every connection
+ * rotates through drivers and order ids, so 100 connections spread over
+ * the whole fleet.
+ */
+import { CITIES } from './city.mjs';
+import { webhookSigner } from './credentials.mjs';
+
+/**
+ * @typedef {object} LoadSpec
+ * @property {'location' | 'nearby' | 'order'} kind
+ * @property {string} url
+ * @property {number} connections
+ * @property {number} [seconds] duration (ignored when `amount` is set)
+ * @property {number} [amount] stop after this many requests
+ * @property {string} city a name in CITIES
+ * @property {Array<{ id: string, token: string }>} [drivers] location: whose tokens to rotate through
+ * @property {string} [adminKey] nearby
+ * @property {string} [vendureSecret] order
+ * @property {string} [orderPrefix] order: sellerOrderId prefix, unique per run
+ */
+
+/**
+ * @typedef {{ method?: string, path?: string, headers: Record<string, string>, body?: string }} RawRequest
+ * @typedef {{ setupRequest: (req: RawRequest) => RawRequest, onResponse?: (status: number, body: string) => void }} RequestStep
+ */
+
+/** What a stream counted from the answers (written into the load generator's result). */
+export const answerCounts = { noDriver: 0 };
+
+/** @param {LoadSpec} spec @returns {RequestStep} */
+function locationRequests(spec) {
+  const drivers = spec.drivers ?? [];
+  const city = CITIES[spec.city];
+  let next = 0;
+  return {
+    setupRequest(req) {
+      const driver = drivers[next++ % drivers.length];
+      req.method = 'PATCH';
+      req.path = `/drivers/${driver.id}/location`;
+      req.headers = { ...req.headers, 'content-type': 'application/json', authorization: `Bearer ${driver.token}` };
+      req.body = JSON.stringify(city.randomPoint());
+      return req;
+    },
+  };
+}
+
+/** @param {LoadSpec} spec @returns {RequestStep} */
+function nearbyRequests(spec) {
+  const city = CITIES[spec.city];
+  return {
+    setupRequest(req) {
+      const { lat, lon } = city.randomPoint();
+      req.method = 'GET';
+      req.path = `/drivers/nearby?lat=${lat}&lon=${lon}`;
+      req.headers = { ...req.headers, authorization: `Bearer ${spec.adminKey}` };
+      return req;
+    },
+  };
+}
+
+/** @param {LoadSpec} spec @returns {RequestStep} */
+function orderRequests(spec) {
+  const city = CITIES[spec.city];
+  const signer = webhookSigner(spec.vendureSecret ?? '');
+  let next = 0;
+  return {
+    setupRequest(req) {
+      const pickup = city.randomPoint();
+      const dropoff = city.near(pickup, 3_000);
+      const body = JSON.stringify({
+        sellerOrderId: `${spec.orderPrefix}-${next++}`,
+        pickupLat: pickup.lat,
+        pickupLon: pickup.lon,
+        dropoffLat: dropoff.lat,
+        dropoffLon: dropoff.lon,
+      });
+      req.method = 'POST';
+      req.path = '/events/seller-order-ready';
+      req.headers = { ...req.headers, 'content-type': 'application/json', ...signer.headers(body) };
+      req.body = body;
+      return req;
+    },
+    onResponse(status, body) {
+      if (status === 200 && body.includes('"assigned":false')) answerCounts.noDriver += 1;
+    },
+  };
+}
+
+/** @param {LoadSpec} spec @returns {RequestStep[]} */
+export function buildRequests(spec) {
+  const streams = { location: locationRequests, nearby: nearbyRequests, order: orderRequests };
+  return [streams[spec.kind](spec)];
+}
