@@ -5,6 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
+import { registerLocationFastPath } from './availability/location-fast-path.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { DomainError } from './common/domain-error.js';
 import { clientErrorHandler, frameworkErrors } from './common/protocol-errors.js';
@@ -36,6 +37,9 @@ export async function createApp(
     genReqId: (request: IncomingMessage) => requestIdFrom(request.headers['x-request-id']),
     // Idle keep-alive sockets are closed at shutdown; busy ones finish their request first.
     forceCloseConnections: 'idle',
+    // Clients that read the Keep-Alive hint drop idle connections before the server does,
+    // so closing an idle one (at this timeout, or after a drain) never meets a request on its way.
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     frameworkErrors,
     clientErrorHandler,
     // An HTTP/1.1 request without Host reaches the hook below, which answers it in the contract's shape.
@@ -53,7 +57,6 @@ export async function createApp(
   const drain = new ConnectionDrain();
   drains.set(app, drain);
   fastify.addHook('onRequest', (request, reply, done) => {
-    drain.track(reply.raw);
     void reply.header('x-request-id', request.id);
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       done(new DomainError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header'));
@@ -82,6 +85,7 @@ export async function createApp(
     );
     done();
   });
+  registerLocationFastPath(app);
   app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES });
   // Fastify's built-in text/plain parser would otherwise hand a string to the handlers.
   fastify.removeContentTypeParser('text/plain');

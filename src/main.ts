@@ -43,9 +43,9 @@ async function bootstrap(): Promise<void> {
       process.exit(1);
     }, config.shutdownTimeoutMs);
     deadline.unref();
-    // Keep-alive clients are let go one answer at a time before the rest is closed; half the budget at most.
+    // Keep-alive clients are let go one answer (or one idle timeout) at a time; 2 s of the budget stay for the close.
     connectionDrain(app)
-      .drain(app.getHttpServer(), config.shutdownTimeoutMs / 2)
+      .drain(app.getHttpServer(), Math.max(0, config.shutdownTimeoutMs - 2_000))
       .then(() => app.close())
       .then(
       () => {

@@ -41,6 +41,8 @@ export class AppConfig {
   reconcileIntervalSeconds!: number;
   /** How long a graceful shutdown may take before the process gives up (ms). */
   shutdownTimeoutMs!: number;
+  /** How long an idle keep-alive connection stays open (ms); announced to clients in `Keep-Alive: timeout=`. */
+  httpKeepAliveTimeoutMs!: number;
   /** Waits before each attempt of an outbound webhook, in seconds; the first is normally 0. */
   webhookRetryScheduleSeconds!: number[];
   /** How long a verified driver token is trusted before it is checked again (ms). */

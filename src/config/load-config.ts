@@ -56,6 +56,7 @@ export const CONFIG_VARIABLES = [
   'WEBHOOK_RETRY_SCHEDULE_SECONDS',
   'RATE_LIMIT_LOCATION_PER_MINUTE',
   'RATE_LIMIT_ORDER_READY_PER_MINUTE',
+  'HTTP_KEEP_ALIVE_TIMEOUT_MS',
 ] as const;
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
@@ -235,6 +236,7 @@ export function loadConfig(env: Env): AppConfig {
     assignmentMaxRadiusKm: r.number('ASSIGNMENT_MAX_RADIUS_KM', 100, 0.1, 100),
     reconcileIntervalSeconds: r.int('RECONCILE_INTERVAL_SECONDS', 30, 1, 86_400),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    httpKeepAliveTimeoutMs: r.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 1_000, 600_000),
     driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
     webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     rateLimitLocationPerMinute: r.int('RATE_LIMIT_LOCATION_PER_MINUTE', 120, 0, 1_000_000),

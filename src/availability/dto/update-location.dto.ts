@@ -7,10 +7,10 @@ const finite = { allowNaN: false, allowInfinity: false };
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** A full date-time with an explicit offset: a bare date or a local time would be read ambiguously. */
-const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
+export const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-](\d{2}):(\d{2}))$/;
 
 /** A calendar date and clock time that exist, from 2000 on (Date.parse would roll 30 February over into March). */
-function isRealDateTime(value: unknown): boolean {
+export function isRealDateTime(value: unknown): boolean {
   const match = typeof value === 'string' ? DATE_TIME.exec(value) : null;
   if (!match) return false;
   const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number);
