@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter } from './support/fleet.js';
-import { freePort } from './support/free-port.js';
-import { PrivateRedis } from './support/private-redis.js';
-import { MAIN, ServiceProcess } from './support/service-process.js';
+import { useServiceCluster } from './support/service-cluster.js';
+import type { ServiceProcess } from './support/service-process.js';
 import { signedHeaders } from './support/signing.js';
 import { ADMIN_KEY, VENDURE_SECRET } from './support/test-app.js';
 
@@ -27,53 +23,25 @@ type ReadyAnswer =
  * gives one driver two live deliveries nor one order two deliveries.
  */
 describe('assignment across two service processes sharing the databases (as under PM2)', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
+  let fleetIds: string[] = [];
+  const cluster = useServiceCluster('assignment_processes', {
+    processes: 2,
+    env: { VENDURE_WEBHOOK_SECRET: VENDURE_SECRET, ADMIN_API_KEY: ADMIN_KEY },
+    // The fleet is in PostgreSQL before the processes start: their start-up reconciliation puts it in Redis.
+    seed: async (sql) => {
+      fleetIds = (await insertDrivers(sql, scatter(FLEET, CENTRE, 5), { status: 'AVAILABLE' })).map((d) => d.id);
+    },
+  });
   let redis: Redis;
   let sql: pg.Client;
-  const services: ServiceProcess[] = [];
-  const bases: string[] = [];
-  let fleetIds: string[] = [];
+  let services: ServiceProcess[];
+  let bases: string[];
 
   beforeAll(async () => {
-    database = await createTestDatabase('assignment_processes');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-
-    // The schema first (as `npm run migration:run` does, with the built service), so the fleet is in
-    // PostgreSQL before the processes start and their start-up reconciliation puts it in Redis.
-    await promisify(execFile)(process.execPath, [MAIN.replace(/main\.js$/, 'database/migrate.js')], {
-      env: { PATH: process.env.PATH ?? '', DATABASE_URL: database.url },
-    });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
-    fleetIds = (await insertDrivers(sql, scatter(FLEET, CENTRE, 5), { status: 'AVAILABLE' })).map((d) => d.id);
-
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      bases.push(`http://127.0.0.1:${port}`);
-      services.push(
-        new ServiceProcess({
-          PORT: String(port),
-          DATABASE_URL: database.url,
-          REDIS_URL: redisServer.url,
-          VENDURE_WEBHOOK_SECRET: VENDURE_SECRET,
-          ADMIN_API_KEY: ADMIN_KEY,
-        }),
-      );
-    }
-    await Promise.all(services.map((service) => service.ready()));
+    ({ redis, sql, services, bases } = cluster);
     await eventually(async () => (await redis.exists('drivers:synced')) === 1 && (await redis.zcard('drivers:geo')) === FLEET, {
       what: 'start-up reconciliation to put the fleet in drivers:geo',
     });
-  });
-
-  afterAll(async () => {
-    await Promise.all(services.map((service) => service.stop()));
-    redis?.disconnect();
-    await redisServer.stop();
-    await sql?.end();
-    await database?.drop();
   });
 
   /** A Vendure event as Vendure sends it: the exact JSON string signed, its own webhook-id. */

@@ -1,14 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { createTestDatabase } from './support/databases.js';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { Redis } from 'ioredis';
 import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter } from './support/fleet.js';
-import { freePort } from './support/free-port.js';
-import { PrivateRedis } from './support/private-redis.js';
-import { MAIN, ServiceProcess } from './support/service-process.js';
+import { useServiceCluster } from './support/service-cluster.js';
+import type { ServiceProcess } from './support/service-process.js';
 import { ADMIN_KEY } from './support/test-app.js';
 
 /** Large enough that one reconciliation takes a while, so the two processes' timers meet one under way. */
@@ -55,47 +50,19 @@ const total = (all: Array<Record<string, number>>, key: string) => all.reduce((s
  * most one sweep per second.
  */
 describe('background work across two service processes (as under PM2)', () => {
-  let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
-  let redis: Redis;
-  let sql: pg.Client;
-  const services: ServiceProcess[] = [];
-  const bases: string[] = [];
-
-  beforeAll(async () => {
-    database = await createTestDatabase('cluster_jobs');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-    await promisify(execFile)(process.execPath, [MAIN.replace(/main\.js$/, 'database/migrate.js')], {
-      env: { PATH: process.env.PATH ?? '', DATABASE_URL: database.url },
-    });
-    sql = new pg.Client({ connectionString: database.url });
-    await sql.connect();
-    await insertDrivers(sql, scatter(FLEET, { lat: 52.52, lon: 13.405 }, 30), { status: 'AVAILABLE' });
-
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      bases.push(`http://127.0.0.1:${port}`);
-      services.push(
-        new ServiceProcess({
-          PORT: String(port),
-          DATABASE_URL: database.url,
-          REDIS_URL: redisServer.url,
-          ADMIN_API_KEY: ADMIN_KEY,
-          RECONCILE_INTERVAL_SECONDS: '1',
-          LOG_LEVEL: 'debug',
-        }),
-      );
-    }
-    await Promise.all(services.map((service) => service.ready()));
+  const cluster = useServiceCluster('cluster_jobs', {
+    processes: 2,
+    env: { ADMIN_API_KEY: ADMIN_KEY, RECONCILE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'debug' },
+    seed: async (sql) => {
+      await insertDrivers(sql, scatter(FLEET, { lat: 52.52, lon: 13.405 }, 30), { status: 'AVAILABLE' });
+    },
   });
+  let redis: Redis;
+  let services: ServiceProcess[];
+  let bases: string[];
 
-  afterAll(async () => {
-    await Promise.all(services.map((service) => service.stop()));
-    redis?.disconnect();
-    await redisServer.stop();
-    await sql?.end();
-    await database?.drop();
+  beforeAll(() => {
+    ({ redis, services, bases } = cluster);
   });
 
   it('reconciles the whole fleet, and never runs two reconciliations at once', async () => {

@@ -1,13 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter } from './support/fleet.js';
 import { freePort } from './support/free-port.js';
 import { PrivateRedis } from './support/private-redis.js';
-import { MAIN, ServiceProcess } from './support/service-process.js';
+import { migrateWithBuiltService, ServiceProcess } from './support/service-process.js';
 import { signedHeaders } from './support/signing.js';
 import { ADMIN_KEY, VENDURE_SECRET } from './support/test-app.js';
 import { ReceivedRequest, WebhookReceiver } from './support/webhook-receiver.js';
@@ -58,9 +56,7 @@ describe('webhooks to Vendure across service processes', () => {
     await redisServer.start();
     // The schema first, with the built service's migrate script; the fleet is then in PostgreSQL
     // before any process starts, and each one's start-up reconciliation puts it in Redis.
-    await promisify(execFile)(process.execPath, [MAIN.replace(/main\.js$/, 'database/migrate.js')], {
-      env: { PATH: process.env.PATH ?? '', DATABASE_URL: database.url },
-    });
+    await migrateWithBuiltService(database.url);
     sql = new pg.Client({ connectionString: database.url });
     await sql.connect();
     await insertDrivers(sql, scatter(FLEET, CENTRE, 4));

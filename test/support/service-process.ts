@@ -1,7 +1,9 @@
-import { ChildProcess, fork } from 'node:child_process';
+import { ChildProcess, execFile, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from './free-port.js';
 
 export const MAIN = resolve('dist/src/main.js');
 
@@ -44,4 +46,27 @@ export class ServiceProcess {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
     return this.exited;
   }
+}
+
+/**
+ * Applies the migrations with the built service's own script, as
+ * `npm run migration:run` does: the schema exists before any process starts.
+ */
+export async function migrateWithBuiltService(databaseUrl: string): Promise<void> {
+  await promisify(execFile)(process.execPath, [MAIN.replace(/main\.js$/, 'database/migrate.js')], {
+    env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl },
+  });
+}
+
+/** `count` built service processes on free ports with one environment, as PM2 cluster workers; resolves once all are ready. */
+export async function startServiceProcesses(count: number, env: Record<string, string>): Promise<{ services: ServiceProcess[]; bases: string[] }> {
+  const services: ServiceProcess[] = [];
+  const bases: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const port = await freePort();
+    bases.push(`http://127.0.0.1:${port}`);
+    services.push(new ServiceProcess({ PORT: String(port), ...env }));
+  }
+  await Promise.all(services.map((service) => service.ready()));
+  return { services, bases };
 }
