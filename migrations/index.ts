@@ -3,6 +3,7 @@ import { CreateWebhookReceipts1763700100000 } from './1763700100000-create-webho
 import { DriverAvailability1763700200000 } from './1763700200000-driver-availability.js';
 import { CreateDeliveries1763700300000 } from './1763700300000-create-deliveries.js';
 import { CreateWebhookMessages1763700400000 } from './1763700400000-create-webhook-messages.js';
+import { DeliveryFunctions1763700500000 } from './1763700500000-delivery-functions.js';
 
 /** Every migration, oldest first. A migration is never edited once it has landed. */
 export const MIGRATIONS = [
@@ -11,4 +12,5 @@ export const MIGRATIONS = [
   DriverAvailability1763700200000,
   CreateDeliveries1763700300000,
   CreateWebhookMessages1763700400000,
+  DeliveryFunctions1763700500000,
 ];

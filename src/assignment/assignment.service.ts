@@ -23,6 +23,9 @@ export type ReadyAnswer =
 /** Candidates tried per search round; a lost claim moves on to the next one. */
 const CANDIDATES_PER_ROUND = 5;
 
+const alreadyDelivered = (sellerOrderId: string) =>
+  new DomainError('DELIVERY_ALREADY_FINISHED', `Order ${sellerOrderId} was already delivered`);
+
 const assignedAnswer = (d: DeliveryEntity): ReadyAnswer => ({
   assigned: true,
   sellerOrderId: d.sellerOrderId,
@@ -47,28 +50,18 @@ export class AssignmentService {
   ) {}
 
   async assign(order: ReadyOrder, actor: string): Promise<ReadyAnswer> {
-    // A live delivery is always the order's latest one (at most one is live, and it is the newest).
-    const latest = await this.deliveries.findLatestBySellerOrder(order.sellerOrderId);
-    if (latest && LIVE_STATUSES.includes(latest.status)) return assignedAnswer(latest);
-    if (latest?.status === 'DELIVERED') {
-      throw new DomainError('DELIVERY_ALREADY_FINISHED', `Order ${order.sellerOrderId} was already delivered`);
-    }
-
     const tried = new Set<string>();
     for (;;) {
       // Drivers lost to other requests are BUSY now, so a new search no longer offers them.
       const candidates = (
         await this.availability.findNearest({ lat: order.pickupLat, lon: order.pickupLon, limit: CANDIDATES_PER_ROUND + tried.size })
       ).filter((candidate) => !tried.has(candidate.driver.id));
-      if (candidates.length === 0) {
-        // A concurrent copy of this event may have taken the last driver for this very order.
-        const winner = await this.deliveries.findLiveBySellerOrder(order.sellerOrderId);
-        if (winner) return assignedAnswer(winner);
-        return { assigned: false, sellerOrderId: order.sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' };
-      }
+      if (candidates.length === 0) return this.answerWithoutCandidates(order.sellerOrderId);
 
       for (const candidate of candidates) {
         tried.add(candidate.driver.id);
+        // The claim itself looks at the order's latest delivery first, under the order's lock:
+        // a repeat of the event, or a concurrent copy that won, is answered with that delivery.
         const outcome = await this.transitions.assign(
           {
             sellerOrderId: order.sellerOrderId,
@@ -83,14 +76,23 @@ export class AssignmentService {
           },
           actor,
         );
-        if (outcome.kind === 'assigned') return assignedAnswer(outcome.delivery);
+        if (outcome.kind === 'assigned' || outcome.kind === 'order-live') return assignedAnswer(outcome.delivery);
+        if (outcome.kind === 'order-delivered') throw alreadyDelivered(order.sellerOrderId);
         if (outcome.kind === 'order-taken') {
-          // A concurrent copy of this event won: answer what it answered.
           const winner = await this.deliveries.findLiveBySellerOrder(order.sellerOrderId);
           if (winner) return assignedAnswer(winner);
         }
       }
     }
+  }
+
+  /** No candidate left: the order's own live delivery (a repeat, or a concurrent copy that took the last driver) answers, if any. */
+  private async answerWithoutCandidates(sellerOrderId: string): Promise<ReadyAnswer> {
+    // A live delivery is always the order's latest one (at most one is live, and it is the newest).
+    const latest = await this.deliveries.findLatestBySellerOrder(sellerOrderId);
+    if (latest && LIVE_STATUSES.includes(latest.status)) return assignedAnswer(latest);
+    if (latest?.status === 'DELIVERED') throw alreadyDelivered(sellerOrderId);
+    return { assigned: false, sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' };
   }
 
   /** Cancels the order's live delivery and frees its driver; repeats are harmless. */

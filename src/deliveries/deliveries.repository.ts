@@ -18,15 +18,29 @@ export interface NewDelivery {
   distanceMeters: number;
 }
 
-export interface NewDeliveryEvent {
-  deliveryId: string;
+/** A state change's audit event; its outbox message is written with it. */
+export interface DeliveryChange {
   type: string;
   fromStatus: DeliveryStatus | null;
-  toStatus: DeliveryStatus;
   actor: string;
   requestId: string | null;
   data: Record<string, unknown>;
+  /** When the webhook reporting the change is first sent. */
+  firstAttemptAfterSeconds: number;
 }
+
+/** A claim of one candidate driver for an order (`assign_delivery`). */
+export interface DeliveryClaim extends NewDelivery {
+  heartbeatCutoff: Date;
+  actor: string;
+  requestId: string | null;
+  firstAttemptAfterSeconds: number;
+}
+
+export type ClaimResult =
+  | { outcome: 'assigned'; delivery: DeliveryEntity; driver: DriverEntity }
+  | { outcome: 'order-live' | 'order-delivered'; delivery: DeliveryEntity }
+  | { outcome: 'driver-taken' };
 
 export interface DeliveryFilters {
   sellerOrderId?: string;
@@ -97,23 +111,50 @@ export class DeliveriesRepository {
     return this.events.find({ where: { deliveryId }, order: { seq: 'ASC' } });
   }
 
-  async insert(manager: EntityManager, delivery: NewDelivery): Promise<DeliveryEntity> {
-    const [row] = await manager.query(
-      `INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon,
-                               dropoff_lat, dropoff_lon, distance_meters)
-       VALUES ($1, $2, $3, 'ASSIGNED', $4, $5, $6, $7, $8) RETURNING *`,
+  /**
+   * Claims `claim.driverId` for the order and creates its ASSIGNED delivery,
+   * audit event and outbox message, in one statement and one transaction
+   * (the `assign_delivery` function: the order's lock, its latest delivery,
+   * the conditional claim, then the rows). A unique-index violation (a live
+   * delivery the lock did not see coming) is thrown as is.
+   */
+  async assign(claim: DeliveryClaim): Promise<ClaimResult> {
+    const [row] = await this.dataSource.query(
+      `SELECT outcome, delivery, driver - 'token_hash' AS driver
+       FROM assign_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
-        delivery.sellerOrderId,
-        delivery.channelId,
-        delivery.driverId,
-        delivery.pickupLat,
-        delivery.pickupLon,
-        delivery.dropoffLat,
-        delivery.dropoffLon,
-        delivery.distanceMeters,
+        claim.sellerOrderId,
+        claim.channelId,
+        claim.driverId,
+        claim.pickupLat,
+        claim.pickupLon,
+        claim.dropoffLat,
+        claim.dropoffLon,
+        claim.distanceMeters,
+        claim.heartbeatCutoff,
+        claim.actor,
+        claim.requestId,
+        claim.firstAttemptAfterSeconds,
       ],
     );
-    return hydrate(manager, DeliveryEntity, row);
+    const manager = this.dataSource.manager;
+    switch (row.outcome) {
+      case 'assigned':
+        return { outcome: 'assigned', delivery: hydrate(manager, DeliveryEntity, row.delivery), driver: hydrate(manager, DriverEntity, row.driver) };
+      case 'order-live':
+      case 'order-delivered':
+        return { outcome: row.outcome, delivery: hydrate(manager, DeliveryEntity, row.delivery) };
+      default:
+        return { outcome: 'driver-taken' };
+    }
+  }
+
+  /** Records a change the delivery has just made: its audit event and its outbox message, in the caller's transaction. */
+  async recordChange(manager: EntityManager, deliveryId: string, change: DeliveryChange): Promise<void> {
+    await manager.query(
+      `SELECT 1 FROM deliveries d, record_delivery_change(d, $2, $3, $4, $5, $6, $7) WHERE d.id = $1`,
+      [deliveryId, change.fromStatus, change.type, change.actor, change.requestId, JSON.stringify(change.data), change.firstAttemptAfterSeconds],
+    );
   }
 
   /**
@@ -134,30 +175,6 @@ export class DeliveriesRepository {
       [id, from, to, failureReason],
     );
     return rows.length === 1 ? hydrate(manager, DeliveryEntity, rows[0]) : null;
-  }
-
-  async insertEvent(manager: EntityManager, event: NewDeliveryEvent): Promise<DeliveryEventEntity> {
-    const [row] = await manager.query(
-      `INSERT INTO delivery_events (delivery_id, type, from_status, to_status, actor, request_id, data)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-      [event.deliveryId, event.type, event.fromStatus, event.toStatus, event.actor, event.requestId, JSON.stringify(event.data)],
-    );
-    return hydrate(manager, DeliveryEventEntity, row);
-  }
-
-  /**
-   * Claims a driver for a delivery: BUSY only if it is still choosable.
-   * The row lock makes concurrent claims of one driver queue up; all but the
-   * first find it no longer AVAILABLE. Returns the driver, or null if lost.
-   */
-  async claimDriver(manager: EntityManager, driverId: string, heartbeatCutoff: Date): Promise<DriverEntity | null> {
-    const [rows] = await manager.query(
-      `UPDATE drivers SET status = 'BUSY', state_version = state_version + 1, updated_at = now()
-       WHERE id = $1 AND status = 'AVAILABLE' AND is_active AND last_lat IS NOT NULL AND last_seen_at >= $2
-       RETURNING *`,
-      [driverId, heartbeatCutoff],
-    );
-    return rows.length === 1 ? hydrate(manager, DriverEntity, rows[0]) : null;
   }
 
   /** A driver whose delivery ended is AVAILABLE again. */

@@ -5,24 +5,21 @@ import { DomainError } from '../common/domain-error.js';
 import { requestContext } from '../common/request-context.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
-import { DeliveriesRepository, NewDelivery } from './deliveries.repository.js';
+import { ClaimResult, DeliveriesRepository, NewDelivery } from './deliveries.repository.js';
 import { DeliveryOutbox } from './delivery-outbox.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
 import { EVENT_TYPES, isFinal, statusesLeadingTo } from './delivery-state-machine.js';
 
 export type AssignOutcome =
   | { kind: 'assigned'; delivery: DeliveryEntity }
-  | { kind: 'driver-taken' }
-  | { kind: 'order-taken' };
+  /** The order already has a live delivery (a concurrent or earlier copy of the event): it is the answer. */
+  | { kind: 'order-live'; delivery: DeliveryEntity }
+  | { kind: 'order-delivered'; delivery: DeliveryEntity }
+  /** Another request created the order's live delivery in a way the order's lock did not see. */
+  | { kind: 'order-taken' }
+  | { kind: 'driver-taken' };
 
 export type ChangeOutcome = { delivery: DeliveryEntity; changed: boolean };
-
-/** Thrown inside a transaction to roll it back with a known outcome. */
-class Rollback extends Error {
-  constructor(readonly outcome: AssignOutcome) {
-    super(outcome.kind);
-  }
-}
 
 /**
  * Every delivery state change, each in one PostgreSQL transaction with its
@@ -38,38 +35,30 @@ export class DeliveryTransitions {
   ) {}
 
   /**
-   * Claims `driverId` and creates the ASSIGNED delivery, atomically. Loses
-   * cleanly (nothing written) when the driver was taken meanwhile, or when
-   * another request created the live delivery of this order first.
+   * Claims `driverId` and creates the ASSIGNED delivery, atomically, in one
+   * round trip (`DeliveriesRepository.assign`). Loses cleanly (nothing
+   * written) when the driver was taken meanwhile, or when the order has a
+   * live or delivered delivery by the time its lock is held.
    */
   async assign(delivery: NewDelivery, actor: string): Promise<AssignOutcome> {
-    let driver: DriverEntity | undefined;
-    let outcome: AssignOutcome;
+    let result: ClaimResult;
     try {
-      outcome = await this.repository.dataSource.transaction(async (manager) => {
-        await this.repository.lockOrder(manager, delivery.sellerOrderId);
-        if (await this.repository.findLiveBySellerOrder(delivery.sellerOrderId, manager)) throw new Rollback({ kind: 'order-taken' });
-        const claimed = await this.repository.claimDriver(manager, delivery.driverId, this.availability.heartbeatCutoff());
-        if (!claimed) throw new Rollback({ kind: 'driver-taken' });
-        let created: DeliveryEntity;
-        try {
-          created = await this.repository.insert(manager, delivery);
-        } catch (error) {
-          if (isUniqueViolation(error, 'deliveries_live_seller_order_key')) throw new Rollback({ kind: 'order-taken' });
-          if (isUniqueViolation(error, 'deliveries_live_driver_key')) throw new Rollback({ kind: 'driver-taken' });
-          throw error;
-        }
-        await this.recordEvent(manager, created, null, actor, { driverId: created.driverId, distanceMeters: created.distanceMeters });
-        driver = claimed;
-        return { kind: 'assigned', delivery: created } as const;
+      result = await this.repository.assign({
+        ...delivery,
+        heartbeatCutoff: this.availability.heartbeatCutoff(),
+        actor,
+        requestId: requestContext.requestId() ?? null,
+        firstAttemptAfterSeconds: this.outbox.firstAttemptAfterSeconds(),
       });
     } catch (error) {
-      if (error instanceof Rollback) return error.outcome;
+      if (isUniqueViolation(error, 'deliveries_live_seller_order_key')) return { kind: 'order-taken' };
+      if (isUniqueViolation(error, 'deliveries_live_driver_key')) return { kind: 'driver-taken' };
       throw error;
     }
+    if (result.outcome !== 'assigned') return result.outcome === 'driver-taken' ? { kind: 'driver-taken' } : { kind: result.outcome, delivery: result.delivery };
     this.outbox.afterCommit();
-    await this.availability.mirror(driver!);
-    return outcome;
+    await this.availability.mirror(result.driver);
+    return { kind: 'assigned', delivery: result.delivery };
   }
 
   /**
@@ -138,15 +127,13 @@ export class DeliveryTransitions {
     actor: string,
     data: Record<string, unknown>,
   ): Promise<void> {
-    const event = await this.repository.insertEvent(manager, {
-      deliveryId: delivery.id,
+    await this.repository.recordChange(manager, delivery.id, {
       type: EVENT_TYPES[delivery.status],
       fromStatus,
-      toStatus: delivery.status,
       actor,
       requestId: requestContext.requestId() ?? null,
       data,
+      firstAttemptAfterSeconds: this.outbox.firstAttemptAfterSeconds(),
     });
-    await this.outbox.record(manager, delivery, event);
   }
 }

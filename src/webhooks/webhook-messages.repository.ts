@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 
 export type WebhookMessageStatus = 'pending' | 'delivered' | 'failed';
 
@@ -29,19 +29,6 @@ const COLUMNS = `id, delivery_id AS "deliveryId", delivery_seq AS "deliverySeq",
 @Injectable()
 export class WebhookMessagesRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
-
-  /** Written in the caller's transaction, so the message exists if and only if the change does. */
-  async insert(
-    manager: EntityManager,
-    message: Pick<WebhookMessage, 'id' | 'deliveryId' | 'deliverySeq' | 'type' | 'payload' | 'requestId'>,
-    firstAttemptAfterSeconds: number,
-  ): Promise<void> {
-    await manager.query(
-      `INSERT INTO webhook_messages (id, delivery_id, delivery_seq, type, payload, request_id, next_attempt_at)
-       VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7))`,
-      [message.id, message.deliveryId, message.deliverySeq, message.type, JSON.stringify(message.payload), message.requestId, firstAttemptAfterSeconds],
-    );
-  }
 
   /**
    * Leases up to `limit` due messages for sending. A message is due only when
