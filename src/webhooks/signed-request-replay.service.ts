@@ -2,7 +2,8 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error.js';
-import { WebhookReceiptsRepository } from './webhook-receipts.repository.js';
+import { WriteBatcher } from '../common/write-batcher.js';
+import { ReceiptAnswer, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
 export const REPLAY_WINDOW_SECONDS = 10 * 60;
@@ -26,6 +27,7 @@ export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: n
 export class SignedRequestReplayService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(SignedRequestReplayService.name);
   private cleanupTimer?: NodeJS.Timeout;
+  private readonly answers = new WriteBatcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
 
   constructor(private readonly receipts: WebhookReceiptsRepository) {}
 
@@ -54,8 +56,9 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
     }
   }
 
+  /** Stores the first request's answer; answers of concurrent requests are stored together. */
   complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
-    return this.receipts.complete(source, webhookId, statusCode, response);
+    return this.answers.add({ source, webhookId, statusCode, response });
   }
 
   /** Forgets a request that failed on our side (5xx), so that its retry is processed afresh. */

@@ -54,11 +54,14 @@ export class WebhookMessagesRepository {
     return rows;
   }
 
-  async markDelivered(id: string, statusCode: number): Promise<void> {
+  /** Records deliveries, several in one statement. */
+  async markDelivered(deliveries: { id: string; statusCode: number }[]): Promise<void> {
     await this.dataSource.query(
-      `UPDATE webhook_messages SET status = 'delivered', delivered_at = now(), lease_until = NULL, last_status_code = $2, last_error = NULL
-       WHERE id = $1`,
-      [id, statusCode],
+      `UPDATE webhook_messages m SET status = 'delivered', delivered_at = now(), lease_until = NULL, last_status_code = d.status_code,
+              last_error = NULL
+       FROM unnest($1::varchar[], $2::int[]) AS d (id, status_code)
+       WHERE m.id = d.id`,
+      [deliveries.map((d) => d.id), deliveries.map((d) => d.statusCode)],
     );
   }
 

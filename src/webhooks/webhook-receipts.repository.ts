@@ -8,6 +8,13 @@ export interface Receipt {
   response: unknown;
 }
 
+export interface ReceiptAnswer {
+  source: string;
+  webhookId: string;
+  statusCode: number;
+  response: unknown;
+}
+
 /**
  * Makes the statement's own transaction commit without waiting for the WAL
  * flush (`synchronous_commit = off` for it alone). A receipt lost to a
@@ -42,11 +49,19 @@ export class WebhookReceiptsRepository {
     return row ?? null;
   }
 
-  async complete(source: string, webhookId: string, statusCode: number, response: unknown): Promise<void> {
+  /** Stores the answers of first requests, several in one statement. */
+  async complete(answers: ReceiptAnswer[]): Promise<void> {
     await this.dataSource.query(
-      `UPDATE webhook_receipts SET status_code = $3, response = $4 FROM ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`,
-      // jsonb refuses the \u0000 escape: an answer that echoes a NUL is stored with it spelled out.
-      [source, webhookId, statusCode, JSON.stringify(response ?? null).replaceAll('\\u0000', '\\\\u0000')],
+      `UPDATE webhook_receipts r SET status_code = a.status_code, response = a.response
+       FROM ${ASYNC_COMMIT}, unnest($1::varchar[], $2::varchar[], $3::int[], $4::jsonb[]) AS a (source, webhook_id, status_code, response)
+       WHERE r.source = a.source AND r.webhook_id = a.webhook_id`,
+      [
+        answers.map((a) => a.source),
+        answers.map((a) => a.webhookId),
+        answers.map((a) => a.statusCode),
+        // jsonb refuses the \u0000 escape: an answer that echoes a NUL is stored with it spelled out.
+        answers.map((a) => JSON.stringify(a.response ?? null).replaceAll('\\u0000', '\\\\u0000')),
+      ],
     );
   }
 

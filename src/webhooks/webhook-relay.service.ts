@@ -1,9 +1,12 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { randomInt } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { WriteBatcher } from '../common/write-batcher.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { StandardWebhook } from './standard-webhook.js';
 import { WebhookMessage, WebhookMessagesRepository } from './webhook-messages.repository.js';
+import { WebhookSender } from './webhook-sender.js';
 
 /** Each attempt gives up after this long. */
 export const ATTEMPT_TIMEOUT_MS = 15_000;
@@ -12,6 +15,11 @@ const LEASE_SECONDS = 30;
 /** Due messages are looked for this often, besides the wake-up after each commit. */
 const POLL_EVERY_MS = 1_000;
 const BATCH = 20;
+/**
+ * Claims are at least this far apart: under load, the commits of this many
+ * milliseconds are claimed together instead of one claim per commit.
+ */
+const MIN_CLAIM_INTERVAL_MS = 10;
 
 /** Seconds to wait before a retry: Retry-After's delay or date, when the receiver sent one. */
 export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
@@ -24,7 +32,9 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 /**
  * Sends the outbox to VENDURE_WEBHOOK_URL, signed per Standard Webhooks with
  * VENDURE_WEBHOOK_SECRET and the message's stable id. Runs in every process:
- * woken after each commit and every second, with up to 20 sends in flight. 2xx marks a message delivered;
+ * woken after each commit and every second, with up to 20 sends in flight
+ * and at most one claim per 10 ms. 2xx marks a message delivered (the
+ * deliveries of concurrent sends are recorded together, in one statement);
  * anything else (3xx included), a timeout or a network error schedules the
  * next attempt by the retry schedule (or Retry-After, if later), with jitter,
  * until the last attempt dead-letters it as failed. Without a URL or secret
@@ -34,6 +44,10 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(WebhookRelay.name);
   private readonly signer?: StandardWebhook;
+  private readonly sender?: WebhookSender;
+  private readonly delivered = new WriteBatcher<{ id: string; statusCode: number }>((items) => this.messages.markDelivered(items));
+  private readonly recording = new Set<Promise<void>>();
+  private lastClaimAt = 0;
   private timer?: NodeJS.Timeout;
   private draining?: Promise<void>;
   private again = false;
@@ -48,11 +62,12 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly metrics: MetricsService,
   ) {
     if (config.vendureWebhookSecret) this.signer = new StandardWebhook(config.vendureWebhookSecret);
+    if (config.vendureWebhookUrl) this.sender = new WebhookSender(config.vendureWebhookUrl, BATCH);
     metrics.setWebhookStatsSource(() => this.messages.stats(), Boolean(this.enabled));
   }
 
   private get enabled(): boolean {
-    return Boolean(this.config.vendureWebhookUrl && this.signer);
+    return Boolean(this.sender && this.signer);
   }
 
   onApplicationBootstrap(): void {
@@ -71,6 +86,8 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     clearInterval(this.timer);
     for (const controller of this.inFlight) controller.abort();
     await this.draining;
+    await Promise.all(this.recording);
+    this.sender?.close();
   }
 
   /** Looks for due messages now (called after every commit that wrote one). */
@@ -101,15 +118,20 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     const sending = new Set<Promise<void>>();
     for (;;) {
       if (!this.stopped && sending.size < BATCH) {
+        const sinceLastClaim = Date.now() - this.lastClaimAt;
+        if (sinceLastClaim < MIN_CLAIM_INTERVAL_MS) await delay(MIN_CLAIM_INTERVAL_MS - sinceLastClaim);
         this.again = false;
-        const due = await this.messages.claimDue(BATCH - sending.size, LEASE_SECONDS);
+        this.lastClaimAt = Date.now();
+        const wanted = BATCH - sending.size;
+        const due = await this.messages.claimDue(wanted, LEASE_SECONDS);
         for (const message of due) {
           const sent: Promise<void> = this.send(message)
             .catch((error: Error) => this.logger.warn(`Webhook relay: ${message.id}: ${error.message}`))
             .finally(() => sending.delete(sent));
           sending.add(sent);
         }
-        if (due.length > 0) continue;
+        // A claim that got all it asked for may have left more behind; one that got less has taken every due message.
+        if (due.length === wanted || this.again) continue;
       }
       if (sending.size === 0) return;
       // On with the next claim when a send ends, or when a commit or the poll timer wakes the relay.
@@ -128,11 +150,8 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     let error: string;
     let retryAfter: number | null = null;
     try {
-      const response = await fetch(this.config.vendureWebhookUrl!, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: controller.signal,
-        headers: {
+      const response = await this.sender!.post(
+        {
           'content-type': 'application/json',
           'webhook-id': message.id,
           'webhook-timestamp': String(timestamp),
@@ -140,16 +159,16 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
           ...(message.requestId ? { 'x-request-id': message.requestId } : {}),
         },
         body,
-      });
-      statusCode = response.status;
-      await response.body?.cancel().catch(() => undefined);
+        controller.signal,
+      );
+      statusCode = response.statusCode;
       if (statusCode >= 200 && statusCode < 300) {
         this.metrics.webhookAttempt();
-        await this.messages.markDelivered(message.id, statusCode);
+        this.recordDelivered(message.id, statusCode);
         return;
       }
       error = `HTTP ${statusCode}`;
-      retryAfter = retryAfterSeconds(response.headers.get('retry-after'));
+      retryAfter = retryAfterSeconds(response.retryAfter);
     } catch (caught) {
       if (this.stopped) {
         await this.messages.releaseUnsent(message.id).catch(() => undefined);
@@ -161,6 +180,21 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
       this.inFlight.delete(controller);
     }
     await this.recordFailure(message, statusCode, error, retryAfter);
+  }
+
+  /**
+   * Records a delivery without holding the send's slot: deliveries of
+   * concurrent sends go in one statement. The message stays leased until
+   * then, and the next message of its delivery becomes due only once it is
+   * recorded, so the relay looks again after each write.
+   */
+  private recordDelivered(id: string, statusCode: number): void {
+    const recorded: Promise<void> = this.delivered
+      .add({ id, statusCode })
+      .then(() => this.wake())
+      .catch((error: Error) => this.logger.warn(`Webhook relay: could not record ${id} as delivered: ${error.message}`))
+      .finally(() => this.recording.delete(recorded));
+    this.recording.add(recorded);
   }
 
   private async recordFailure(message: WebhookMessage, statusCode: number | null, error: string, retryAfter: number | null) {

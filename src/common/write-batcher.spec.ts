@@ -1,0 +1,69 @@
+import { describe, expect, it } from '@jest/globals';
+import { WriteBatcher } from './write-batcher.js';
+
+/** A write that holds until released, recording what it was given. */
+function heldWrites() {
+  const batches: number[][] = [];
+  const releases: (() => void)[] = [];
+  const failures: ((error: Error) => void)[] = [];
+  const write = (items: number[]) =>
+    new Promise<void>((resolve, reject) => {
+      batches.push(items);
+      releases.push(resolve);
+      failures.push(reject);
+    });
+  return { batches, releases, failures, write };
+}
+
+const settled = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('WriteBatcher', () => {
+  it('writes a lone item at once, and what arrives during a write together after it', async () => {
+    const held = heldWrites();
+    const batcher = new WriteBatcher(held.write);
+    const first = batcher.add(1);
+    expect(held.batches).toEqual([[1]]);
+    const rest = [batcher.add(2), batcher.add(3), batcher.add(4)];
+    await settled();
+    expect(held.batches).toEqual([[1]]);
+
+    held.releases[0]();
+    await first;
+    await settled();
+    expect(held.batches).toEqual([[1], [2, 3, 4]]);
+    held.releases[1]();
+    await Promise.all(rest);
+
+    // Idle again: the next item goes alone and at once.
+    const last = batcher.add(5);
+    expect(held.batches).toEqual([[1], [2, 3, 4], [5]]);
+    held.releases[2]();
+    await last;
+  });
+
+  it('caps a batch at maxBatch items', async () => {
+    const held = heldWrites();
+    const batcher = new WriteBatcher(held.write, 2);
+    const all = [1, 2, 3, 4, 5, 6].map((n) => batcher.add(n));
+    for (let i = 0; i < 4; i++) {
+      await settled();
+      held.releases[i]();
+    }
+    await Promise.all(all);
+    expect(held.batches).toEqual([[1], [2, 3], [4, 5], [6]]);
+  });
+
+  it("fails only the items of the batch that failed, and goes on with the next", async () => {
+    const held = heldWrites();
+    const batcher = new WriteBatcher(held.write);
+    const first = batcher.add(1);
+    const second = batcher.add(2);
+    const third = batcher.add(3);
+    held.failures[0](new Error('connection lost'));
+    await expect(first).rejects.toThrow('connection lost');
+    await settled();
+    expect(held.batches).toEqual([[1], [2, 3]]);
+    held.releases[1]();
+    await expect(Promise.all([second, third])).resolves.toEqual([undefined, undefined]);
+  });
+});
