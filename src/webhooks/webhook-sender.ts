@@ -13,7 +13,7 @@ export interface SendOutcome {
  * message than `fetch`. Redirects are not followed (a 3xx is an answer, not a
  * delivery); the response body is read and dropped. A request on a reused
  * connection that the receiver closed meanwhile (ECONNRESET before any
- * answer) is sent once more on a new one: the receiver de-duplicates by
+ * answer) is sent once more on a new connection of its own: the receiver de-duplicates by
  * webhook-id in any case.
  */
 export class WebhookSender {
@@ -33,7 +33,7 @@ export class WebhookSender {
       return await this.attempt(headers, body, signal);
     } catch (error) {
       if (!(error instanceof StaleConnectionError)) throw error;
-      return this.attempt(headers, body, signal);
+      return this.attempt(headers, body, signal, true);
     }
   }
 
@@ -42,11 +42,12 @@ export class WebhookSender {
     this.agent.destroy();
   }
 
-  private attempt(headers: Record<string, string>, body: string, signal: AbortSignal): Promise<SendOutcome> {
+  /** `fresh`: on a connection of its own, not one the receiver may have closed as well. */
+  private attempt(headers: Record<string, string>, body: string, signal: AbortSignal, fresh = false): Promise<SendOutcome> {
     return new Promise((resolve, reject) => {
       const request = this.transport.request(
         this.url,
-        { method: 'POST', agent: this.agent, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+        { method: 'POST', agent: fresh ? false : this.agent, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
         (response) => {
           const outcome = { statusCode: response.statusCode ?? 0, retryAfter: header(response.headers['retry-after']) };
           response.on('error', reject);
@@ -62,6 +63,10 @@ export class WebhookSender {
   }
 }
 
-class StaleConnectionError extends Error {}
+class StaleConnectionError extends Error {
+  constructor() {
+    super('the receiver reset a kept-alive connection before answering');
+  }
+}
 
 const header = (value: string | string[] | undefined): string | null => (Array.isArray(value) ? value[0] : value) ?? null;
