@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import helmet from 'helmet';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
+import { HELMET_OPTIONS } from '../src/common/security-headers.js';
 import { createTestDatabase } from './support/databases.js';
 import { newPhone } from './support/factories.js';
 import { servedRoutes } from './support/routes.js';
@@ -125,11 +129,35 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
   });
 
   describe('security headers and CORS', () => {
-    it('sends helmet headers and no CORS headers by default', async () => {
-      const response = await http().get('/health').set('origin', 'https://evil.example');
-      expect(response.headers['x-content-type-options']).toBe('nosniff');
-      expect(response.headers['strict-transport-security']).toBeDefined();
-      expect(response.headers['access-control-allow-origin']).toBeUndefined();
+    /** The headers helmet's own middleware sets on a real response with the service's options. */
+    async function helmetsOwnHeaders(): Promise<Record<string, string>> {
+      const middleware = helmet(HELMET_OPTIONS);
+      const server = createServer((req, res) => middleware(req, res, () => res.end()));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+        const bare = ['connection', 'content-length', 'date', 'keep-alive', 'transfer-encoding'];
+        return Object.fromEntries([...response.headers].filter(([name]) => !bare.includes(name)));
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    }
+
+    it("sends helmet's headers, exactly as helmet sets them, on every kind of answer, and no CORS headers by default", async () => {
+      const expected = await helmetsOwnHeaders();
+      expect(Object.keys(expected).length).toBeGreaterThanOrEqual(10);
+      expect(expected['content-security-policy']).toContain("img-src 'self' data: validator.swagger.io");
+      const answers = [
+        await http().get('/health').set('origin', 'https://evil.example'),
+        await http().get('/drivers').expect(401),
+        await http().get('/no-such-route').set(admin).expect(404),
+        await http().get('/docs-json').expect(200),
+      ];
+      for (const response of answers) {
+        expect(response.headers).toMatchObject(expected);
+        expect(response.headers['x-powered-by']).toBeUndefined();
+        expect(response.headers['access-control-allow-origin']).toBeUndefined();
+      }
     });
 
     it('allows only the configured origins when CORS_ORIGINS is set', async () => {
