@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { Batcher } from '../common/batcher.js';
 import { AppConfig } from '../config/app-config.js';
 import { hashDriverToken, looksLikeDriverToken } from './driver-token.js';
 import { DriversRepository } from './drivers.repository.js';
@@ -25,12 +26,15 @@ const NEGATIVE_TTL_MS = 5_000;
 export class DriverTokenService {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly ttlMs: number;
+  /** Lookups that miss the cache at the same time (a fleet reconnecting, say) share one query. */
+  private readonly owners: Batcher<string, { id: string; isActive: boolean } | null>;
 
   constructor(
     private readonly drivers: DriversRepository,
     config: AppConfig,
   ) {
     this.ttlMs = config.driverTokenCacheTtlMs;
+    this.owners = new Batcher((hashes) => this.drivers.findByTokenHashes(hashes));
   }
 
   /** The driver id the token belongs to, or null when it is unknown, revoked or the driver inactive. */
@@ -41,7 +45,7 @@ export class DriverTokenService {
     const cached = this.cache.get(hash);
     if (cached && cached.expiresAt > now) return cached.active ? cached.driverId : null;
 
-    const owner = await this.drivers.findByTokenHash(hash);
+    const owner = await this.owners.add(hash);
     if (this.cache.size >= MAX_ENTRIES) this.cache.clear();
     this.cache.set(hash, {
       driverId: owner?.id ?? null,

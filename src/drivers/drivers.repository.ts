@@ -69,13 +69,13 @@ export class DriversRepository {
     return (result.affected ?? 0) > 0;
   }
 
-  async findByTokenHash(tokenHash: string): Promise<{ id: string; isActive: boolean } | null> {
-    const row = await this.repository
-      .createQueryBuilder('d')
-      .select('d.id', 'id')
-      .addSelect('d.is_active', 'isActive')
-      .where('d.token_hash = :tokenHash', { tokenHash })
-      .getRawOne<{ id: string; isActive: boolean }>();
-    return row ?? null;
+  /** The owner of each token hash, in the order given (null where no driver holds it), in one query. */
+  async findByTokenHashes(tokenHashes: string[]): Promise<({ id: string; isActive: boolean } | null)[]> {
+    const rows: { id: string; isActive: boolean; tokenHash: string }[] = await this.repository.query(
+      `SELECT id, is_active AS "isActive", token_hash AS "tokenHash" FROM drivers WHERE token_hash = ANY($1::char(64)[])`,
+      [tokenHashes],
+    );
+    const owners = new Map(rows.map((row) => [row.tokenHash, { id: row.id, isActive: row.isActive }]));
+    return tokenHashes.map((hash) => owners.get(hash) ?? null);
   }
 }

@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error.js';
-import { WriteBatcher } from '../common/write-batcher.js';
+import { WriteBatcher } from '../common/batcher.js';
 import { ReceiptAnswer, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { WriteBatcher } from './write-batcher.js';
+import { Batcher, WriteBatcher } from './batcher.js';
 
 /** A write that holds until released, recording what it was given. */
 function heldWrites() {
@@ -17,7 +17,7 @@ function heldWrites() {
 
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
-describe('WriteBatcher', () => {
+describe('Batcher', () => {
   it('writes a lone item at once, and what arrives during a write together after it', async () => {
     const held = heldWrites();
     const batcher = new WriteBatcher(held.write);
@@ -65,5 +65,16 @@ describe('WriteBatcher', () => {
     expect(held.batches).toEqual([[1], [2, 3]]);
     held.releases[1]();
     await expect(Promise.all([second, third])).resolves.toEqual([undefined, undefined]);
+  });
+
+  it("hands each caller its own result, in the batch's order", async () => {
+    const calls: string[][] = [];
+    const lookups = new Batcher<string, number>(async (keys) => {
+      calls.push(keys);
+      return keys.map((key) => key.length);
+    });
+    const answers = await Promise.all(['a', 'bbb', 'cc', 'dddd'].map((key) => lookups.add(key)));
+    expect(answers).toEqual([1, 3, 2, 4]);
+    expect(calls).toEqual([['a'], ['bbb', 'cc', 'dddd']]);
   });
 });
