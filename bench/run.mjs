@@ -10,7 +10,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { openBench } from './lib/bench-context.mjs';
 import { FIGURES } from './lib/figures.mjs';
-import { machineDescription, resultsTable, writeDocSection } from './lib/report.mjs';
+import { cpuTable, machineDescription, resultsTable, writeDocSection } from './lib/report.mjs';
 import { envNumber } from './lib/settings.mjs';
 import { fixed } from './lib/stats.mjs';
 
@@ -67,6 +67,8 @@ async function main() {
   const minutes = (Date.now() - started) / 60_000;
   const table = resultsTable(rows);
   console.log(`\n${table}\n`);
+  const cpu = bench.cpu.length > 0 ? cpuTable(bench.cpu) : '';
+  if (cpu) console.log(`CPU per operation, by process, over the measured rounds:\n\n${cpu}\n`);
   for (const note of bench.notes) console.log(`- ${note}`);
   if (rows.some((row) => !row.pass)) process.exitCode = 1;
   if (chosen.length < Object.keys(FIGURES).length) return;
@@ -82,6 +84,7 @@ async function main() {
       table,
       '',
       ...bench.notes.map((note) => `- ${note}`),
+      ...(cpu ? ['', 'CPU per operation, by process, over the measured rounds (from `/proc`; see below):', '', cpu] : []),
     ].join('\n'),
   );
   console.log(`\nWritten to docs/benchmarks.md; service logs in ${settings.workDir}`);

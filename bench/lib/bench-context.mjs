@@ -95,6 +95,8 @@ export async function openBench(settings) {
     berlin,
     /** Free-form remarks for the report (anomalies, memory of other processes). @type {string[]} */
     notes: [],
+    /** CPU per operation of each compared figure's sides (bench/lib/cpu.mjs). @type {import('./compare.mjs').CpuRow[]} */
+    cpu: [],
     /**
      * Runs `use` with a further pool of `max` connections, closed afterwards
      * (the server's connections are shared with everyone's test suites).

@@ -1,11 +1,17 @@
 // @ts-check
 /** Comparing the service with its baseline: alternating rounds, medians, and a table row with the ratio. */
+import { cpuBetween, cpuSnapshot, GROUPS } from './cpu.mjs';
 import { log } from './report.mjs';
 import { fixed, median } from './stats.mjs';
 
 /** @typedef {import('./bench-context.mjs').Bench} Bench */
 /** @typedef {import('./load-runner.mjs').Measurement} Measurement */
 /** @typedef {import('./report.mjs').Row} Row */
+/**
+ * CPU per operation of one side of a figure over its rounds: microseconds of each process group's CPU
+ * per operation, the operation rate, and the share of the machine's CPU time that was busy.
+ * @typedef {{ figure: string, side: 'service' | 'baseline', rate: number, microsPerOp: Record<string, number>, machineBusyShare: number }} CpuRow
+ */
 
 export const describe = (/** @type {Measurement} */ m) => `${fixed(m.rps, 0)}/s p50 ${fixed(m.p50, 2)} ms p99 ${fixed(m.p99, 2)} ms`;
 
@@ -43,12 +49,19 @@ export async function compare(bench, label, sides) {
   }
   /** @type {{ service: Measurement[], baseline: Measurement[] }} */
   const results = { service: [], baseline: [] };
+  const cpu = { service: cpuTally(), baseline: cpuTally() };
   for (let round = 1; round <= rounds; round++) {
     for (const side of /** @type {const} */ (['baseline', 'service'])) {
+      const before = cpuSnapshot();
       const m = await sides[side](seconds);
+      cpu[side].add(cpuBetween(before, cpuSnapshot()), m.rps * m.seconds);
       results[side].push(m);
       log(`${label}: ${side} round ${round}: ${describe(m)}${m.non2xx || m.errors ? ` (${m.non2xx} non-2xx, ${m.errors} errors)` : ''}`);
     }
+  }
+  for (const side of /** @type {const} */ (['baseline', 'service'])) {
+    const row = cpu[side].row(label, side);
+    if (row) bench.cpu.push(row);
   }
   const service = medianOf(results.service);
   if (service.non2xx || service.errors) bench.notes.push(`${label}: the service answered ${service.non2xx} non-2xx and ${service.errors} errors.`);
@@ -84,3 +97,30 @@ export function ratioRow(figure, unit, service, baseline, target) {
  * @returns {Row}
  */
 export const plainRow = (figure, service, target, pass) => ({ figure, service, baseline: '—', ratio: '—', target, pass });
+
+/** Sums the CPU of a side's rounds. */
+function cpuTally() {
+  /** @type {Record<string, number>} */
+  const seconds = {};
+  let operations = 0;
+  let elapsed = 0;
+  let busy = 0;
+  let measured = false;
+  return {
+    /** @param {ReturnType<typeof cpuBetween>} round @param {number} roundOperations */
+    add(round, roundOperations) {
+      if (!round) return;
+      measured = true;
+      for (const group of GROUPS) seconds[group] = (seconds[group] ?? 0) + round.seconds[group];
+      operations += roundOperations;
+      elapsed += round.elapsed;
+      busy += round.machineBusyShare * round.elapsed;
+    },
+    /** @param {string} figure @param {'service' | 'baseline'} side @returns {CpuRow | null} */
+    row(figure, side) {
+      if (!measured || operations === 0) return null;
+      const microsPerOp = Object.fromEntries(GROUPS.map((group) => [group, (seconds[group] / operations) * 1e6]));
+      return { figure, side, rate: operations / elapsed, microsPerOp, machineBusyShare: busy / elapsed };
+    },
+  };
+}

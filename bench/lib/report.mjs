@@ -3,6 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { GROUPS } from './cpu.mjs';
 import { ROOT } from './service.mjs';
 
 export const BENCHMARKS_DOC = join(ROOT, 'docs/benchmarks.md');
@@ -69,4 +70,23 @@ export function writeDocSection(name, content, file = BENCHMARKS_DOC) {
   const end = doc.indexOf(close);
   const next = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + close.length) : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
+}
+
+/**
+ * CPU per operation, by process group, of each compared figure's sides.
+ * @param {import('./compare.mjs').CpuRow[]} rows
+ */
+export function cpuTable(rows) {
+  const groups = /** @type {string[]} */ ([...GROUPS]).filter((group) => rows.some((row) => row.microsPerOp[group] >= 0.5));
+  return markdownTable(
+    ['figure', 'side', 'ops/s', ...groups.map((group) => `${group} µs/op`), 'total µs/op', 'machine busy'],
+    rows.map((row) => [
+      row.figure,
+      row.side,
+      row.rate.toFixed(0),
+      ...groups.map((group) => row.microsPerOp[group].toFixed(0)),
+      Object.values(row.microsPerOp).reduce((sum, v) => sum + v, 0).toFixed(0),
+      `${(row.machineBusyShare * 100).toFixed(0)} %`,
+    ]),
+  );
 }
