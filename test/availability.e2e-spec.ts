@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { LocationWriter } from '../src/availability/location-writer.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
@@ -401,6 +402,25 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       } finally {
         await narrow.close();
       }
+    });
+
+    it('confirms concurrent searches in one query, each against its own candidates and cutoff', async () => {
+      const [near, far, offline] = [await availableDriver(), await availableDriver(), await newDriver(t)];
+      await ping(offline, BERLIN).expect(200);
+      await flushLocations();
+      await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '10 minutes' WHERE id = $1`, [far.id]);
+      const repository = t.app.get(AvailabilityRepository);
+      const idsOf = async (found: Promise<{ id: string }[]>) => (await found).map((d) => d.id).sort();
+      const recent = new Date(Date.now() - 60_000);
+      const longAgo = new Date(Date.now() - 3_600_000);
+      // The first query runs alone; the next three wait for it and go together.
+      const answers = await Promise.all([
+        idsOf(repository.findChoosable([near.id], recent)),
+        idsOf(repository.findChoosable([near.id, far.id, offline.id], recent)),
+        idsOf(repository.findChoosable([near.id, far.id, offline.id], longAgo)),
+        idsOf(repository.findChoosable([far.id], recent)),
+      ]);
+      expect(answers).toEqual([[near.id], [near.id], [near.id, far.id].sort(), []]);
     });
 
     it('is for operators only', async () => {

@@ -86,6 +86,19 @@ describe(SignedRequestReplayService.name, () => {
     expect(kinds.filter((k) => k === 'replay')).toHaveLength(49);
   });
 
+  it('of copies recorded in one statement, only the first is processed', async () => {
+    const body = Buffer.from('{"i":1}');
+    // The first sighting is written at once; the copies, arriving while it is written, go together after it.
+    const opener = sut.begin('vendure', 'msg_i0', body);
+    const decisions = Array.from({ length: 10 }, () => sut.begin('vendure', 'msg_i', body));
+    await opener;
+    const first = await Promise.race(decisions.map((d, i) => d.then((v) => (v.kind === 'first' ? i : -1))));
+    expect(first).toBe(0);
+    await sut.complete('vendure', 'msg_i', 200, { n: 2 });
+    const kinds = (await Promise.all(decisions)).map((d) => d.kind);
+    expect(kinds).toEqual(['first', ...Array(9).fill('replay')]);
+  });
+
   it('lets a retry take over a first attempt that never answered (its process died)', async () => {
     const body = Buffer.from('{"e":1}');
     expect(await sut.begin('vendure', 'msg_h', body)).toEqual({ kind: 'first' });

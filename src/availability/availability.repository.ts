@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
+import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
 import { earthBoxRadiusMeters } from './geo.js';
@@ -34,6 +35,8 @@ const CHOOSABLE = `d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT 
 /** PostgreSQL queries of the availability model (the `drivers` table is the truth). */
 @Injectable()
 export class AvailabilityRepository {
+  private readonly choosable = new Batcher<{ ids: string[]; cutoff: Date }, DriverEntity[]>((queries) => this.findChoosableMany(queries));
+
   constructor(
     @InjectRepository(DriverEntity) private readonly drivers: Repository<DriverEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -124,13 +127,34 @@ export class AvailabilityRepository {
     return rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row));
   }
 
-  /** Of the given drivers, those PostgreSQL says can be chosen now. */
+  /**
+   * Of the given drivers, those PostgreSQL says can be chosen now. Searches
+   * confirming their candidates at the same time share one query.
+   */
   findChoosable(ids: string[], cutoff: Date): Promise<DriverEntity[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return this.drivers
-      .createQueryBuilder('d')
-      .where('d.id IN (:...ids)', { ids })
-      .andWhere(CHOOSABLE.replace('$cutoff', ':cutoff'), { cutoff })
-      .getMany();
+    return this.choosable.add({ ids, cutoff });
+  }
+
+  private async findChoosableMany(queries: { ids: string[]; cutoff: Date }[]): Promise<DriverEntity[][]> {
+    const ids: string[] = [];
+    const cutoffs: Date[] = [];
+    const owners: number[] = [];
+    queries.forEach((query, i) => {
+      for (const id of query.ids) {
+        ids.push(id);
+        cutoffs.push(query.cutoff);
+        owners.push(i);
+      }
+    });
+    const rows: Array<Record<string, unknown>> = await this.drivers.query(
+      `SELECT c.query, d.* FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) AS c (id, cutoff, query)
+       JOIN drivers d ON d.id = c.id
+       WHERE ${CHOOSABLE.replace('$cutoff', 'c.cutoff')}`,
+      [ids, cutoffs, owners],
+    );
+    const found: DriverEntity[][] = queries.map(() => []);
+    for (const { query, token_hash: _secret, ...row } of rows) found[query as number].push(hydrate(this.drivers.manager, DriverEntity, row));
+    return found;
   }
 }

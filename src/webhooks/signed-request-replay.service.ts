@@ -2,8 +2,8 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error.js';
-import { WriteBatcher } from '../common/batcher.js';
-import { ReceiptAnswer, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
+import { Batcher, WriteBatcher } from '../common/batcher.js';
+import { ReceiptAnswer, ReceiptSighting, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
 export const REPLAY_WINDOW_SECONDS = 10 * 60;
@@ -27,13 +27,15 @@ export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: n
 export class SignedRequestReplayService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(SignedRequestReplayService.name);
   private cleanupTimer?: NodeJS.Timeout;
+  /** First sightings and answers of concurrent requests are written together (see Batcher). */
+  private readonly sightings = new Batcher<ReceiptSighting, boolean>((sightings) => this.receipts.claim(sightings));
   private readonly answers = new WriteBatcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
 
   constructor(private readonly receipts: WebhookReceiptsRepository) {}
 
   async begin(source: string, webhookId: string, body: Buffer): Promise<ReplayDecision> {
     const bodySha256 = createHash('sha256').update(body).digest('hex');
-    if (await this.receipts.claim(source, webhookId, bodySha256)) return { kind: 'first' };
+    if (await this.sightings.add({ source, webhookId, bodySha256 })) return { kind: 'first' };
 
     // Seen before: wait briefly if the first request is still being processed.
     const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
@@ -41,7 +43,7 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
       const receipt = await this.receipts.find(source, webhookId);
       if (!receipt) {
         // The first attempt failed and released the id: this one may proceed.
-        if (await this.receipts.claim(source, webhookId, bodySha256)) return { kind: 'first' };
+        if (await this.sightings.add({ source, webhookId, bodySha256 })) return { kind: 'first' };
         continue;
       }
       if (receipt.bodySha256 !== bodySha256) {

@@ -8,6 +8,12 @@ export interface Receipt {
   response: unknown;
 }
 
+export interface ReceiptSighting {
+  source: string;
+  webhookId: string;
+  bodySha256: string;
+}
+
 export interface ReceiptAnswer {
   source: string;
   webhookId: string;
@@ -30,14 +36,22 @@ const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS 
 export class WebhookReceiptsRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
-  /** Records a first sighting; returns false when the id was already seen. */
-  async claim(source: string, webhookId: string, bodySha256: string): Promise<boolean> {
-    const rows = await this.dataSource.query(
-      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256) SELECT $1, $2, $3 FROM ${ASYNC_COMMIT}
-       ON CONFLICT DO NOTHING RETURNING webhook_id`,
-      [source, webhookId, bodySha256],
+  /**
+   * Records first sightings, several in one statement; for each, false when
+   * its id was already seen (by an earlier request, or earlier in the list).
+   */
+  async claim(sightings: ReceiptSighting[]): Promise<boolean[]> {
+    const rows: { source: string; webhook_id: string }[] = await this.dataSource.query(
+      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256)
+       SELECT s.source, s.webhook_id, s.body_sha256
+       FROM ${ASYNC_COMMIT}, unnest($1::varchar[], $2::varchar[], $3::char(64)[]) WITH ORDINALITY AS s (source, webhook_id, body_sha256, n)
+       ORDER BY s.n
+       ON CONFLICT DO NOTHING RETURNING source, webhook_id`,
+      [sightings.map((s) => s.source), sightings.map((s) => s.webhookId), sightings.map((s) => s.bodySha256)],
     );
-    return rows.length === 1;
+    const inserted = new Set(rows.map((row) => `${row.source}\n${row.webhook_id}`));
+    // Of copies of one id in the list, the first is the one inserted.
+    return sightings.map((s) => inserted.delete(`${s.source}\n${s.webhookId}`));
   }
 
   async find(source: string, webhookId: string): Promise<Receipt | null> {
