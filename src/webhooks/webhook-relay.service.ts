@@ -14,7 +14,11 @@ export const ATTEMPT_TIMEOUT_MS = 15_000;
 const LEASE_SECONDS = 30;
 /** Due messages are looked for this often, besides the wake-up after each commit. */
 const POLL_EVERY_MS = 1_000;
-const BATCH = 20;
+/**
+ * Sends in flight at once (and connections to the receiver): enough to drain a
+ * backlog at several times the assignment rate, while one slow answer holds only its own delivery.
+ */
+const IN_FLIGHT = 50;
 /**
  * Claims are at least this far apart: under load, the commits of this many
  * milliseconds are claimed together instead of one claim per commit.
@@ -32,7 +36,7 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
 /**
  * Sends the outbox to VENDURE_WEBHOOK_URL, signed per Standard Webhooks with
  * VENDURE_WEBHOOK_SECRET and the message's stable id. Runs in every process:
- * woken after each commit and every second, with up to 20 sends in flight
+ * woken after each commit and every second, with up to 50 sends in flight
  * and at most one claim per 10 ms. 2xx marks a message delivered (the
  * deliveries of concurrent sends are recorded together, in one statement);
  * anything else (3xx included), a timeout or a network error schedules the
@@ -62,7 +66,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly metrics: MetricsService,
   ) {
     if (config.vendureWebhookSecret) this.signer = new StandardWebhook(config.vendureWebhookSecret);
-    if (config.vendureWebhookUrl) this.sender = new WebhookSender(config.vendureWebhookUrl, BATCH);
+    if (config.vendureWebhookUrl) this.sender = new WebhookSender(config.vendureWebhookUrl, IN_FLIGHT);
     metrics.setWebhookStatsSource(() => this.messages.stats(), Boolean(this.enabled));
   }
 
@@ -110,19 +114,19 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   }
 
   /**
-   * Keeps up to BATCH sends in flight, claiming more as each one ends or a
+   * Keeps up to IN_FLIGHT sends in flight, claiming more as each one ends or a
    * commit wakes the relay, so one slow receiver answer (up to the attempt
    * timeout) holds only its own delivery's messages, never the others.
    */
   private async drain(): Promise<void> {
     const sending = new Set<Promise<void>>();
     for (;;) {
-      if (!this.stopped && sending.size < BATCH) {
+      if (!this.stopped && sending.size < IN_FLIGHT) {
         const sinceLastClaim = Date.now() - this.lastClaimAt;
         if (sinceLastClaim < MIN_CLAIM_INTERVAL_MS) await delay(MIN_CLAIM_INTERVAL_MS - sinceLastClaim);
         this.again = false;
         this.lastClaimAt = Date.now();
-        const wanted = BATCH - sending.size;
+        const wanted = IN_FLIGHT - sending.size;
         const due = await this.messages.claimDue(wanted, LEASE_SECONDS);
         for (const message of due) {
           const sent: Promise<void> = this.send(message)
