@@ -17,7 +17,7 @@ export function haversineMeters(lat1: number, lon1: number, lat2: number, lon2: 
   return 2 * EARTH_RADIUS_METERS * Math.asin(Math.min(1, Math.sqrt(a)));
 }
 
-const STEPS_KM = [0.5, 1, 2, 5, 10, 20, 50, 100];
+const STEPS_KM = [0.2, 0.5, 1, 2, 5, 10, 20, 50, 100];
 
 /**
  * The radii a nearest search tries in turn: small first, so that its cost
