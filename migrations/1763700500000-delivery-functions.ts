@@ -41,9 +41,9 @@ export class DeliveryFunctions1763700500000 implements MigrationInterface {
       END $$`);
 
     // The whole claim of one candidate driver for a ready order, atomically:
-    // - the order's advisory lock serialises everything that creates or ends a delivery of the order, so
-    //   concurrent copies of an event see each other's committed result (each statement below takes a
-    //   fresh snapshot, after the lock);
+    // - the order's advisory lock serialises the claims and cancellations of the order, so concurrent
+    //   copies of an event see each other's committed result (each statement below takes a fresh
+    //   snapshot, after the lock);
     // - the order's latest delivery decides first: a live one is the answer ('order-live'), a delivered
     //   one refuses ('order-delivered');
     // - the driver becomes BUSY only if it is still choosable ('driver-taken' otherwise, nothing written);

@@ -66,7 +66,8 @@ export function cpuSnapshot() {
     }
     processes.set(pid, { group: groupOf(cmdline), seconds: (t[0] + t[1]) / TICKS_PER_SECOND });
   }
-  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user and nice).
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
   const idle = cpu[3] + (cpu[4] ?? 0);
   const total = cpu.reduce((sum, value) => sum + value, 0);
   return { at: performance.now(), processes, machineBusy: (total - idle) / TICKS_PER_SECOND, machineTotal: total / TICKS_PER_SECOND };

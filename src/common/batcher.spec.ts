@@ -77,4 +77,15 @@ describe('Batcher', () => {
     expect(answers).toEqual([1, 3, 2, 4]);
     expect(calls).toEqual([['a'], ['bbb', 'cc', 'dddd']]);
   });
+
+  it('runs the items of a failed batch again one at a time, so a refused item fails alone', async () => {
+    const calls: number[][] = [];
+    const writes = new WriteBatcher<number>(async (items) => {
+      calls.push(items);
+      if (items.includes(3)) throw new Error('refused: 3');
+    });
+    const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => writes.add(n)));
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(calls).toEqual([[1], [2, 3, 4], [2], [3], [4]]);
+  });
 });

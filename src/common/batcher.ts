@@ -5,7 +5,8 @@
  * few many-row ones (one round trip, one system call each) without delaying
  * a lone one. Each `add` settles with its own result when its batch has run
  * (`run` returns one result per item, in order, or nothing), or fails with
- * that batch's error.
+ * its own error: when a batch fails, its items go again one at a time, so an
+ * item the database refuses fails alone.
  */
 export class Batcher<T, R = void> {
   private queue: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
@@ -31,10 +32,21 @@ export class Batcher<T, R = void> {
         const results = await this.run(batch.map((entry) => entry.item));
         batch.forEach((entry, i) => entry.resolve((results ? results[i] : undefined) as R));
       } catch (error) {
-        for (const entry of batch) entry.reject(error);
+        if (batch.length === 1) batch[0].reject(error);
+        // One item the database refuses must not fail the others: each goes again alone.
+        else for (const entry of batch) await this.runAlone(entry);
       }
     }
     this.running = false;
+  }
+
+  private async runAlone(entry: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }): Promise<void> {
+    try {
+      const results = await this.run([entry.item]);
+      entry.resolve((results ? results[0] : undefined) as R);
+    } catch (error) {
+      entry.reject(error);
+    }
   }
 }
 

@@ -39,13 +39,15 @@ export class WebhookReceiptsRepository {
   /**
    * Records first sightings, several in one statement; for each, false when
    * its id was already seen (by an earlier request, or earlier in the list).
+   * Rows go in key order, so two processes inserting overlapping batches
+   * wait for each other in the same order instead of deadlocking.
    */
   async claim(sightings: ReceiptSighting[]): Promise<boolean[]> {
     const rows: { source: string; webhook_id: string }[] = await this.dataSource.query(
       `INSERT INTO webhook_receipts (source, webhook_id, body_sha256)
        SELECT s.source, s.webhook_id, s.body_sha256
        FROM ${ASYNC_COMMIT}, unnest($1::varchar[], $2::varchar[], $3::char(64)[]) WITH ORDINALITY AS s (source, webhook_id, body_sha256, n)
-       ORDER BY s.n
+       ORDER BY s.source, s.webhook_id, s.n
        ON CONFLICT DO NOTHING RETURNING source, webhook_id`,
       [sightings.map((s) => s.source), sightings.map((s) => s.webhookId), sightings.map((s) => s.bodySha256)],
     );

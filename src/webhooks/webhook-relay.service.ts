@@ -124,6 +124,8 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
       if (!this.stopped && sending.size < IN_FLIGHT) {
         const sinceLastClaim = Date.now() - this.lastClaimAt;
         if (sinceLastClaim < MIN_CLAIM_INTERVAL_MS) await delay(MIN_CLAIM_INTERVAL_MS - sinceLastClaim);
+        // Shutdown may have begun during the wait: lease nothing it would not see through.
+        if (this.stopped) continue;
         this.again = false;
         this.lastClaimAt = Date.now();
         const wanted = IN_FLIGHT - sending.size;
