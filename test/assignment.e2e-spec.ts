@@ -8,7 +8,8 @@ import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter, sendEvent } from './support/fleet.js';
 import { ServiceEnvironment, useServiceEnvironment } from './support/service-environment.js';
 import { TcpProxy } from './support/tcp-proxy.js';
-import { admin, DRIVER_SECRET, startTestApp, TestApp } from './support/test-app.js';
+import { signedHeaders } from './support/signing.js';
+import { admin, DRIVER_SECRET, startTestApp, TestApp, VENDURE_SECRET } from './support/test-app.js';
 
 const PICKUP = { lat: 52.52, lon: 13.405 };
 const order = (sellerOrderId: string, at = PICKUP) => ({ sellerOrderId, pickupLat: at.lat, pickupLon: at.lon });
@@ -197,6 +198,18 @@ describe('assignment: POST /events/seller-order-ready', () => {
       await viaProxy.close();
       await proxy.stop();
     }
+  });
+
+  it('answers a field named with a lone surrogate 400, and a repeat of that request the same 400, not a 500', async () => {
+    const raw = JSON.stringify({ ...order('SO-odd-key'), ['\ud800x']: 1 });
+    const headers = { 'content-type': 'application/json', ...signedHeaders(VENDURE_SECRET, raw, { id: 'msg_odd_key' }) };
+    const first = await request(t.server).post('/events/seller-order-ready').set(headers).send(raw).expect(400);
+    expect(first.body).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED' });
+    const repeat = await request(t.server).post('/events/seller-order-ready').set(headers).send(raw).expect(400);
+    expect(repeat.body).toMatchObject({ statusCode: 400, code: 'VALIDATION_FAILED' });
+    expect(JSON.stringify(repeat.body.message)).toContain('\ufffdx');
+    expect(await count(`SELECT count(*)::int AS n FROM webhook_receipts WHERE webhook_id = 'msg_odd_key' AND status_code = 400`)).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(0);
   });
 
   it('is for Vendure only', async () => {

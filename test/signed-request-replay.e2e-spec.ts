@@ -99,6 +99,30 @@ describe(SignedRequestReplayService.name, () => {
     expect(kinds).toEqual(['first', ...Array(9).fill('replay')]);
   });
 
+  it('stores answers jsonb would refuse (NUL, lone surrogates, in keys and values), the rest exactly', async () => {
+    const body = Buffer.from('{"j":1}');
+    await sut.begin('vendure', 'msg_j', body);
+    const answer = {
+      statusCode: 400,
+      message: ['property a\u0000b should not exist', 'property \ud800x should not exist', 'a pair \ud83d\ude9a stays', 'a\\u0000 text stays'],
+      ['k\udc00']: { ['n\u0000']: '\udbff' },
+      at: new Date('2026-11-21T10:00:00.123Z'),
+      list: [1, null, true, 'plain'],
+    };
+    await sut.complete('vendure', 'msg_j', 400, answer);
+    expect(await sut.begin('vendure', 'msg_j', body)).toEqual({
+      kind: 'replay',
+      statusCode: 400,
+      response: {
+        statusCode: 400,
+        message: ['property a\\u0000b should not exist', 'property \ufffdx should not exist', 'a pair \ud83d\ude9a stays', 'a\\u0000 text stays'],
+        ['k\ufffd']: { ['n\\u0000']: '\ufffd' },
+        at: '2026-11-21T10:00:00.123Z',
+        list: [1, null, true, 'plain'],
+      },
+    });
+  });
+
   it('lets a retry take over a first attempt that never answered (its process died)', async () => {
     const body = Buffer.from('{"e":1}');
     expect(await sut.begin('vendure', 'msg_h', body)).toEqual({ kind: 'first' });

@@ -31,6 +31,28 @@ export interface ReceiptAnswer {
  */
 const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const LONE_SURROGATES = new RegExp(LONE_SURROGATE.source, 'g');
+const isDirty = (text: string) => text.includes('\0') || LONE_SURROGATE.test(text);
+const clean = (text: string) => text.replace(LONE_SURROGATES, '\ufffd').replaceAll('\0', '\\u0000');
+
+/**
+ * An answer as JSON that jsonb can hold. jsonb refuses a NUL and a lone
+ * UTF-16 surrogate, and either can be echoed from a request's field names in
+ * a 400, so a NUL is stored spelled out (the six characters \u0000) and a
+ * lone surrogate as U+FFFD, in keys and values alike; everything else is
+ * stored as JSON.stringify writes it.
+ */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value ?? null, (_key, item: unknown) => {
+    if (typeof item === 'string') return isDirty(item) ? clean(item) : item;
+    if (item !== null && typeof item === 'object' && !Array.isArray(item) && Object.keys(item).some(isDirty)) {
+      return Object.fromEntries(Object.entries(item).map(([key, entry]) => [clean(key), entry]));
+    }
+    return item;
+  });
+}
+
 /** Replay records of signed requests (`webhook_receipts`). */
 @Injectable()
 export class WebhookReceiptsRepository {
@@ -75,8 +97,7 @@ export class WebhookReceiptsRepository {
         answers.map((a) => a.source),
         answers.map((a) => a.webhookId),
         answers.map((a) => a.statusCode),
-        // jsonb refuses the \u0000 escape: an answer that echoes a NUL is stored with it spelled out.
-        answers.map((a) => JSON.stringify(a.response ?? null).replaceAll('\\u0000', '\\\\u0000')),
+        answers.map((a) => storableJson(a.response)),
       ],
     );
   }
