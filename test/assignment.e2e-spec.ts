@@ -200,6 +200,26 @@ describe('assignment: POST /events/seller-order-ready', () => {
     }
   });
 
+  it('takes a unique-index violation in the claim as a lost claim: the statement writes nothing and the next driver is assigned', async () => {
+    // Inconsistent data only the last line catches: an AVAILABLE driver at the pickup that already has a live delivery.
+    const [haunted] = await insertDrivers(sql, [PICKUP]);
+    const [next] = await insertDrivers(sql, [{ lat: PICKUP.lat + 0.009, lon: PICKUP.lon }]);
+    await sql.query(
+      `INSERT INTO deliveries (seller_order_id, driver_id, status, pickup_lat, pickup_lon, distance_meters)
+       VALUES ('SO-elsewhere', $1, 'ASSIGNED', $2, $3, 0)`,
+      [haunted.id, PICKUP.lat, PICKUP.lon],
+    );
+    await reconcile();
+
+    const response = await sendEvent(t, 'seller-order-ready', order('SO-last-line')).expect(200);
+    expect(response.body).toMatchObject({ assigned: true, sellerOrderId: 'SO-last-line', driverId: next.id });
+    // The violating claim left nothing behind: the driver is still AVAILABLE, and no event or message was written for it.
+    expect(await driverStatus(haunted.id)).toBe('AVAILABLE');
+    expect(await count(`SELECT count(*)::int AS n FROM deliveries WHERE driver_id = $1`, [haunted.id])).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM delivery_events`)).toBe(1);
+    expect(await count(`SELECT count(*)::int AS n FROM webhook_messages`)).toBe(1);
+  });
+
   it('answers a field named with a lone surrogate 400, and a repeat of that request the same 400, not a 500', async () => {
     const raw = JSON.stringify({ ...order('SO-odd-key'), ['\ud800x']: 1 });
     const headers = { 'content-type': 'application/json', ...signedHeaders(VENDURE_SECRET, raw, { id: 'msg_odd_key' }) };
