@@ -55,7 +55,8 @@ export class DeliveryTransitions {
       if (isUniqueViolation(error, 'deliveries_live_driver_key')) return { kind: 'driver-taken' };
       throw error;
     }
-    if (result.outcome !== 'assigned') return result.outcome === 'driver-taken' ? { kind: 'driver-taken' } : { kind: result.outcome, delivery: result.delivery };
+    if (result.outcome === 'driver-taken') return { kind: 'driver-taken' };
+    if (result.outcome !== 'assigned') return { kind: result.outcome, delivery: result.delivery };
     this.outbox.afterCommit();
     await this.availability.mirror(result.driver);
     return { kind: 'assigned', delivery: result.delivery };
