@@ -421,6 +421,10 @@ describe('availability: location, heartbeat, status and nearest search', () => {
         idsOf(repository.findChoosable([far.id], recent)),
       ]);
       expect(answers).toEqual([[near.id], [near.id], [near.id, far.id].sort(), []]);
+      // Entities made from raw rows never carry the token hash, as TypeORM's own reads never do.
+      const [confirmed] = await repository.findChoosable([near.id], recent);
+      expect(confirmed).toMatchObject({ id: near.id, status: 'AVAILABLE' });
+      expect(confirmed.tokenHash).toBeUndefined();
     });
 
     it('is for operators only', async () => {

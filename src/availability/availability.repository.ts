@@ -154,7 +154,7 @@ export class AvailabilityRepository {
       [ids, cutoffs, owners],
     );
     const found: DriverEntity[][] = queries.map(() => []);
-    for (const { query, token_hash: _secret, ...row } of rows) found[query as number].push(hydrate(this.drivers.manager, DriverEntity, row));
+    for (const row of rows) found[row.query as number].push(hydrate(this.drivers.manager, DriverEntity, row));
     return found;
   }
 }

@@ -120,8 +120,7 @@ export class DeliveriesRepository {
    */
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     const [row] = await this.dataSource.query(
-      `SELECT outcome, delivery, driver - 'token_hash' AS driver
-       FROM assign_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      `SELECT outcome, delivery, driver FROM assign_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
         claim.sellerOrderId,
         claim.channelId,
