@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { Batcher, WriteBatcher } from './batcher.js';
+import { Batcher } from './batcher.js';
 
 /** A write that holds until released, recording what it was given. */
 function heldWrites() {
@@ -20,7 +20,7 @@ const settled = () => new Promise((resolve) => setImmediate(resolve));
 describe('Batcher', () => {
   it('writes a lone item at once, and what arrives during a write together after it', async () => {
     const held = heldWrites();
-    const batcher = new WriteBatcher(held.write);
+    const batcher = new Batcher(held.write);
     const first = batcher.add(1);
     expect(held.batches).toEqual([[1]]);
     const rest = [batcher.add(2), batcher.add(3), batcher.add(4)];
@@ -43,7 +43,7 @@ describe('Batcher', () => {
 
   it('caps a batch at maxBatch items', async () => {
     const held = heldWrites();
-    const batcher = new WriteBatcher(held.write, 2);
+    const batcher = new Batcher(held.write, 2);
     const all = [1, 2, 3, 4, 5, 6].map((n) => batcher.add(n));
     for (let i = 0; i < 4; i++) {
       await settled();
@@ -55,7 +55,7 @@ describe('Batcher', () => {
 
   it("fails only the items of the batch that failed, and goes on with the next", async () => {
     const held = heldWrites();
-    const batcher = new WriteBatcher(held.write);
+    const batcher = new Batcher(held.write);
     const first = batcher.add(1);
     const second = batcher.add(2);
     const third = batcher.add(3);
@@ -80,7 +80,7 @@ describe('Batcher', () => {
 
   it('runs the items of a failed batch again one at a time, so a refused item fails alone', async () => {
     const calls: number[][] = [];
-    const writes = new WriteBatcher<number>(async (items) => {
+    const writes = new Batcher<number>(async (items) => {
       calls.push(items);
       if (items.includes(3)) throw new Error('refused: 3');
     });

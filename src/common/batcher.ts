@@ -49,6 +49,3 @@ export class Batcher<T, R = void> {
     }
   }
 }
-
-/** A Batcher of writes, each settling when its batch is written. */
-export class WriteBatcher<T> extends Batcher<T, void> {}

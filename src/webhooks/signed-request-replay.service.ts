@@ -2,7 +2,7 @@ import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DomainError } from '../common/domain-error.js';
-import { Batcher, WriteBatcher } from '../common/batcher.js';
+import { Batcher } from '../common/batcher.js';
 import { ReceiptAnswer, ReceiptSighting, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
@@ -29,7 +29,7 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
   private cleanupTimer?: NodeJS.Timeout;
   /** First sightings and answers of concurrent requests are written together (see Batcher). */
   private readonly sightings = new Batcher<ReceiptSighting, boolean>((sightings) => this.receipts.claim(sightings));
-  private readonly answers = new WriteBatcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
+  private readonly answers = new Batcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
 
   constructor(private readonly receipts: WebhookReceiptsRepository) {}
 

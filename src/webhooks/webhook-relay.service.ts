@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { randomInt } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WriteBatcher } from '../common/batcher.js';
+import { Batcher } from '../common/batcher.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { StandardWebhook } from './standard-webhook.js';
@@ -49,7 +49,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly logger = new Logger(WebhookRelay.name);
   private readonly signer?: StandardWebhook;
   private readonly sender?: WebhookSender;
-  private readonly delivered = new WriteBatcher<{ id: string; statusCode: number }>((items) => this.messages.markDelivered(items));
+  private readonly delivered = new Batcher<{ id: string; statusCode: number }>((items) => this.messages.markDelivered(items));
   private readonly recording = new Set<Promise<void>>();
   private lastClaimAt = 0;
   private timer?: NodeJS.Timeout;
