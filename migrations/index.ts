@@ -4,6 +4,7 @@ import { DriverAvailability1763700200000 } from './1763700200000-driver-availabi
 import { CreateDeliveries1763700300000 } from './1763700300000-create-deliveries.js';
 import { CreateWebhookMessages1763700400000 } from './1763700400000-create-webhook-messages.js';
 import { DeliveryFunctions1763700500000 } from './1763700500000-delivery-functions.js';
+import { BatchedClaims1763700600000 } from './1763700600000-batched-claims.js';
 
 /** Every migration, oldest first. A migration is never edited once it has landed. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CreateDeliveries1763700300000,
   CreateWebhookMessages1763700400000,
   DeliveryFunctions1763700500000,
+  BatchedClaims1763700600000,
 ];

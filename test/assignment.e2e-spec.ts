@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { DeliveriesRepository } from '../src/deliveries/deliveries.repository.js';
 import { RedisService } from '../src/redis/redis.service.js';
 import { eventually } from './support/eventually.js';
 import { insertDrivers, scatter, sendEvent } from './support/fleet.js';
@@ -230,6 +232,100 @@ describe('assignment: POST /events/seller-order-ready', () => {
     expect(JSON.stringify(repeat.body.message)).toContain('\ufffdx');
     expect(await count(`SELECT count(*)::int AS n FROM webhook_receipts WHERE webhook_id = 'msg_odd_key' AND status_code = 400`)).toBe(1);
     expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(0);
+  });
+
+  describe('claims of concurrent orders, made together', () => {
+    let holders: pg.Client[] = [];
+    afterEach(async () => {
+      // A failed test must not leave its lock behind for the next one.
+      await Promise.all(holders.map((client) => client.end()));
+      holders = [];
+    });
+
+    /** A transaction of another client holding `lock` (a statement) until `release` is called. */
+    async function holding(lock: string, params: unknown[]) {
+      const other = new pg.Client({ connectionString: database.url });
+      holders.push(other);
+      await other.connect();
+      await other.query('BEGIN');
+      await other.query(lock, params);
+      return { release: () => other.query('COMMIT') };
+    }
+    /** A claim straight through the repository, as the assignment makes it. */
+    const claim = (sellerOrderId: string, driverId: string) =>
+      t.app.get(DeliveriesRepository).assign({
+        sellerOrderId, channelId: null, driverId, pickupLat: PICKUP.lat, pickupLon: PICKUP.lon, dropoffLat: null, dropoffLon: null,
+        distanceMeters: 1, heartbeatCutoff: new Date(Date.now() - 60_000), actor: 'vendure', requestId: null, firstAttemptAfterSeconds: 0,
+      });
+    /** Resolves once a backend of the test database waits for a lock (the claim that now waits). */
+    const someoneWaitsForALock = () =>
+      eventually(
+        async () => (await count(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)) > 0,
+        { what: 'a claim waiting for the lock' },
+      );
+
+    it('go to PostgreSQL in one statement, each with its own outcome: no driver given twice, no order with two deliveries', async () => {
+      const [d1, d2, d3, lone] = await insertDrivers(sql, scatter(4));
+      const statements = jest.spyOn(t.app.get(DataSource), 'query');
+      try {
+        // The first claim runs at once; the four made meanwhile wait for it and then go together.
+        const first = claim('SO-first', lone.id);
+        const outcomes = await Promise.all([claim('SO-a', d1.id), claim('SO-b', d1.id), claim('SO-c', d2.id), claim('SO-a', d3.id)]);
+        expect((await first).outcome).toBe('assigned');
+        const batches = statements.mock.calls.filter(([text]) => String(text).includes('assign_deliveries'));
+        expect(batches.map(([, params]) => JSON.parse((params as string[])[0]).length)).toEqual([1, 4]);
+        expect(outcomes.map((o) => o.outcome)).toEqual(['assigned', 'driver-taken', 'assigned', 'order-live']);
+        const [a, , c, again] = outcomes as Array<{ delivery: { id: string; driverId: string } }>;
+        expect(a.delivery.driverId).toBe(d1.id);
+        expect(c.delivery.driverId).toBe(d2.id);
+        expect(again.delivery.id).toBe(a.delivery.id);
+      } finally {
+        statements.mockRestore();
+      }
+      expect(await driverStatus(d3.id)).toBe('AVAILABLE');
+      expect(await count(`SELECT count(*)::int AS n FROM deliveries`)).toBe(3);
+      expect(await count(`SELECT count(*)::int AS n FROM webhook_messages`)).toBe(3);
+      await expectNoDoubleAssignment();
+    });
+
+    it('never wait inside the batch: a held driver is claimed again alone, and the rest of its batch is not held up', async () => {
+      const [held, free, lone] = await insertDrivers(sql, scatter(3));
+      const lock = await holding('SELECT 1 FROM drivers WHERE id = $1 FOR UPDATE', [held.id]);
+      const first = claim('SO-first', lone.id);
+      const waiting = claim('SO-held', held.id);
+      // Same batch as SO-held: it is answered while SO-held's driver is still locked.
+      expect((await claim('SO-free', free.id)).outcome).toBe('assigned');
+      expect((await first).outcome).toBe('assigned');
+      await someoneWaitsForALock();
+      await lock.release();
+      expect(await waiting).toMatchObject({ outcome: 'assigned', delivery: { driverId: held.id } });
+    });
+
+    it('wait for a nearest driver another transaction holds, instead of passing it over', async () => {
+      const [nearest] = await insertDrivers(sql, [PICKUP]);
+      await insertDrivers(sql, [{ lat: PICKUP.lat + 0.009, lon: PICKUP.lon }]);
+      await reconcile();
+      const lock = await holding('SELECT 1 FROM drivers WHERE id = $1 FOR UPDATE', [nearest.id]);
+      const answer = sendEvent(t, 'seller-order-ready', order('SO-held-driver')).then((response) => response);
+      await someoneWaitsForALock();
+      await lock.release();
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ assigned: true, driverId: nearest.id });
+    });
+
+    it('wait for an order another transaction holds, then answer what it left', async () => {
+      await insertDrivers(sql, scatter(2));
+      await reconcile();
+      const lock = await holding(`SELECT pg_advisory_xact_lock(hashtext('seller-order:' || $1))`, ['SO-held-order']);
+      const answer = sendEvent(t, 'seller-order-ready', order('SO-held-order')).then((response) => response);
+      await someoneWaitsForALock();
+      await lock.release();
+      const response = await answer;
+      expect(response.status).toBe(200);
+      expect(response.body).toMatchObject({ assigned: true, sellerOrderId: 'SO-held-order' });
+      expect(await count(`SELECT count(*)::int AS n FROM deliveries WHERE seller_order_id = 'SO-held-order'`)).toBe(1);
+    });
   });
 
   it('is for Vendure only', async () => {

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
+import { MIGRATIONS } from '../migrations/index.js';
 import { createEmbeddedDriver } from '../src/database/embedded-postgres.js';
 
 const ticks = async (n: number) => {
@@ -57,5 +58,32 @@ describe('embedded PGlite driver', () => {
     const [{ metres }] = await sut.query('SELECT earth_distance(ll_to_earth(52.52, 13.405), ll_to_earth(52.51, 13.39)) AS metres');
     expect(metres).toBeGreaterThan(1_400);
     expect(metres).toBeLessThan(1_600);
+  });
+
+  it('runs the migrations, and a batch of claims there as on PostgreSQL: each claim its own outcome', async () => {
+    const driver = createEmbeddedDriver(join(dataDir, 'migrated'));
+    const migrated = await new DataSource({ type: 'postgres', driver, database: 'postgres', migrations: MIGRATIONS }).initialize();
+    try {
+      await migrated.runMigrations();
+      const [{ id }] = await migrated.query(
+        `INSERT INTO drivers (name, phone, token_hash, status, last_lat, last_lon, last_location_at, last_seen_at)
+         VALUES ('Embedded', '+4917000000001', repeat('a', 64), 'AVAILABLE', 52.52, 13.405, now(), now()) RETURNING id`,
+      );
+      const claim = (sellerOrderId: string) => ({
+        seller_order_id: sellerOrderId,
+        driver_id: id,
+        pickup_lat: 52.52,
+        pickup_lon: 13.405,
+        distance_meters: 0,
+        heartbeat_cutoff: new Date(Date.now() - 60_000).toISOString(),
+        actor: 'vendure',
+        first_attempt_after_seconds: 0,
+      });
+      const claims = JSON.stringify([claim('SO-1'), claim('SO-2'), claim('SO-1')]);
+      const rows = await migrated.query(`SELECT outcome FROM assign_deliveries($1)`, [claims]);
+      expect(rows.map((row: { outcome: string }) => row.outcome)).toEqual(['assigned', 'driver-taken', 'order-live']);
+    } finally {
+      await migrated.destroy();
+    }
   });
 });

@@ -24,13 +24,14 @@ const INDEXED_NEAREST = `
   ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($1, $2) LIMIT $5`;
 
 /**
- * The service's claim of one candidate (DeliveriesRepository.assign): the `assign_delivery` function does
- * the order lock, the latest-delivery check, the conditional claim, the delivery, its audit event and its
- * outbox message in one transaction. The baseline's outbox rows wait a day (the relay leaves them alone)
+ * The service's claim of one candidate made alone (DeliveriesRepository.assign): the `claim_delivery`
+ * function does the order lock, the latest-delivery check, the conditional claim, the delivery, its audit
+ * event and its outbox message in one transaction. (The service sends concurrent claims together, in one
+ * `assign_deliveries` statement; the baseline is the claim transaction per order.) The baseline's outbox rows wait a day (the relay leaves them alone)
  * until the drain test releases them.
  */
 const CLAIM = `
-  SELECT outcome FROM assign_delivery($1, NULL, $2, $3, $4, $5, $6, $7, $8, 'vendure', NULL, 86400)`;
+  SELECT outcome FROM claim_delivery(true, $1, NULL, $2, $3, $4, $5, $6, $7, $8, 'vendure', NULL, 86400)`;
 
 /**
  * Releases up to `limit` of the baseline's waiting outbox rows to the relay; returns their ids.

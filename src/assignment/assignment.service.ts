@@ -37,10 +37,11 @@ const assignedAnswer = (d: DeliveryEntity): ReadyAnswer => ({
 /**
  * Assigns the nearest available driver to a ready order, exactly once.
  * Candidates come nearest first from the availability search; PostgreSQL
- * decides each claim in one statement (`assign_delivery`: the order's lock,
+ * decides each claim in one statement (`claim_delivery`: the order's lock,
  * its latest delivery, the conditional UPDATE of the driver, the delivery,
- * its event and its message), and unique indexes make a second live delivery
- * for an order, or for a driver, impossible whatever the application does.
+ * its event and its message; concurrent claims share one statement), and
+ * unique indexes make a second live delivery for an order, or for a driver,
+ * impossible whatever the application does.
  */
 @Injectable()
 export class AssignmentService {

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
+import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
 import { DriverEntity } from '../drivers/driver.entity.js';
 import { DeliveryEventEntity } from './delivery-event.entity.js';
@@ -29,7 +30,7 @@ export interface DeliveryChange {
   firstAttemptAfterSeconds: number;
 }
 
-/** A claim of one candidate driver for an order (`assign_delivery`). */
+/** A claim of one candidate driver for an order (`claim_delivery`). */
 export interface DeliveryClaim extends NewDelivery {
   heartbeatCutoff: Date;
   actor: string;
@@ -50,9 +51,33 @@ export interface DeliveryFilters {
 
 const LIVE = `status IN ('ASSIGNED', 'PICKED_UP')`;
 
+/** A row of `claim_delivery` or `assign_deliveries`: the delivery and the driver as JSON. */
+type ClaimRow =
+  | { outcome: 'assigned'; delivery: Record<string, unknown>; driver: Record<string, unknown> }
+  | { outcome: 'order-live' | 'order-delivered'; delivery: Record<string, unknown>; driver: null }
+  | { outcome: 'driver-taken' | 'busy'; delivery: null; driver: null };
+
+/** A claim by the names `assign_deliveries` reads (and, in this order, `claim_delivery`'s arguments after p_wait). */
+const claimRecord = (claim: DeliveryClaim) => ({
+  seller_order_id: claim.sellerOrderId,
+  channel_id: claim.channelId,
+  driver_id: claim.driverId,
+  pickup_lat: claim.pickupLat,
+  pickup_lon: claim.pickupLon,
+  dropoff_lat: claim.dropoffLat,
+  dropoff_lon: claim.dropoffLon,
+  distance_meters: claim.distanceMeters,
+  heartbeat_cutoff: claim.heartbeatCutoff.toISOString(),
+  actor: claim.actor,
+  request_id: claim.requestId,
+  first_attempt_after_seconds: claim.firstAttemptAfterSeconds,
+});
+
 /** Queries on deliveries and their audit trail. Methods taking an EntityManager run inside the caller's transaction. */
 @Injectable()
 export class DeliveriesRepository {
+  private readonly claims = new Batcher<DeliveryClaim, ClaimRow>((claims) => this.assignMany(claims));
+
   constructor(
     @InjectRepository(DeliveryEntity) private readonly deliveries: Repository<DeliveryEntity>,
     @InjectRepository(DeliveryEventEntity) private readonly events: Repository<DeliveryEventEntity>,
@@ -113,29 +138,23 @@ export class DeliveriesRepository {
 
   /**
    * Claims `claim.driverId` for the order and creates its ASSIGNED delivery,
-   * audit event and outbox message, in one statement and one transaction
-   * (the `assign_delivery` function: the order's lock, its latest delivery,
-   * the conditional claim, then the rows). A unique-index violation (a live
-   * delivery the lock did not see coming) is thrown as is.
+   * audit event and outbox message, atomically: the order's lock, its latest
+   * delivery, the conditional claim, then the rows (`claim_delivery`).
+   * Concurrent claims go to PostgreSQL together, one statement and one
+   * transaction for all (`assign_deliveries`); a claim in such a batch never
+   * waits for a lock, and one that would (its order or its driver held by
+   * another transaction right now) is made again alone, waiting, as a lone
+   * claim always is. A unique-index violation (a live delivery the lock did
+   * not see coming) is thrown as is.
    */
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
-    const [row] = await this.dataSource.query(
-      `SELECT outcome, delivery, driver FROM assign_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-      [
-        claim.sellerOrderId,
-        claim.channelId,
-        claim.driverId,
-        claim.pickupLat,
-        claim.pickupLon,
-        claim.dropoffLat,
-        claim.dropoffLon,
-        claim.distanceMeters,
-        claim.heartbeatCutoff,
-        claim.actor,
-        claim.requestId,
-        claim.firstAttemptAfterSeconds,
-      ],
-    );
+    let row = await this.claims.add(claim);
+    if (row.outcome === 'busy') {
+      [row] = await this.dataSource.query(
+        `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        Object.values(claimRecord(claim)),
+      );
+    }
     const manager = this.dataSource.manager;
     switch (row.outcome) {
       case 'assigned':
@@ -146,6 +165,15 @@ export class DeliveriesRepository {
       default:
         return { outcome: 'driver-taken' };
     }
+  }
+
+  /** Claims in one statement, one answer row each, in order; 'busy' where a claim would have waited. */
+  private async assignMany(claims: DeliveryClaim[]): Promise<ClaimRow[]> {
+    const rows: ClaimRow[] = await this.dataSource.query(`SELECT outcome, delivery, driver FROM assign_deliveries($1)`, [
+      JSON.stringify(claims.map(claimRecord)),
+    ]);
+    if (rows.length !== claims.length) throw new Error(`assign_deliveries answered ${rows.length} rows for ${claims.length} claims`);
+    return rows;
   }
 
   /** Records a change the delivery has just made: its audit event and its outbox message, in the caller's transaction. */
