@@ -18,25 +18,28 @@ function heldWrites() {
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('Batcher', () => {
-  it('writes a lone item at once, and what arrives during a write together after it', async () => {
+  it('writes what arrives in one event-loop turn together at its end, and what arrives during a write together after it', async () => {
     const held = heldWrites();
     const batcher = new Batcher(held.write);
-    const first = batcher.add(1);
-    expect(held.batches).toEqual([[1]]);
-    const rest = [batcher.add(2), batcher.add(3), batcher.add(4)];
+    const first = [batcher.add(1), batcher.add(2)];
+    expect(held.batches).toEqual([]);
     await settled();
-    expect(held.batches).toEqual([[1]]);
+    expect(held.batches).toEqual([[1, 2]]);
+    const rest = [batcher.add(3), batcher.add(4), batcher.add(5)];
+    await settled();
+    expect(held.batches).toEqual([[1, 2]]);
 
     held.releases[0]();
-    await first;
+    await Promise.all(first);
     await settled();
-    expect(held.batches).toEqual([[1], [2, 3, 4]]);
+    expect(held.batches).toEqual([[1, 2], [3, 4, 5]]);
     held.releases[1]();
     await Promise.all(rest);
 
-    // Idle again: the next item goes alone and at once.
-    const last = batcher.add(5);
-    expect(held.batches).toEqual([[1], [2, 3, 4], [5]]);
+    // Idle again: the next item goes alone, at the end of its turn.
+    const last = batcher.add(6);
+    await settled();
+    expect(held.batches).toEqual([[1, 2], [3, 4, 5], [6]]);
     held.releases[2]();
     await last;
   });
@@ -44,19 +47,20 @@ describe('Batcher', () => {
   it('caps a batch at maxBatch items', async () => {
     const held = heldWrites();
     const batcher = new Batcher(held.write, 2);
-    const all = [1, 2, 3, 4, 5, 6].map((n) => batcher.add(n));
-    for (let i = 0; i < 4; i++) {
+    const all = [1, 2, 3, 4, 5].map((n) => batcher.add(n));
+    for (let i = 0; i < 3; i++) {
       await settled();
       held.releases[i]();
     }
     await Promise.all(all);
-    expect(held.batches).toEqual([[1], [2, 3], [4, 5], [6]]);
+    expect(held.batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it("fails only the items of the batch that failed, and goes on with the next", async () => {
     const held = heldWrites();
     const batcher = new Batcher(held.write);
     const first = batcher.add(1);
+    await settled();
     const second = batcher.add(2);
     const third = batcher.add(3);
     held.failures[0](new Error('connection lost'));
@@ -75,7 +79,7 @@ describe('Batcher', () => {
     });
     const answers = await Promise.all(['a', 'bbb', 'cc', 'dddd'].map((key) => lookups.add(key)));
     expect(answers).toEqual([1, 3, 2, 4]);
-    expect(calls).toEqual([['a'], ['bbb', 'cc', 'dddd']]);
+    expect(calls).toEqual([['a', 'bbb', 'cc', 'dddd']]);
   });
 
   it('runs the items of a failed batch again one at a time, so a refused item fails alone', async () => {
@@ -86,6 +90,6 @@ describe('Batcher', () => {
     });
     const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => writes.add(n)));
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
-    expect(calls).toEqual([[1], [2, 3, 4], [2], [3], [4]]);
+    expect(calls).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
   });
 });

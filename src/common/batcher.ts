@@ -1,9 +1,11 @@
 /**
- * Coalesces small statements: an item added while no run is going is sent at
- * once; items added while one runs wait for it and then go together, up to
+ * Coalesces small statements: items added while no run is going are sent
+ * together at the end of the current event-loop turn (every request whose
+ * data arrived in that turn, every caller a finished batch let go on);
+ * items added while one runs wait for it and then go together, up to
  * `maxBatch` per run. Under load that turns many one-row statements into a
- * few many-row ones (one round trip, one system call each) without delaying
- * a lone one. Each `add` settles with its own result when its batch has run
+ * few many-row ones (one round trip, one system call each), while a lone one
+ * waits no longer than the turn. Each `add` settles with its own result when its batch has run
  * (`run` returns one result per item, in order, or nothing), or fails with
  * its own error: when a batch fails, its items go again one at a time, so an
  * item the database refuses fails alone.
@@ -20,12 +22,14 @@ export class Batcher<T, R = void> {
   add(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
