@@ -68,10 +68,13 @@ export class BatchedClaims1763700600000 implements MigrationInterface {
           RETURN;
         END IF;
 
+        -- created_at is the clock after the order's lock, not the transaction's start (now()): a claim late
+        -- in a long batch must still come after a delivery of its order made while the batch ran, since
+        -- "the order's latest delivery" is the one with the latest created_at.
         INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon,
-                                dropoff_lat, dropoff_lon, distance_meters)
+                                dropoff_lat, dropoff_lon, distance_meters, created_at)
         VALUES (p_seller_order_id, p_channel_id, p_driver_id, 'ASSIGNED', p_pickup_lat, p_pickup_lon,
-                p_dropoff_lat, p_dropoff_lon, p_distance_meters)
+                p_dropoff_lat, p_dropoff_lon, p_distance_meters, clock_timestamp())
         RETURNING * INTO created;
         PERFORM record_delivery_change(
           created, NULL, 'delivery.assigned', p_actor, p_request_id,
@@ -80,8 +83,19 @@ export class BatchedClaims1763700600000 implements MigrationInterface {
         RETURN QUERY SELECT 'assigned', to_jsonb(created), to_jsonb(claimed);
       END $$`);
 
-    // Replaced by claim_delivery(true, ...), which is the same claim.
-    await queryRunner.query(`DROP FUNCTION assign_delivery`);
+    // The same claim as claim_delivery(true, ...), under its old name, for processes of the previous
+    // release that still call it during a rolling restart.
+    await queryRunner.query(`
+      CREATE OR REPLACE FUNCTION assign_delivery(
+        p_seller_order_id varchar, p_channel_id varchar, p_driver_id uuid,
+        p_pickup_lat double precision, p_pickup_lon double precision,
+        p_dropoff_lat double precision, p_dropoff_lon double precision, p_distance_meters double precision,
+        p_heartbeat_cutoff timestamptz, p_actor varchar, p_request_id varchar, p_first_attempt_after_seconds double precision
+      ) RETURNS TABLE (outcome text, delivery jsonb, driver jsonb) LANGUAGE sql AS $$
+        SELECT * FROM claim_delivery(true, p_seller_order_id, p_channel_id, p_driver_id, p_pickup_lat, p_pickup_lon,
+          p_dropoff_lat, p_dropoff_lon, p_distance_meters, p_heartbeat_cutoff, p_actor, p_request_id,
+          p_first_attempt_after_seconds)
+      $$`);
 
     // Claims in the order given, one answer row each, in the same order. A unique-index violation
     // (the last line) still aborts the whole statement; the caller then claims each one alone.
@@ -106,6 +120,7 @@ export class BatchedClaims1763700600000 implements MigrationInterface {
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`DROP FUNCTION assign_deliveries`);
+    await queryRunner.query(`DROP FUNCTION assign_delivery`);
     await queryRunner.query(`DROP FUNCTION claim_delivery`);
     // Back to the previous migration's functions, as it created them.
     await queryRunner.query(`DROP FUNCTION record_delivery_change`);

@@ -242,14 +242,14 @@ describe('assignment: POST /events/seller-order-ready', () => {
       holders = [];
     });
 
-    /** A transaction of another client holding `lock` (a statement) until `release` is called. */
+    /** A transaction of another client (`client`) holding `lock` (a statement) until `release` is called. */
     async function holding(lock: string, params: unknown[]) {
       const other = new pg.Client({ connectionString: database.url });
       holders.push(other);
       await other.connect();
       await other.query('BEGIN');
       await other.query(lock, params);
-      return { release: () => other.query('COMMIT') };
+      return { client: other, release: () => other.query('COMMIT') };
     }
     /** A claim straight through the repository, as the assignment makes it. */
     const claim = (sellerOrderId: string, driverId: string) =>
@@ -288,17 +288,40 @@ describe('assignment: POST /events/seller-order-ready', () => {
       await expectNoDoubleAssignment();
     });
 
-    it('never wait inside the batch: a held driver is claimed again alone, and the rest of its batch is not held up', async () => {
-      const [held, free, lone] = await insertDrivers(sql, scatter(3));
-      const lock = await holding('SELECT 1 FROM drivers WHERE id = $1 FOR UPDATE', [held.id]);
-      const first = claim('SO-first', lone.id);
-      const waiting = claim('SO-held', held.id);
-      // Same batch as SO-held: it is answered while SO-held's driver is still locked.
+    it('never wait inside the batch: a held driver or order is claimed again alone, and the rest of its batch is not held up', async () => {
+      const [held, free, forHeldOrder] = await insertDrivers(sql, scatter(3));
+      const driverLock = await holding('SELECT 1 FROM drivers WHERE id = $1 FOR UPDATE', [held.id]);
+      const orderLock = await holding(`SELECT pg_advisory_xact_lock(hashtext('seller-order:' || $1))`, ['SO-held-order']);
+      const waitingForDriver = claim('SO-held-driver', held.id);
+      const waitingForOrder = claim('SO-held-order', forHeldOrder.id);
+      // Same batch as the two above: answered while their driver and their order are still locked.
       expect((await claim('SO-free', free.id)).outcome).toBe('assigned');
-      expect((await first).outcome).toBe('assigned');
       await someoneWaitsForALock();
-      await lock.release();
-      expect(await waiting).toMatchObject({ outcome: 'assigned', delivery: { driverId: held.id } });
+      await driverLock.release();
+      expect(await waitingForDriver).toMatchObject({ outcome: 'assigned', delivery: { driverId: held.id } });
+      await orderLock.release();
+      expect(await waitingForOrder).toMatchObject({ outcome: 'assigned', delivery: { driverId: forHeldOrder.id } });
+    });
+
+    it("come after a delivery of their order made while their batch ran, so a cancellation finds the live one", async () => {
+      const [late, earlier] = await insertDrivers(sql, scatter(2));
+      // A batch's transaction has begun (now() is fixed from here) before the order's first delivery is made and cancelled.
+      const batch = await holding('SELECT now()', []);
+      await sql.query(
+        `INSERT INTO deliveries (seller_order_id, driver_id, status, pickup_lat, pickup_lon, distance_meters, cancelled_at)
+         VALUES ('SO-late', $1, 'CANCELLED', $2, $3, 0, now())`,
+        [earlier.id, PICKUP.lat, PICKUP.lon],
+      );
+      const { rows } = await batch.client.query(
+        `SELECT outcome, delivery->>'id' AS id FROM claim_delivery(false, 'SO-late', NULL, $1, $2, $3, NULL, NULL, 0, now() - interval '1 minute', 'vendure', NULL, 0)`,
+        [late.id, PICKUP.lat, PICKUP.lon],
+      );
+      expect(rows[0].outcome).toBe('assigned');
+      await batch.release();
+
+      const cancelled = await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-late' }).expect(200);
+      expect(cancelled.body).toEqual({ cancelled: true, deliveryId: rows[0].id });
+      expect(await driverStatus(late.id)).toBe('AVAILABLE');
     });
 
     it('wait for a nearest driver another transaction holds, instead of passing it over', async () => {

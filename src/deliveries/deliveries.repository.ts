@@ -57,7 +57,7 @@ type ClaimRow =
   | { outcome: 'order-live' | 'order-delivered'; delivery: Record<string, unknown>; driver: null }
   | { outcome: 'driver-taken' | 'busy'; delivery: null; driver: null };
 
-/** A claim by the names `assign_deliveries` reads (and, in this order, `claim_delivery`'s arguments after p_wait). */
+/** A claim by the names `assign_deliveries` reads (`claim_delivery`'s arguments). */
 const claimRecord = (claim: DeliveryClaim) => ({
   seller_order_id: claim.sellerOrderId,
   channel_id: claim.channelId,
@@ -150,10 +150,20 @@ export class DeliveriesRepository {
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     let row = await this.claims.add(claim);
     if (row.outcome === 'busy') {
-      [row] = await this.dataSource.query(
-        `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        Object.values(claimRecord(claim)),
-      );
+      [row] = await this.dataSource.query(`SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
+        claim.sellerOrderId,
+        claim.channelId,
+        claim.driverId,
+        claim.pickupLat,
+        claim.pickupLon,
+        claim.dropoffLat,
+        claim.dropoffLon,
+        claim.distanceMeters,
+        claim.heartbeatCutoff,
+        claim.actor,
+        claim.requestId,
+        claim.firstAttemptAfterSeconds,
+      ]);
     }
     const manager = this.dataSource.manager;
     switch (row.outcome) {
@@ -169,9 +179,10 @@ export class DeliveriesRepository {
 
   /** Claims in one statement, one answer row each, in order; 'busy' where a claim would have waited. */
   private async assignMany(claims: DeliveryClaim[]): Promise<ClaimRow[]> {
-    const rows: ClaimRow[] = await this.dataSource.query(`SELECT outcome, delivery, driver FROM assign_deliveries($1)`, [
-      JSON.stringify(claims.map(claimRecord)),
-    ]);
+    const rows: ClaimRow[] = await this.dataSource.query(
+      `SELECT r.outcome, r.delivery, r.driver FROM assign_deliveries($1) WITH ORDINALITY AS r (outcome, delivery, driver, n) ORDER BY r.n`,
+      [JSON.stringify(claims.map(claimRecord))],
+    );
     if (rows.length !== claims.length) throw new Error(`assign_deliveries answered ${rows.length} rows for ${claims.length} claims`);
     return rows;
   }
