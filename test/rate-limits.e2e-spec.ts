@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { RateLimiter, RATE_LIMIT_WINDOW_MS } from '../src/rate-limit/rate-limiter.js';
+import { RedisService } from '../src/redis/redis.service.js';
+import { eventually } from './support/eventually.js';
 import { newDriver } from './support/factories.js';
 import { useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
@@ -115,6 +117,8 @@ describe('rate limits', () => {
       for (let i = 0; i < 6; i++) await ping(env.t, driver).expect(200);
     } finally {
       await env.redisServer.start();
+      // The next tests count on the limiter, which lets everything through until the service has reconnected.
+      await eventually(async () => env.t.app.get(RedisService).isReady, { what: 'the service reconnected to Redis' });
     }
   });
 
