@@ -4,6 +4,7 @@ import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
+import { AvailabilityStore } from '../src/availability/availability.store.js';
 import { LocationWriter } from '../src/availability/location-writer.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
@@ -149,6 +150,44 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       monitor.disconnect();
       const pingCommands = commands.filter((c) => c[0] !== 'echo');
       expect(pingCommands.map((c) => c[0])).toEqual(['evalsha']);
+    });
+
+    it('records the pings of one event-loop turn in one Redis call, each with its own outcome', async () => {
+      const available = await availableDriver();
+      const offline = await newDriver(t);
+      await ping(offline, BERLIN).expect(200);
+      const unknown = '00000000-0000-4000-8000-00000000beef';
+      const monitor = await redis.monitor();
+      const calls: string[][] = [];
+      const ids = [available.id, offline.id, unknown];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source !== 'lua' && args.some((arg) => ids.some((id) => arg.includes(id)))) calls.push(args);
+      });
+      const store = t.app.get(AvailabilityStore);
+      const now = new Date();
+      const at = (lat: number) => ({ lat, lon: 13.4, recordedAt: now });
+      const results = await Promise.all([
+        store.recordPing(available.id, at(52.51), now, 60, null),
+        store.recordPing(offline.id, at(52.52), now, 60, null),
+        store.recordPing(unknown, at(52.53), now, 60, null),
+      ]);
+      // MONITOR output trails the commands; a marker command proves everything before it has been seen.
+      await redis.echo(`end-${available.id}`);
+      await eventually(async () => calls.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
+      monitor.disconnect();
+      const scripts = calls.filter((c) => c[0] !== 'echo');
+
+      expect(results).toEqual([
+        { state: { status: 'AVAILABLE', isActive: true }, waitMs: 0 },
+        { state: { status: 'OFFLINE', isActive: true }, waitMs: 0 },
+        { state: null, waitMs: 0 },
+      ]);
+      expect(scripts.map((c) => c[0])).toEqual(['evalsha']);
+      expect(scripts[0].join(' ')).toContain(offline.id);
+      expect(scripts[0].join(' ')).toContain(unknown);
+      expect(await geoMembers()).toEqual([available.id]);
+      expect(await redis.hget('drivers:location', offline.id)).toMatch(/^13\.4 52\.52 /);
+      expect(await redis.hexists('drivers:location', unknown)).toBe(0);
     });
 
     it.each([

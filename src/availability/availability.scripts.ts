@@ -9,41 +9,54 @@ export const MAX_GEO_LAT = 85.05;
  */
 
 /**
- * A location ping (also the heartbeat). Never changes the status: the driver
- * enters or stays in the GEO set only if Redis' copy of PostgreSQL's state
- * says active and AVAILABLE. An older point than the stored one refreshes the
- * heartbeat but does not move the driver. The driver's rate limit is applied
- * first, in the same round trip: a refused ping changes nothing.
- * KEYS: geo, status, heartbeat, location, online, rate limit current window, previous window
- * ARGV: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow
- * Returns {state or false, 1 if the point was newest else 0, ms to wait when refused else 0}.
+ * Location pings (each also the heartbeat), several in one call: those that
+ * arrived in one event-loop turn. Never changes the status: a driver enters
+ * or stays in the GEO set only if Redis' copy of PostgreSQL's state says
+ * active and AVAILABLE. An older point than the stored one refreshes the
+ * heartbeat but does not move the driver. Each ping's rate limit is applied
+ * first: a refused ping changes nothing.
+ * KEYS: geo, status, heartbeat, location, then per ping: online, rate limit current window, previous window
+ * ARGV per ping: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow
+ * Returns, per ping, three entries: state or false, 1 if the point was newest else 0, ms to wait when refused else 0.
  */
-export const RECORD_PING = `${RATE_LIMIT_FUNCTION}
-local id = ARGV[1]
-local state = redis.call('HGET', KEYS[2], id)
--- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
-if not state then return {false, 0, 0} end
-if ARGV[7] ~= '0' then
-  local wait = rate_limit(KEYS[6], KEYS[7], ARGV[7], ARGV[8], ARGV[9])
-  if wait > 0 then return {state, 0, wait} end
+export const RECORD_PINGS = `${RATE_LIMIT_FUNCTION}
+local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedAt, now, ttl, limit, windowMs, into)
+  local state = redis.call('HGET', KEYS[2], id)
+  -- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
+  if not state then return false, 0, 0 end
+  if limit ~= '0' then
+    local wait = rate_limit(rateCurrent, ratePrevious, limit, windowMs, into)
+    if wait > 0 then return state, 0, wait end
+  end
+  redis.call('SET', online, '1', 'EX', ttl)
+  redis.call('ZADD', KEYS[3], 'GT', now, id)
+  local newest = 1
+  local previous = redis.call('HGET', KEYS[4], id)
+  if previous then
+    local previousAt = tonumber(string.match(previous, '[^ ]+ [^ ]+ ([^ ]+)'))
+    if previousAt and tonumber(recordedAt) < previousAt then newest = 0 end
+  end
+  if newest == 1 then redis.call('HSET', KEYS[4], id, lon .. ' ' .. lat .. ' ' .. recordedAt) end
+  local storedLon, storedLat = string.match(redis.call('HGET', KEYS[4], id), '([^ ]+) ([^ ]+)')
+  -- Redis cannot index beyond +-85.05 degrees; such drivers are found on the PostgreSQL path.
+  if string.sub(state, 1, 12) == 'AVAILABLE:1:' and math.abs(tonumber(storedLat)) <= ${MAX_GEO_LAT} then
+    redis.call('GEOADD', KEYS[1], storedLon, storedLat, id)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+  return state, newest, 0
 end
-redis.call('SET', KEYS[5], '1', 'EX', ARGV[6])
-redis.call('ZADD', KEYS[3], 'GT', ARGV[5], id)
-local newest = 1
-local previous = redis.call('HGET', KEYS[4], id)
-if previous then
-  local previousAt = tonumber(string.match(previous, '[^ ]+ [^ ]+ ([^ ]+)'))
-  if previousAt and tonumber(ARGV[4]) < previousAt then newest = 0 end
+
+local results = {}
+for p = 0, (#KEYS - 4) / 3 - 1 do
+  local k, a = 4 + p * 3, p * 9
+  local state, newest, wait = record(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
+  results[#results + 1] = state
+  results[#results + 1] = newest
+  results[#results + 1] = wait
 end
-if newest == 1 then redis.call('HSET', KEYS[4], id, ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4]) end
-local lon, lat = string.match(redis.call('HGET', KEYS[4], id), '([^ ]+) ([^ ]+)')
--- Redis cannot index beyond +-85.05 degrees; such drivers are found on the PostgreSQL path.
-if string.sub(state, 1, 12) == 'AVAILABLE:1:' and math.abs(tonumber(lat)) <= ${MAX_GEO_LAT} then
-  redis.call('GEOADD', KEYS[1], lon, lat, id)
-else
-  redis.call('ZREM', KEYS[1], id)
-end
-return {state, newest, 0}
+return results
 `;
 
 /**

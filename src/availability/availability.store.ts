@@ -1,15 +1,16 @@
 import { Injectable } from '@nestjs/common';
+import { Batcher } from '../common/batcher.js';
 import type { Redis } from 'ioredis';
 import { RedisService } from '../redis/redis.service.js';
 import { KEYS } from './availability.keys.js';
-import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RECORD_PING, RENEW_SYNC, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
+import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RECORD_PINGS, RENEW_SYNC, SEARCH_NEAREST, SWEEP_STALE } from './availability.scripts.js';
 import type { DriverState } from './availability.repository.js';
 import { redisSearchRadiusKm } from './geo.js';
 import type { RateLimitWindow } from '../rate-limit/rate-limiter.js';
 
 type ScriptResult = Promise<unknown>;
 interface AvailabilityCommands {
-  recordPing(...args: Array<string | number>): ScriptResult;
+  recordPings(...args: Array<string | number>): ScriptResult;
   applyState(...args: Array<string | number>): ScriptResult;
   sweepStale(...args: Array<string | number>): ScriptResult;
   searchNearest(...args: Array<string | number>): ScriptResult;
@@ -25,6 +26,14 @@ export interface PingResult {
   state: { status: DriverState['status']; isActive: boolean } | null;
   /** When the driver's rate limit refused the ping (nothing was recorded): the ms to wait; else 0. */
   waitMs: number;
+}
+
+interface Ping {
+  driverId: string;
+  point: { lat: number; lon: number; recordedAt: Date };
+  now: Date;
+  ttlSeconds: number;
+  limit: RateLimitWindow | null;
 }
 
 export interface RedisCandidate {
@@ -51,11 +60,13 @@ const at = (date: Date | null) => (date ? String(date.getTime()) : '');
 @Injectable()
 export class AvailabilityStore {
   private readonly redis: ScriptedRedis | null;
+  private readonly pings = new Batcher<Ping, PingResult>((pings) => this.recordPings(pings));
 
   constructor(redisService: RedisService) {
     const client = redisService.client;
     if (client) {
-      client.defineCommand('recordPing', { numberOfKeys: 7, lua: RECORD_PING });
+      // The number of keys varies with the number of pings: it is the first argument.
+      client.defineCommand('recordPings', { lua: RECORD_PINGS });
       client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
       client.defineCommand('sweepStale', { numberOfKeys: 3, lua: SWEEP_STALE });
       client.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
@@ -79,25 +90,32 @@ export class AvailabilityStore {
     return [KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location, KEYS.online(driverId)];
   }
 
-  async recordPing(
+  /**
+   * Records a location ping. The pings of one event-loop turn go to Redis
+   * together, in one script call (`RECORD_PINGS`); each gets its own result.
+   */
+  recordPing(
     driverId: string,
     point: { lat: number; lon: number; recordedAt: Date },
     now: Date,
     ttlSeconds: number,
     limit: RateLimitWindow | null,
   ): Promise<PingResult> {
-    const [state, , waitMs] = (await this.client.recordPing(
-      ...AvailabilityStore.stateKeys(driverId),
-      ...(limit?.keys ?? ['', '']),
-      driverId,
-      point.lon,
-      point.lat,
-      point.recordedAt.getTime(),
-      now.getTime(),
-      ttlSeconds,
-      ...(limit?.args ?? [0, 0, 0]),
-    )) as [string | null, number, number];
-    return { state: state ? decodeState(state) : null, waitMs };
+    return this.pings.add({ driverId, point, now, ttlSeconds, limit });
+  }
+
+  private async recordPings(pings: Ping[]): Promise<PingResult[]> {
+    const keys: string[] = [KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location];
+    const args: Array<string | number> = [];
+    for (const { driverId, point, now, ttlSeconds, limit } of pings) {
+      keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
+      args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
+    }
+    const flat = (await this.client.recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
+    return pings.map((_, i) => {
+      const state = flat[i * 3] as string | null;
+      return { state: state ? decodeState(state) : null, waitMs: Number(flat[i * 3 + 2]) };
+    });
   }
 
   /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */
