@@ -5,6 +5,7 @@ import request from 'supertest';
 import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { AvailabilityStore } from '../src/availability/availability.store.js';
+import type { RateLimitWindow } from '../src/rate-limit/rate-limiter.js';
 import { LocationWriter } from '../src/availability/location-writer.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
@@ -157,9 +158,13 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const offline = await newDriver(t);
       await ping(offline, BERLIN).expect(200);
       const unknown = '00000000-0000-4000-8000-00000000beef';
+      // A driver whose allowance (1 a minute here) is already spent.
+      const spent = await availableDriver({ lat: 52.4, lon: 13.3 });
+      const limit: RateLimitWindow = { keys: [`ratelimit:test:${spent.id}:1`, `ratelimit:test:${spent.id}:0`], args: [1, 60_000, 30_000] };
+      await redis.set(limit.keys[0], '1');
       const monitor = await redis.monitor();
       const calls: string[][] = [];
-      const ids = [available.id, offline.id, unknown];
+      const ids = [available.id, offline.id, unknown, spent.id];
       monitor.on('monitor', (_time: string, args: string[], source: string) => {
         if (source !== 'lua' && args.some((arg) => ids.some((id) => arg.includes(id)))) calls.push(args);
       });
@@ -170,6 +175,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
         store.recordPing(available.id, at(52.51), now, 60, null),
         store.recordPing(offline.id, at(52.52), now, 60, null),
         store.recordPing(unknown, at(52.53), now, 60, null),
+        store.recordPing(spent.id, at(52.54), now, 60, limit),
       ]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
@@ -181,13 +187,17 @@ describe('availability: location, heartbeat, status and nearest search', () => {
         { state: { status: 'AVAILABLE', isActive: true }, waitMs: 0 },
         { state: { status: 'OFFLINE', isActive: true }, waitMs: 0 },
         { state: null, waitMs: 0 },
+        // Half a minute left of this window, then a whole one for its count to weigh nothing.
+        { state: { status: 'AVAILABLE', isActive: true }, waitMs: 90_000 },
       ]);
       expect(scripts.map((c) => c[0])).toEqual(['evalsha']);
       expect(scripts[0].join(' ')).toContain(offline.id);
       expect(scripts[0].join(' ')).toContain(unknown);
-      expect(await geoMembers()).toEqual([available.id]);
+      expect(await geoMembers()).toEqual([available.id, spent.id].sort());
       expect(await redis.hget('drivers:location', offline.id)).toMatch(/^13\.4 52\.52 /);
       expect(await redis.hexists('drivers:location', unknown)).toBe(0);
+      // The refused ping recorded nothing: the point stored is still the one from before.
+      expect(await redis.hget('drivers:location', spent.id)).toMatch(/^13\.3 52\.4 /);
     });
 
     it.each([
