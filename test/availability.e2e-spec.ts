@@ -162,6 +162,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const spent = await availableDriver({ lat: 52.4, lon: 13.3 });
       const limit: RateLimitWindow = { keys: [`ratelimit:test:${spent.id}:1`, `ratelimit:test:${spent.id}:0`], args: [1, 60_000, 30_000] };
       await redis.set(limit.keys[0], '1');
+      const heartbeatBefore = await redis.zscore('drivers:heartbeat', spent.id);
       const monitor = await redis.monitor();
       const calls: string[][] = [];
       const ids = [available.id, offline.id, unknown, spent.id];
@@ -174,8 +175,8 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const results = await Promise.all([
         store.recordPing(available.id, at(52.51), now, 60, null),
         store.recordPing(offline.id, at(52.52), now, 60, null),
-        store.recordPing(unknown, at(52.53), now, 60, null),
         store.recordPing(spent.id, at(52.54), now, 60, limit),
+        store.recordPing(unknown, at(52.53), now, 60, null),
       ]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
@@ -186,9 +187,9 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(results).toEqual([
         { state: { status: 'AVAILABLE', isActive: true }, waitMs: 0 },
         { state: { status: 'OFFLINE', isActive: true }, waitMs: 0 },
-        { state: null, waitMs: 0 },
         // Half a minute left of this window, then a whole one for its count to weigh nothing.
         { state: { status: 'AVAILABLE', isActive: true }, waitMs: 90_000 },
+        { state: null, waitMs: 0 },
       ]);
       expect(scripts.map((c) => c[0])).toEqual(['evalsha']);
       expect(scripts[0].join(' ')).toContain(offline.id);
@@ -196,8 +197,9 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(await geoMembers()).toEqual([available.id, spent.id].sort());
       expect(await redis.hget('drivers:location', offline.id)).toMatch(/^13\.4 52\.52 /);
       expect(await redis.hexists('drivers:location', unknown)).toBe(0);
-      // The refused ping recorded nothing: the point stored is still the one from before.
+      // The refused ping recorded nothing: the point and the heartbeat stored are still those from before.
       expect(await redis.hget('drivers:location', spent.id)).toMatch(/^13\.3 52\.4 /);
+      expect(await redis.zscore('drivers:heartbeat', spent.id)).toBe(heartbeatBefore);
     });
 
     it.each([

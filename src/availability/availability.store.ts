@@ -60,7 +60,14 @@ const at = (date: Date | null) => (date ? String(date.getTime()) : '');
 @Injectable()
 export class AvailabilityStore {
   private readonly redis: ScriptedRedis | null;
-  private readonly pings = new Batcher<Ping, PingResult>((pings) => this.recordPings(pings));
+  /**
+   * One call per event-loop turn, not waiting for the calls still going, so a
+   * slow Redis delays each ping by its own call only; a failed call fails all
+   * its pings at once (each then falls back to PostgreSQL), instead of
+   * running them again one by one, which would wait out the timeout once per
+   * ping and count their rate limits twice.
+   */
+  private readonly pings = new Batcher<Ping, PingResult>((pings) => this.recordPings(pings), { maxRunning: Infinity, retryAlone: false });
 
   constructor(redisService: RedisService) {
     const client = redisService.client;
@@ -112,6 +119,7 @@ export class AvailabilityStore {
       args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
     }
     const flat = (await this.client.recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
+    if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);
     return pings.map((_, i) => {
       const state = flat[i * 3] as string | null;
       return { state: state ? decodeState(state) : null, waitMs: Number(flat[i * 3 + 2]) };

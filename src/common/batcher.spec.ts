@@ -46,7 +46,7 @@ describe('Batcher', () => {
 
   it('caps a batch at maxBatch items', async () => {
     const held = heldWrites();
-    const batcher = new Batcher(held.write, 2);
+    const batcher = new Batcher(held.write, { maxBatch: 2 });
     const all = [1, 2, 3, 4, 5].map((n) => batcher.add(n));
     for (let i = 0; i < 3; i++) {
       await settled();
@@ -91,5 +91,37 @@ describe('Batcher', () => {
     const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => writes.add(n)));
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
     expect(calls).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+  });
+
+  it('with retryAlone false fails every item of a failed run with its error, running none again', async () => {
+    const calls: number[][] = [];
+    const pings = new Batcher<number>(
+      async (items) => {
+        calls.push(items);
+        throw new Error('Command timed out');
+      },
+      { retryAlone: false },
+    );
+    const outcomes = await Promise.allSettled([1, 2, 3].map((n) => pings.add(n)));
+    expect(outcomes.map((o) => (o.status === 'rejected' ? (o.reason as Error).message : 'fulfilled'))).toEqual([
+      'Command timed out',
+      'Command timed out',
+      'Command timed out',
+    ]);
+    expect(calls).toEqual([[1, 2, 3]]);
+  });
+
+  it('with maxRunning above one sends each turn at its end, without waiting for the runs still going', async () => {
+    const held = heldWrites();
+    const batcher = new Batcher(held.write, { maxRunning: Infinity });
+    const first = [batcher.add(1), batcher.add(2)];
+    await settled();
+    const second = [batcher.add(3)];
+    await settled();
+    expect(held.batches).toEqual([[1, 2], [3]]);
+    held.releases[1]();
+    await Promise.all(second);
+    held.releases[0]();
+    await Promise.all(first);
   });
 });
