@@ -140,12 +140,13 @@ export class DeliveriesRepository {
    * Claims `claim.driverId` for the order and creates its ASSIGNED delivery,
    * audit event and outbox message, atomically: the order's lock, its latest
    * delivery, the conditional claim, then the rows (`claim_delivery`).
-   * Concurrent claims go to PostgreSQL together, one statement and one
-   * transaction for all (`assign_deliveries`); a claim in such a batch never
-   * waits for a lock, and one that would (its order or its driver held by
-   * another transaction right now) is made again alone, waiting, as a lone
-   * claim always is. A unique-index violation (a live delivery the lock did
-   * not see coming) is thrown as is.
+   * Claims go to PostgreSQL together with the others made at the same time,
+   * one statement and one transaction for all (`assign_deliveries`, a batch
+   * of one for a lone claim); a claim in such a batch never waits for a
+   * lock, and one that would (its order or its driver held by another
+   * transaction right now) is made again alone with `claim_delivery(true,
+   * ...)`, which waits. A unique-index violation (a live delivery the lock
+   * did not see coming) is thrown as is.
    */
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     let row = await this.claims.add(claim);
