@@ -57,21 +57,24 @@ type ClaimRow =
   | { outcome: 'order-live' | 'order-delivered'; delivery: Record<string, unknown>; driver: null }
   | { outcome: 'driver-taken' | 'busy'; delivery: null; driver: null };
 
-/** A claim by the names `assign_deliveries` reads (`claim_delivery`'s arguments). */
-const claimRecord = (claim: DeliveryClaim) => ({
-  seller_order_id: claim.sellerOrderId,
-  channel_id: claim.channelId,
-  driver_id: claim.driverId,
-  pickup_lat: claim.pickupLat,
-  pickup_lon: claim.pickupLon,
-  dropoff_lat: claim.dropoffLat,
-  dropoff_lon: claim.dropoffLon,
-  distance_meters: claim.distanceMeters,
-  heartbeat_cutoff: claim.heartbeatCutoff.toISOString(),
-  actor: claim.actor,
-  request_id: claim.requestId,
-  first_attempt_after_seconds: claim.firstAttemptAfterSeconds,
-});
+/**
+ * A claim as `claim_delivery`'s arguments after p_wait, in their order, each
+ * under the name `assign_deliveries` reads it by: one list for both calls.
+ */
+const claimArguments = (claim: DeliveryClaim): Array<[name: string, value: string | number | null]> => [
+  ['seller_order_id', claim.sellerOrderId],
+  ['channel_id', claim.channelId],
+  ['driver_id', claim.driverId],
+  ['pickup_lat', claim.pickupLat],
+  ['pickup_lon', claim.pickupLon],
+  ['dropoff_lat', claim.dropoffLat],
+  ['dropoff_lon', claim.dropoffLon],
+  ['distance_meters', claim.distanceMeters],
+  ['heartbeat_cutoff', claim.heartbeatCutoff.toISOString()],
+  ['actor', claim.actor],
+  ['request_id', claim.requestId],
+  ['first_attempt_after_seconds', claim.firstAttemptAfterSeconds],
+];
 
 /** Queries on deliveries and their audit trail. Methods taking an EntityManager run inside the caller's transaction. */
 @Injectable()
@@ -151,20 +154,10 @@ export class DeliveriesRepository {
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     let row = await this.claims.add(claim);
     if (row.outcome === 'busy') {
-      [row] = await this.dataSource.query(`SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, [
-        claim.sellerOrderId,
-        claim.channelId,
-        claim.driverId,
-        claim.pickupLat,
-        claim.pickupLon,
-        claim.dropoffLat,
-        claim.dropoffLon,
-        claim.distanceMeters,
-        claim.heartbeatCutoff,
-        claim.actor,
-        claim.requestId,
-        claim.firstAttemptAfterSeconds,
-      ]);
+      [row] = await this.dataSource.query(
+        `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        claimArguments(claim).map(([, value]) => value),
+      );
     }
     const manager = this.dataSource.manager;
     switch (row.outcome) {
@@ -182,7 +175,7 @@ export class DeliveriesRepository {
   private async assignMany(claims: DeliveryClaim[]): Promise<ClaimRow[]> {
     const rows: ClaimRow[] = await this.dataSource.query(
       `SELECT r.outcome, r.delivery, r.driver FROM assign_deliveries($1) WITH ORDINALITY AS r (outcome, delivery, driver, n) ORDER BY r.n`,
-      [JSON.stringify(claims.map(claimRecord))],
+      [JSON.stringify(claims.map((claim) => Object.fromEntries(claimArguments(claim))))],
     );
     if (rows.length !== claims.length) throw new Error(`assign_deliveries answered ${rows.length} rows for ${claims.length} claims`);
     return rows;
