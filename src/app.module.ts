@@ -14,7 +14,8 @@ import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
-import { WebhooksModule } from './webhooks/webhooks.module.js';
+import { SignedRequestsModule } from './signed-requests/signed-requests.module.js';
+import { OutboxModule } from './outbox/outbox.module.js';
 
 @Module({})
 export class AppModule {
@@ -33,7 +34,8 @@ export class AppModule {
         DeliveriesModule,
         EventsModule,
         HealthModule,
-        WebhooksModule,
+        OutboxModule,
+        SignedRequestsModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DomainError } from '../src/common/domain-error.js';
-import { SignedRequestReplayService } from '../src/webhooks/signed-request-replay.service.js';
+import { SignedRequestReplayService } from '../src/signed-requests/signed-request-replay.service.js';
 import { createTestDatabase } from './support/databases.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 

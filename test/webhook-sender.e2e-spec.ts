@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { WebhookSender } from '../src/webhooks/webhook-sender.js';
+import { WebhookSender } from '../src/outbox/webhook-sender.js';
 
 /**
  * A receiver on a raw socket, so the test decides exactly what each

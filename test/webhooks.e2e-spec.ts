@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import request from 'supertest';
-import { WebhookRelay } from '../src/webhooks/webhook-relay.service.js';
+import { WebhookRelay } from '../src/outbox/webhook-relay.service.js';
 import { eventually } from './support/eventually.js';
 import { CreatedDriver, newDriver } from './support/factories.js';
 import { sendEvent } from './support/fleet.js';

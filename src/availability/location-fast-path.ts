@@ -2,8 +2,8 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../auth/secret-compare.js';
 import { replyWithError } from '../common/all-exceptions.filter.js';
-import { DriverTokenService } from '../drivers/driver-token.service.js';
-import { looksLikeDriverToken } from '../drivers/driver-token.js';
+import { DriverTokenService } from '../auth/driver-token.service.js';
+import { looksLikeDriverToken } from '../auth/driver-token.js';
 import { AvailabilityService } from './availability.service.js';
 import { DATE_TIME, isRealDateTime, MAX_CLOCK_SKEW_MS } from './dto/update-location.dto.js';
 

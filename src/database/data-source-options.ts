@@ -1,18 +1,17 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { AppConfig } from '../config/app-config.js';
-import { DeliveryEventEntity } from '../deliveries/delivery-event.entity.js';
-import { DeliveryEntity } from '../deliveries/delivery.entity.js';
-import { DriverEntity } from '../drivers/driver.entity.js';
 import { createEmbeddedDriver } from './embedded-postgres.js';
 
-export const ENTITIES = [DriverEntity, DeliveryEntity, DeliveryEventEntity];
-
-/** One place that turns the configuration into TypeORM options, for the app and the CLI alike. */
+/**
+ * One place that turns the configuration into TypeORM options, for the app and
+ * the CLI alike. Entities come from the feature modules that use them
+ * (`TypeOrmModule.forFeature`, loaded by the database module); the CLI only
+ * runs migrations and needs none.
+ */
 export function buildDataSourceOptions(config: AppConfig): DataSourceOptions {
   const common = {
     type: 'postgres' as const,
-    entities: ENTITIES,
     migrations: MIGRATIONS,
     migrationsRun: false,
     migrationsTransactionMode: 'each' as const,

@@ -10,7 +10,7 @@ import { runMigrations } from './run-migrations.js';
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config), retryAttempts: 5, retryDelay: 2_000 }),
+      useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config), autoLoadEntities: true, retryAttempts: 5, retryDelay: 2_000 }),
     }),
   ],
   providers: [

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
-import { WebhookRelay } from '../webhooks/webhook-relay.service.js';
+import { WebhookRelay } from '../outbox/webhook-relay.service.js';
 
 /**
  * The transactional outbox of delivery changes. Every state change writes its

@@ -68,14 +68,4 @@ export class DriversRepository {
     const result = await this.repository.update({ id }, { tokenHash, updatedAt: () => 'now()' } as never);
     return (result.affected ?? 0) > 0;
   }
-
-  /** The owner of each token hash, in the order given (null where no driver holds it), in one query. */
-  async findByTokenHashes(tokenHashes: string[]): Promise<({ id: string; isActive: boolean } | null)[]> {
-    const rows: { id: string; isActive: boolean; tokenHash: string }[] = await this.repository.query(
-      `SELECT id, is_active AS "isActive", token_hash AS "tokenHash" FROM drivers WHERE token_hash = ANY($1::char(64)[])`,
-      [tokenHashes],
-    );
-    const owners = new Map(rows.map((row) => [row.tokenHash, { id: row.id, isActive: row.isActive }]));
-    return tokenHashes.map((hash) => owners.get(hash) ?? null);
-  }
 }

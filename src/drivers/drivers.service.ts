@@ -3,9 +3,9 @@ import { decodeCursor, toPage } from '../common/cursor.js';
 import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity, DriverStatus } from './driver.entity.js';
-import { newDriverToken } from './driver-token.js';
+import { newDriverToken } from '../auth/driver-token.js';
 import { DriverStateEvents } from './driver-state.events.js';
-import { DriverTokenService } from './driver-token.service.js';
+import { DriverTokenService } from '../auth/driver-token.service.js';
 import { DriverChanges, DriversRepository } from './drivers.repository.js';
 
 const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);

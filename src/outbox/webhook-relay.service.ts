@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Batcher } from '../common/batcher.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
-import { StandardWebhook } from './standard-webhook.js';
+import { StandardWebhook } from '../common/standard-webhook.js';
 import { WebhookMessage, WebhookMessagesRepository } from './webhook-messages.repository.js';
 import { WebhookSender } from './webhook-sender.js';
 

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { Batcher } from '../common/batcher.js';
 import { AppConfig } from '../config/app-config.js';
 import { hashDriverToken, looksLikeDriverToken } from './driver-token.js';
-import { DriversRepository } from './drivers.repository.js';
+import { DriverTokensRepository, TokenOwner } from './driver-tokens.repository.js';
 
 interface CacheEntry {
   /** The token's driver, or null for a token no driver holds. */
@@ -27,14 +27,14 @@ export class DriverTokenService {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly ttlMs: number;
   /** Lookups that miss the cache at the same time (a fleet reconnecting, say) share one query. */
-  private readonly owners: Batcher<string, { id: string; isActive: boolean } | null>;
+  private readonly owners: Batcher<string, TokenOwner | null>;
 
   constructor(
-    private readonly drivers: DriversRepository,
+    private readonly repository: DriverTokensRepository,
     config: AppConfig,
   ) {
     this.ttlMs = config.driverTokenCacheTtlMs;
-    this.owners = new Batcher((hashes) => this.drivers.findByTokenHashes(hashes));
+    this.owners = new Batcher((hashes) => this.repository.findOwners(hashes));
   }
 
   /** The driver id the token belongs to, or null when it is unknown, revoked or the driver inactive. */

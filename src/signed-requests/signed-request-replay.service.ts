@@ -1,7 +1,9 @@
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Principal } from '../auth/principal.js';
 import { DomainError } from '../common/domain-error.js';
+import { StoredErrorResponse, toErrorResponse } from '../common/error-response.js';
 import { Batcher } from '../common/batcher.js';
 import { ReceiptAnswer, ReceiptSighting, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
@@ -32,6 +34,38 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
   private readonly answers = new Batcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
 
   constructor(private readonly receipts: WebhookReceiptsRepository) {}
+
+  /**
+   * Runs `handle` for a request once per webhook-id: a signed request that
+   * changes something (any method but GET and HEAD) by Vendure or the driver
+   * app backend. A repeat gets the first answer again (an error answer is
+   * thrown as a StoredErrorResponse) without running anything. Every other
+   * request runs as it is. A client error is stored as the answer; a
+   * server-side failure or a rate limit is not, so that the retry runs again.
+   */
+  async once<T>(principal: Principal | undefined, request: { method: string; rawBody?: Buffer }, successStatus: number, handle: () => Promise<T>): Promise<T> {
+    if (!principal || (principal.kind !== 'vendure' && principal.kind !== 'driver-backend') || request.method === 'GET' || request.method === 'HEAD') {
+      return handle();
+    }
+    const { kind: source, messageId } = principal;
+    const decision = await this.begin(source, messageId, request.rawBody ?? Buffer.alloc(0));
+    if (decision.kind === 'replay') {
+      if (decision.statusCode >= 400) throw new StoredErrorResponse(decision.response);
+      return decision.response as T;
+    }
+    let answer: T;
+    try {
+      answer = await handle();
+    } catch (error) {
+      const { body } = toErrorResponse(error);
+      if (body.statusCode < 500 && body.statusCode !== HttpStatus.TOO_MANY_REQUESTS) {
+        await this.complete(source, messageId, body.statusCode, body);
+      } else await this.release(source, messageId).catch(() => undefined);
+      throw error;
+    }
+    await this.complete(source, messageId, successStatus, answer);
+    return answer;
+  }
 
   async begin(source: string, webhookId: string, body: Buffer): Promise<ReplayDecision> {
     const bodySha256 = createHash('sha256').update(body).digest('hex');

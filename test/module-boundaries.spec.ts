@@ -1,0 +1,67 @@
+import { describe, expect, it } from '@jest/globals';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const SRC = resolve('src');
+
+/** Every source file of the service (specs left out), by path relative to src/. */
+const sourceFiles = (readdirSync(SRC, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.spec.ts'));
+
+/** The feature folder a file of src/ belongs to ('.' for the files at its top). */
+const folderOf = (file: string) => (file.includes('/') ? file.split('/')[0] : '.');
+
+/** Folder → the folders its files import (type-only imports included: they couple the folders just as much). */
+function folderGraph(): Map<string, Map<string, string[]>> {
+  const graph = new Map<string, Map<string, string[]>>();
+  for (const file of sourceFiles) {
+    const from = folderOf(file);
+    const text = readFileSync(join(SRC, file), 'utf8');
+    for (const [, specifier] of text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)) {
+      const target = relative(SRC, resolve(SRC, dirname(file), specifier));
+      if (target.startsWith('..')) continue;
+      const to = folderOf(target);
+      if (to === from) continue;
+      if (!graph.has(from)) graph.set(from, new Map());
+      const edges = graph.get(from)!;
+      edges.set(to, [...(edges.get(to) ?? []), `${file} imports ${specifier}`]);
+    }
+  }
+  return graph;
+}
+
+/** Every cycle of folders, each as the path that closes it, with one import per step as evidence. */
+function cycles(graph: Map<string, Map<string, string[]>>): string[][] {
+  const found: string[][] = [];
+  const seen = new Set<string>();
+  const visit = (node: string, path: string[]) => {
+    for (const [next, evidence] of graph.get(node) ?? []) {
+      const at = path.indexOf(next);
+      if (at >= 0) {
+        const loop = [...path.slice(at), next];
+        const key = [...loop.slice(0, -1)].sort().join(' ');
+        if (!seen.has(key)) {
+          seen.add(key);
+          found.push(loop.map((folder, i) => (i + 1 < loop.length ? `${folder} (${(graph.get(folder)!.get(loop[i + 1]) ?? evidence)[0]})` : folder)));
+        }
+      } else visit(next, [...path, next]);
+    }
+  };
+  for (const node of graph.keys()) visit(node, [node]);
+  return found;
+}
+
+describe('module boundaries', () => {
+  it('no two feature folders of src/ import each other, directly or round a loop', () => {
+    const graph = folderGraph();
+    expect(graph.size).toBeGreaterThan(10);
+    expect(cycles(graph)).toEqual([]);
+  });
+
+  it('the cycle check finds a cycle when there is one', () => {
+    const graph = new Map([
+      ['auth', new Map([['outbox', ['auth/a.ts imports ../outbox/b.js']]])],
+      ['outbox', new Map([['common', ['x']], ['auth', ['outbox/b.ts imports ../auth/a.js']]])],
+    ]);
+    expect(cycles(graph)).toHaveLength(1);
+  });
+});
