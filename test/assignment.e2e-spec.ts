@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
 import { DeliveriesRepository } from '../src/deliveries/deliveries.repository.js';
 import { RedisService } from '../src/redis/redis.service.js';
 import { eventually } from './support/eventually.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
-import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { AvailabilityStore } from '../src/availability/availability.store.js';
 import type { RateLimitWindow } from '../src/rate-limit/rate-limiter.js';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { AvailabilityReconciler } from '../src/availability/availability.reconciler.js';
+import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { AvailabilityService } from '../src/availability/availability.service.js';
 import { AvailabilityStore } from '../src/availability/availability.store.js';

@@ -1,8 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DriverEntity } from '../drivers/driver.entity.js';
-import { DriversModule } from '../drivers/drivers.module.js';
-import { AvailabilityReconciler } from './availability.reconciler.js';
+import { DriverEntity } from '../fleet/driver.entity.js';
+import { FleetModule } from '../fleet/fleet.module.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityService } from './availability.service.js';
 import { AvailabilityStore } from './availability.store.js';
@@ -10,9 +9,9 @@ import { DriverAvailabilityController } from './driver-availability.controller.j
 import { LocationWriter } from './location-writer.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([DriverEntity]), DriversModule],
+  imports: [TypeOrmModule.forFeature([DriverEntity]), FleetModule],
   controllers: [DriverAvailabilityController],
-  providers: [AvailabilityRepository, AvailabilityStore, AvailabilityService, AvailabilityReconciler, LocationWriter],
-  exports: [AvailabilityService, AvailabilityReconciler],
+  providers: [AvailabilityRepository, AvailabilityStore, AvailabilityService, LocationWriter],
+  exports: [AvailabilityService],
 })
 export class AvailabilityModule {}

@@ -3,7 +3,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, Repository } from 'typeorm';
 import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
-import { DriverEntity } from '../drivers/driver.entity.js';
+import { DriverEntity } from '../fleet/driver.entity.js';
 import { earthBoxRadiusMeters } from './geo.js';
 
 export interface LocationWrite {
@@ -14,25 +14,10 @@ export interface LocationWrite {
   seenAt: Date;
 }
 
-/** What Redis mirrors of one driver. */
-export interface DriverState {
-  id: string;
-  status: DriverEntity['status'];
-  isActive: boolean;
-  stateVersion: number;
-  lastLat: number | null;
-  lastLon: number | null;
-  lastLocationAt: Date | null;
-  lastSeenAt: Date | null;
-}
-
-const STATE_COLUMNS = `id, status, is_active AS "isActive", state_version AS "stateVersion", last_lat AS "lastLat",
-  last_lon AS "lastLon", last_location_at AS "lastLocationAt", last_seen_at AS "lastSeenAt"`;
-
 /** Choosable: active, AVAILABLE, location known, heartbeat at or after the cutoff. */
 const CHOOSABLE = `d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL AND d.last_seen_at >= $cutoff`;
 
-/** PostgreSQL queries of the availability model (the `drivers` table is the truth). */
+/** PostgreSQL side of location pings (the write-behind's batches) and of the nearest search. */
 @Injectable()
 export class AvailabilityRepository {
   private readonly choosable = new Batcher<{ ids: string[]; cutoff: Date }, DriverEntity[]>((queries) => this.findChoosableMany(queries));
@@ -41,36 +26,6 @@ export class AvailabilityRepository {
     @InjectRepository(DriverEntity) private readonly drivers: Repository<DriverEntity>,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
-
-  async findState(id: string): Promise<DriverState | null> {
-    const [row] = await this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id = $1`, [id]);
-    return row ?? null;
-  }
-
-  findStates(ids: string[]): Promise<DriverState[]> {
-    return this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id = ANY($1::uuid[])`, [ids]);
-  }
-
-  /** States in id order after `afterId`, for reconciliation in bounded batches. */
-  listStates(afterId: string | null, limit: number): Promise<DriverState[]> {
-    return afterId === null
-      ? this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers ORDER BY id LIMIT $1`, [limit])
-      : this.dataSource.query(`SELECT ${STATE_COLUMNS} FROM drivers WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit]);
-  }
-
-  /**
-   * Sets AVAILABLE or OFFLINE unless the driver is BUSY (on a delivery).
-   * Returns the updated driver, or null when the driver is BUSY or unknown.
-   */
-  async setStatusUnlessBusy(id: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity | null> {
-    const result = await this.drivers
-      .createQueryBuilder()
-      .update()
-      .set({ status, stateVersion: () => 'state_version + 1', updatedAt: () => 'now()' } as never)
-      .where(`id = :id AND status <> 'BUSY'`, { id })
-      .execute();
-    return result.affected ? this.drivers.findOneBy({ id }) : null;
-  }
 
   /**
    * Writes a batch of points. A point older than the stored one leaves the

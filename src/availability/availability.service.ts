@@ -1,12 +1,11 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { DriverEntity, DriverStatus } from '../drivers/driver.entity.js';
-import { DriverStateEvents } from '../drivers/driver-state.events.js';
+import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
+import { MAX_GEO_LAT } from '../fleet/state-mirror.scripts.js';
+import { FleetService } from '../fleet/fleet.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
-import { AvailabilityReconciler } from './availability.reconciler.js';
-import { AvailabilityRepository, DriverState } from './availability.repository.js';
-import { MAX_GEO_LAT } from './availability.scripts.js';
+import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore } from './availability.store.js';
 import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
 import { LocationWriter } from './location-writer.js';
@@ -31,12 +30,13 @@ const MAX_CANDIDATES = 2_000;
 const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
 /**
- * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE, and
- * the nearest-driver search. PostgreSQL holds the truth; Redis mirrors the
- * choosable drivers for speed, and every path works without it.
+ * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE (the
+ * fleet's to write), and the nearest-driver search. PostgreSQL holds the
+ * truth; Redis mirrors the choosable drivers for speed, and every path works
+ * without it.
  */
 @Injectable()
-export class AvailabilityService implements OnModuleInit {
+export class AvailabilityService {
   private readonly logger = new Logger(AvailabilityService.name);
 
   constructor(
@@ -44,20 +44,9 @@ export class AvailabilityService implements OnModuleInit {
     private readonly repository: AvailabilityRepository,
     private readonly store: AvailabilityStore,
     private readonly writer: LocationWriter,
-    private readonly stateEvents: DriverStateEvents,
-    private readonly reconciler: AvailabilityReconciler,
+    private readonly fleet: FleetService,
     private readonly rateLimiter: RateLimiter,
   ) {}
-
-  onModuleInit(): void {
-    // Deactivation and reactivation (PATCH /drivers/:id) reach the GEO set before the answer is sent.
-    this.stateEvents.subscribe((driver) => this.mirror(driver));
-  }
-
-  /** Heartbeats older than this are stale. */
-  heartbeatCutoff(now = new Date()): Date {
-    return new Date(now.getTime() - this.config.driverHeartbeatTtlSeconds * 1000);
-  }
 
   /**
    * Records a location ping. Never changes the status. Answers the driver's
@@ -73,10 +62,9 @@ export class AvailabilityService implements OnModuleInit {
     let status = await this.pingRedis(driverId, point, now, limit);
     if (status === undefined) {
       // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
-      const state = await this.repository.findState(driverId);
+      const state = await this.fleet.mirrorCurrent(driverId);
       if (!state) throw driverNotFound(driverId);
       status = state.status;
-      await this.mirror(state);
       await this.pingRedis(driverId, point, now, limit);
     }
     await this.writer.record({ driverId, ...point, seenAt: now });
@@ -100,21 +88,11 @@ export class AvailabilityService implements OnModuleInit {
     return result.state?.status;
   }
 
-  /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering. */
+  /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering (by the fleet). */
   async setStatus(driverId: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity> {
     // Pings still in the write-behind buffer carry the newest location: write them first, so the answer shows it.
     await this.writer.flush();
-    const driver = await this.repository.setStatusUnlessBusy(driverId, status);
-    if (!driver) {
-      const state = await this.repository.findState(driverId);
-      if (!state) throw driverNotFound(driverId);
-      throw new DomainError(
-        'DRIVER_HAS_ACTIVE_DELIVERY',
-        'The driver is on a delivery (BUSY); it becomes AVAILABLE again when the delivery ends',
-      );
-    }
-    await this.mirror(driver);
-    return driver;
+    return this.fleet.setStatus(driverId, status);
   }
 
   /**
@@ -129,7 +107,7 @@ export class AvailabilityService implements OnModuleInit {
       throw new DomainError('VALIDATION_FAILED', [`radiusKm must not be greater than ${this.config.assignmentMaxRadiusKm} (ASSIGNMENT_MAX_RADIUS_KM)`]);
     }
     const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
-    const cutoff = this.heartbeatCutoff();
+    const cutoff = this.fleet.heartbeatCutoff();
     for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
       const { drivers, full } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
       const ranked = drivers
@@ -179,33 +157,9 @@ export class AvailabilityService implements OnModuleInit {
       // Redis offered drivers PostgreSQL says are not choosable (a mirror that failed, or one a
       // commit is about to make): answer from PostgreSQL, and repair those drivers in Redis.
       const confirmed = new Set(drivers.map((d) => d.id));
-      void this.repair(hits.map((hit) => hit.driverId).filter((id) => !confirmed.has(id)));
+      void this.fleet.repair(hits.map((hit) => hit.driverId).filter((id) => !confirmed.has(id)));
       return null;
     }
     return { drivers, full: hits.length === query.count };
-  }
-
-  private async repair(driverIds: string[]): Promise<void> {
-    try {
-      await this.store.applyStates(await this.repository.findStates(driverIds), this.heartbeatCutoff());
-    } catch (error) {
-      this.logger.warn(`Could not repair ${driverIds.length} drivers in Redis: ${(error as Error).message}`);
-      this.reconciler.requestReconcile();
-    }
-  }
-
-  /**
-   * Brings Redis in line with PostgreSQL's state of one driver, after a
-   * committed change; Redis being down is not an error.
-   */
-  async mirror(state: DriverState): Promise<void> {
-    if (!this.store.isReady()) return;
-    try {
-      await this.store.applyState(state, this.heartbeatCutoff());
-    } catch (error) {
-      // The search double-checks PostgreSQL meanwhile; a reconciliation repairs Redis soon.
-      this.logger.warn(`Could not mirror driver ${state.id} to Redis: ${(error as Error).message}`);
-      this.reconciler.requestReconcile();
-    }
   }
 }

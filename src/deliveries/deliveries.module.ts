@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { AvailabilityModule } from '../availability/availability.module.js';
+import { FleetModule } from '../fleet/fleet.module.js';
 import { OutboxModule } from '../outbox/outbox.module.js';
 import { DeliveriesController } from './deliveries.controller.js';
 import { DeliveriesRepository } from './deliveries.repository.js';
@@ -11,7 +11,7 @@ import { DeliveryTransitions } from './delivery-transitions.service.js';
 import { DeliveryEntity } from './delivery.entity.js';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([DeliveryEntity, DeliveryEventEntity]), AvailabilityModule, OutboxModule],
+  imports: [TypeOrmModule.forFeature([DeliveryEntity, DeliveryEventEntity]), FleetModule, OutboxModule],
   controllers: [DeliveriesController],
   providers: [DeliveriesRepository, DeliveriesService, DeliveryTransitions, DeliveryOutbox],
   exports: [DeliveriesRepository, DeliveryTransitions],

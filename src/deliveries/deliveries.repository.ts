@@ -3,7 +3,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
-import { DriverEntity } from '../drivers/driver.entity.js';
+import { FleetService } from '../fleet/fleet.service.js';
 import { DeliveryEventEntity } from './delivery-event.entity.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
 import { REACHED_AT_COLUMNS } from './delivery-state-machine.js';
@@ -39,8 +39,7 @@ export interface DeliveryClaim extends NewDelivery {
 }
 
 export type ClaimResult =
-  | { outcome: 'assigned'; delivery: DeliveryEntity; driver: DriverEntity }
-  | { outcome: 'order-live' | 'order-delivered'; delivery: DeliveryEntity }
+  | { outcome: 'assigned' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity }
   | { outcome: 'driver-taken' };
 
 export interface DeliveryFilters {
@@ -79,12 +78,14 @@ const claimArguments = (claim: DeliveryClaim): Array<[name: string, value: strin
 /** Queries on deliveries and their audit trail. Methods taking an EntityManager run inside the caller's transaction. */
 @Injectable()
 export class DeliveriesRepository {
-  private readonly claims = new Batcher<DeliveryClaim, ClaimRow>((claims) => this.assignMany(claims));
+  /** The fleet mirrors the drivers a batch claimed once it has committed. */
+  private readonly claims = new Batcher<DeliveryClaim, ClaimRow>((claims) => this.fleet.claim(() => this.assignMany(claims)));
 
   constructor(
     @InjectRepository(DeliveryEntity) private readonly deliveries: Repository<DeliveryEntity>,
     @InjectRepository(DeliveryEventEntity) private readonly events: Repository<DeliveryEventEntity>,
     @InjectDataSource() readonly dataSource: DataSource,
+    private readonly fleet: FleetService,
   ) {}
 
   findById(id: string, manager?: EntityManager): Promise<DeliveryEntity | null> {
@@ -154,21 +155,16 @@ export class DeliveriesRepository {
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     let row = await this.claims.add(claim);
     if (row.outcome === 'busy') {
-      [row] = await this.dataSource.query(
-        `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-        claimArguments(claim).map(([, value]) => value),
+      [row] = await this.fleet.claim<ClaimRow>(() =>
+        this.dataSource.query(
+          `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          claimArguments(claim).map(([, value]) => value),
+        ),
       );
     }
-    const manager = this.dataSource.manager;
-    switch (row.outcome) {
-      case 'assigned':
-        return { outcome: 'assigned', delivery: hydrate(manager, DeliveryEntity, row.delivery), driver: hydrate(manager, DriverEntity, row.driver) };
-      case 'order-live':
-      case 'order-delivered':
-        return { outcome: row.outcome, delivery: hydrate(manager, DeliveryEntity, row.delivery) };
-      default:
-        return { outcome: 'driver-taken' };
-    }
+    return row.delivery === null
+      ? { outcome: 'driver-taken' }
+      : { outcome: row.outcome, delivery: hydrate(this.dataSource.manager, DeliveryEntity, row.delivery) };
   }
 
   /** Claims in one statement, one answer row each, in order; 'busy' where a claim would have waited. */
@@ -207,15 +203,5 @@ export class DeliveriesRepository {
       [id, from, to, failureReason],
     );
     return rows.length === 1 ? hydrate(manager, DeliveryEntity, rows[0]) : null;
-  }
-
-  /** A driver whose delivery ended is AVAILABLE again. */
-  async releaseDriver(manager: EntityManager, driverId: string): Promise<DriverEntity | null> {
-    const [rows] = await manager.query(
-      `UPDATE drivers SET status = 'AVAILABLE', state_version = state_version + 1, updated_at = now()
-       WHERE id = $1 AND status = 'BUSY' RETURNING *`,
-      [driverId],
-    );
-    return rows.length === 1 ? hydrate(manager, DriverEntity, rows[0]) : manager.findOneBy(DriverEntity, { id: driverId });
   }
 }

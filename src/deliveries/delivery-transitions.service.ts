@@ -1,10 +1,8 @@
 import { Injectable } from '@nestjs/common';
-import { EntityManager } from 'typeorm';
-import { AvailabilityService } from '../availability/availability.service.js';
 import { DomainError } from '../common/domain-error.js';
 import { requestContext } from '../common/request-context.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
-import { DriverEntity } from '../drivers/driver.entity.js';
+import { FleetService, FleetTransaction } from '../fleet/fleet.service.js';
 import { ClaimResult, DeliveriesRepository, NewDelivery } from './deliveries.repository.js';
 import { DeliveryOutbox } from './delivery-outbox.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
@@ -23,15 +21,16 @@ export type ChangeOutcome = { delivery: DeliveryEntity; changed: boolean };
 
 /**
  * Every delivery state change, each in one PostgreSQL transaction with its
- * audit event and its outbox message; the driver's new state is mirrored to
- * Redis only after commit, and before the caller answers.
+ * audit event and its outbox message. The driver is claimed and released
+ * through the fleet, which mirrors its new state to Redis after the commit,
+ * before the caller answers.
  */
 @Injectable()
 export class DeliveryTransitions {
   constructor(
     private readonly repository: DeliveriesRepository,
     private readonly outbox: DeliveryOutbox,
-    private readonly availability: AvailabilityService,
+    private readonly fleet: FleetService,
   ) {}
 
   /**
@@ -45,7 +44,7 @@ export class DeliveryTransitions {
     try {
       result = await this.repository.assign({
         ...delivery,
-        heartbeatCutoff: this.availability.heartbeatCutoff(),
+        heartbeatCutoff: this.fleet.heartbeatCutoff(),
         actor,
         requestId: requestContext.requestId() ?? null,
         firstAttemptAfterSeconds: this.outbox.firstAttemptAfterSeconds(),
@@ -56,10 +55,8 @@ export class DeliveryTransitions {
       throw error;
     }
     if (result.outcome === 'driver-taken') return { kind: 'driver-taken' };
-    if (result.outcome !== 'assigned') return { kind: result.outcome, delivery: result.delivery };
-    this.outbox.afterCommit();
-    await this.availability.mirror(result.driver);
-    return { kind: 'assigned', delivery: result.delivery };
+    if (result.outcome === 'assigned') this.outbox.afterCommit();
+    return { kind: result.outcome, delivery: result.delivery };
   }
 
   /**
@@ -68,12 +65,8 @@ export class DeliveryTransitions {
    * a final status makes the driver AVAILABLE again.
    */
   async change(deliveryId: string, to: DeliveryStatus, actor: string, reason?: string): Promise<ChangeOutcome> {
-    const released: DriverEntity[] = [];
-    const result = await this.repository.dataSource.transaction((manager) =>
-      this.changeIn(manager, deliveryId, to, actor, reason, released),
-    );
+    const result = await this.fleet.transaction((tx) => this.changeIn(tx, deliveryId, to, actor, reason));
     if (result.changed) this.outbox.afterCommit();
-    for (const driver of released) await this.availability.mirror(driver);
     return result;
   }
 
@@ -82,29 +75,21 @@ export class DeliveryTransitions {
    * an assignment of the same order that is committing right now.
    */
   async cancelOrder(sellerOrderId: string, actor: string, reason?: string): Promise<ChangeOutcome> {
-    const released: DriverEntity[] = [];
-    const result = await this.repository.dataSource.transaction(async (manager) => {
-      await this.repository.lockOrder(manager, sellerOrderId);
-      const latest = await this.repository.findLatestBySellerOrder(sellerOrderId, manager);
+    const result = await this.fleet.transaction(async (tx) => {
+      await this.repository.lockOrder(tx.manager, sellerOrderId);
+      const latest = await this.repository.findLatestBySellerOrder(sellerOrderId, tx.manager);
       if (!latest) throw new DomainError('DELIVERY_NOT_FOUND', `No delivery for order ${sellerOrderId}`);
       if (latest.status === 'DELIVERED' || latest.status === 'FAILED') {
         throw new DomainError('DELIVERY_ALREADY_FINISHED', `The delivery of order ${sellerOrderId} already ended ${latest.status}`);
       }
-      return this.changeIn(manager, latest.id, 'CANCELLED', actor, reason, released);
+      return this.changeIn(tx, latest.id, 'CANCELLED', actor, reason);
     });
     if (result.changed) this.outbox.afterCommit();
-    for (const driver of released) await this.availability.mirror(driver);
     return result;
   }
 
-  private async changeIn(
-    manager: EntityManager,
-    deliveryId: string,
-    to: DeliveryStatus,
-    actor: string,
-    reason: string | undefined,
-    released: DriverEntity[],
-  ): Promise<ChangeOutcome> {
+  private async changeIn(tx: FleetTransaction, deliveryId: string, to: DeliveryStatus, actor: string, reason: string | undefined): Promise<ChangeOutcome> {
+    const { manager } = tx;
     // Locked, so the status read here is the one the move starts from.
     const before = await this.repository.findByIdForUpdate(manager, deliveryId);
     if (!before) throw new DomainError('DELIVERY_NOT_FOUND', `Delivery ${deliveryId} does not exist`);
@@ -114,15 +99,12 @@ export class DeliveryTransitions {
       throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot move from ${before.status} to ${to}`);
     }
     await this.recordEvent(manager, moved, before.status, actor, reason ? { reason } : {});
-    if (isFinal(to)) {
-      const driver = await this.repository.releaseDriver(manager, moved.driverId);
-      if (driver) released.push(driver);
-    }
+    if (isFinal(to)) await tx.release(moved.driverId);
     return { delivery: moved, changed: true };
   }
 
   private async recordEvent(
-    manager: EntityManager,
+    manager: FleetTransaction['manager'],
     delivery: DeliveryEntity,
     fromStatus: DeliveryStatus | null,
     actor: string,

@@ -1,16 +1,16 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { DriverEntity } from './driver.entity.js';
-import { DriverStateEvents } from './driver-state.events.js';
 import { AuthModule } from '../auth/auth.module.js';
+import { DriverEntity } from '../fleet/driver.entity.js';
+import { FleetModule } from '../fleet/fleet.module.js';
 import { DriversController } from './drivers.controller.js';
 import { DriversRepository } from './drivers.repository.js';
 import { DriversService } from './drivers.service.js';
 
+/** Registration and profiles of drivers, and their tokens; their state (status, isActive) is the fleet's. */
 @Module({
-  imports: [TypeOrmModule.forFeature([DriverEntity]), AuthModule],
+  imports: [TypeOrmModule.forFeature([DriverEntity]), AuthModule, FleetModule],
   controllers: [DriversController],
-  providers: [DriversRepository, DriversService, DriverStateEvents],
-  exports: [DriversRepository, DriversService, DriverStateEvents],
+  providers: [DriversRepository, DriversService],
 })
 export class DriversModule {}

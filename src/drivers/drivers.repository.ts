@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
-import { DriverEntity, DriverStatus } from './driver.entity.js';
+import { EntityManager, Repository } from 'typeorm';
+import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
 
 export interface NewDriver {
   name: string;
@@ -10,7 +10,8 @@ export interface NewDriver {
   tokenHash: string;
 }
 
-export type DriverChanges = Partial<Pick<DriverEntity, 'name' | 'phone' | 'vehicleType' | 'isActive'>>;
+/** What an operator may change of a driver's profile (its state is the fleet's: see FleetService). */
+export type ProfileChanges = Partial<Pick<DriverEntity, 'name' | 'phone' | 'vehicleType'>>;
 
 @Injectable()
 export class DriversRepository {
@@ -26,8 +27,8 @@ export class DriversRepository {
     return this.getById(row.id);
   }
 
-  findById(id: string): Promise<DriverEntity | null> {
-    return this.repository.findOneBy({ id });
+  findById(id: string, manager?: EntityManager): Promise<DriverEntity | null> {
+    return (manager ?? this.repository.manager).findOneBy(DriverEntity, { id });
   }
 
   private async getById(id: string): Promise<DriverEntity> {
@@ -56,12 +57,11 @@ export class DriversRepository {
     return query.getMany();
   }
 
-  /** Applies the changes; returns the updated driver, or null when there is no such driver. */
-  async update(id: string, changes: DriverChanges): Promise<DriverEntity | null> {
+  /** Applies the changes, in the caller's transaction; false when there is no such driver. */
+  async updateProfile(manager: EntityManager, id: string, changes: ProfileChanges): Promise<boolean> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-    const stateVersion = changes.isActive === undefined ? {} : { stateVersion: () => 'state_version + 1' };
-    const result = await this.repository.update({ id }, { ...defined, ...stateVersion, updatedAt: () => 'now()' } as never);
-    return result.affected ? this.findById(id) : null;
+    const result = await manager.update(DriverEntity, { id }, { ...defined, updatedAt: () => 'now()' } as never);
+    return (result.affected ?? 0) > 0;
   }
 
   async replaceTokenHash(id: string, tokenHash: string): Promise<boolean> {

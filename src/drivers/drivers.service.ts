@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { decodeCursor, toPage } from '../common/cursor.js';
 import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
-import { DriverEntity, DriverStatus } from './driver.entity.js';
+import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
 import { newDriverToken } from '../auth/driver-token.js';
-import { DriverStateEvents } from './driver-state.events.js';
+import { FleetService } from '../fleet/fleet.service.js';
 import { DriverTokenService } from '../auth/driver-token.service.js';
-import { DriverChanges, DriversRepository } from './drivers.repository.js';
+import { DriversRepository, ProfileChanges } from './drivers.repository.js';
 
 const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 const phoneTaken = () => new DomainError('DRIVER_PHONE_TAKEN', 'Another driver already has this phone number');
@@ -16,7 +16,7 @@ export class DriversService {
   constructor(
     private readonly drivers: DriversRepository,
     private readonly tokens: DriverTokenService,
-    private readonly stateEvents: DriverStateEvents,
+    private readonly fleet: FleetService,
   ) {}
 
   async create(input: { name: string; phone: string; vehicleType?: string }): Promise<{ driver: DriverEntity; token: string }> {
@@ -42,19 +42,22 @@ export class DriversService {
     return toPage(await this.drivers.listPage({ status: query.status, afterId, limit }), limit);
   }
 
-  async update(id: string, changes: DriverChanges): Promise<DriverEntity> {
+  /** Profile changes and (through the fleet) activation, in one transaction. */
+  async update(id: string, changes: ProfileChanges & { isActive?: boolean }): Promise<DriverEntity> {
+    const { isActive, ...profile } = changes;
     let driver: DriverEntity | null;
     try {
-      driver = await this.drivers.update(id, changes);
+      driver = await this.fleet.transaction(async (tx) => {
+        if (!(await this.drivers.updateProfile(tx.manager, id, profile))) return null;
+        if (isActive !== undefined) await tx.setActive(id, isActive);
+        return this.drivers.findById(id, tx.manager);
+      });
     } catch (error) {
       if (isUniqueViolation(error, 'drivers_phone_key')) throw phoneTaken();
       throw error;
     }
     if (!driver) throw driverNotFound(id);
-    if (changes.isActive !== undefined) {
-      this.tokens.forgetDriver(id);
-      await this.stateEvents.changed(driver);
-    }
+    if (isActive !== undefined) this.tokens.forgetDriver(id);
     return driver;
   }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { AvailabilityReconciler } from '../../src/availability/availability.reconciler.js';
+import { AvailabilityReconciler } from '../../src/fleet/availability-reconciler.js';
 import { LocationWriter } from '../../src/availability/location-writer.js';
 import { createTestDatabase } from './databases.js';
 import { eventually } from './eventually.js';

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { DRIVER_STATUSES } from '../driver.entity.js';
-import type { DriverEntity, DriverStatus } from '../driver.entity.js';
+import { DRIVER_STATUSES } from '../../fleet/driver.entity.js';
+import type { DriverEntity, DriverStatus } from '../../fleet/driver.entity.js';
 
 export class LocationDto {
   @ApiProperty({ example: 52.52 }) lat!: number;

@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { RedisService } from '../redis/redis.service.js';
-import { AvailabilityRepository } from './availability.repository.js';
-import { AvailabilityStore } from './availability.store.js';
+import { heartbeatCutoff } from './driver-state.js';
+import { FleetRepository } from './fleet.repository.js';
+import { DriverStateMirror } from './state-mirror.js';
 
 const BATCH_SIZE = 1_000;
 /** How often expired heartbeats are swept out of the GEO set. */
@@ -49,8 +50,8 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
 
   constructor(
     private readonly config: AppConfig,
-    private readonly repository: AvailabilityRepository,
-    private readonly store: AvailabilityStore,
+    private readonly repository: FleetRepository,
+    private readonly store: DriverStateMirror,
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
   ) {}
@@ -110,14 +111,17 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   async sweep(): Promise<number | null> {
     if (!this.store.isReady()) return null;
     try {
-      const cutoff = new Date(Date.now() - this.config.driverHeartbeatTtlSeconds * 1000);
-      const removed = await this.store.sweepStale(cutoff, SWEEP_LOCK_MS);
+      const removed = await this.store.sweepStale(this.cutoff(), SWEEP_LOCK_MS);
       this.metrics.backgroundRun('sweep', removed === null ? 'skipped' : 'ran');
       return removed;
     } catch (error) {
       this.logger.debug(`Sweep skipped: ${(error as Error).message}`);
       return null;
     }
+  }
+
+  private cutoff(): Date {
+    return heartbeatCutoff(this.config.driverHeartbeatTtlSeconds);
   }
 
   /** The periodic run: skipped when a process of the cluster completed one less than half an interval ago. */
@@ -153,7 +157,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
         const batch = await this.repository.listStates(afterId, BATCH_SIZE);
         if (batch.length === 0) break;
         // The cutoff is taken per batch, so a long run does not judge late batches by an old clock.
-        const errors = await this.store.applyStates(batch, new Date(Date.now() - this.config.driverHeartbeatTtlSeconds * 1000));
+        const errors = await this.store.applyStates(batch, this.cutoff());
         failed += errors.length;
         for (const { id, error } of errors.slice(0, 3)) this.logger.warn(`Could not mirror driver ${id}: ${error.message}`);
         drivers += batch.length;
@@ -161,7 +165,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
         if (batch.length < BATCH_SIZE) break;
         if (!(await this.store.renewSync(token, LEASE_MS))) throw new Error('the reconciliation lease was lost (Redis flushed, or the run stalled)');
       }
-      const pruned = await this.store.pruneGeo();
+      const pruned = await this.store.pruneGeo(this.cutoff());
       this.metrics.backgroundRun('reconcile', 'ran');
       if (failed > 0 || !(await this.store.markSynced(token, new Date()))) {
         await this.store.endSync(token);

@@ -1,0 +1,142 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+import { DomainError } from '../common/domain-error.js';
+import { AppConfig } from '../config/app-config.js';
+import { hydrate } from '../database/hydrate.js';
+import { AvailabilityReconciler } from './availability-reconciler.js';
+import { DriverEntity } from './driver.entity.js';
+import { DriverState, heartbeatCutoff } from './driver-state.js';
+import { FleetRepository } from './fleet.repository.js';
+import { DriverStateMirror } from './state-mirror.js';
+
+const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
+
+/** A row of a statement that claims drivers: the claimed driver's new row (as JSON), or null. */
+export interface ClaimingRow {
+  driver: Record<string, unknown> | null;
+}
+
+/**
+ * The driver state changes a transaction makes through the fleet; each is
+ * mirrored to Redis once the transaction has committed.
+ */
+export class FleetTransaction {
+  constructor(
+    /** For the caller's own statements in the same transaction. */
+    readonly manager: EntityManager,
+    private readonly repository: FleetRepository,
+    private readonly changed: DriverState[],
+  ) {}
+
+  /** Activates or deactivates a driver; null when there is no such driver. */
+  async setActive(driverId: string, isActive: boolean): Promise<DriverEntity | null> {
+    return this.record(await this.repository.setActive(this.manager, driverId, isActive));
+  }
+
+  /** A driver whose delivery ended is AVAILABLE again (if it was BUSY). */
+  async release(driverId: string): Promise<DriverEntity | null> {
+    return this.record(await this.repository.release(this.manager, driverId));
+  }
+
+  private record(driver: DriverEntity | null): DriverEntity | null {
+    if (driver) this.changed.push(driver);
+    return driver;
+  }
+}
+
+/**
+ * The one owner of a driver's state: the only code that changes `status`,
+ * `isActive` and `stateVersion` (here, in FleetRepository and in the
+ * `claim_driver` routine), and the one after-commit path that mirrors every
+ * committed change to Redis before the caller answers. Other modules ask it:
+ * a status change, a transaction of theirs that activates or releases a
+ * driver, a statement that claims drivers.
+ */
+@Injectable()
+export class FleetService {
+  private readonly logger = new Logger(FleetService.name);
+
+  constructor(
+    private readonly config: AppConfig,
+    private readonly repository: FleetRepository,
+    private readonly mirror: DriverStateMirror,
+    private readonly reconciler: AvailabilityReconciler,
+    @InjectDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** Heartbeats older than this are stale: such a driver cannot be chosen. */
+  heartbeatCutoff(now = new Date()): Date {
+    return heartbeatCutoff(this.config.driverHeartbeatTtlSeconds, now);
+  }
+
+  /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis. 409 while the driver is BUSY. */
+  async setStatus(driverId: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity> {
+    const driver = await this.repository.setStatusUnlessBusy(driverId, status);
+    if (!driver) {
+      if (!(await this.repository.findState(driverId))) throw driverNotFound(driverId);
+      throw new DomainError(
+        'DRIVER_HAS_ACTIVE_DELIVERY',
+        'The driver is on a delivery (BUSY); it becomes AVAILABLE again when the delivery ends',
+      );
+    }
+    await this.publish([driver]);
+    return driver;
+  }
+
+  /**
+   * Runs `work` in one transaction; the driver state changes it makes
+   * through `tx` reach Redis after the commit, before this resolves.
+   */
+  async transaction<T>(work: (tx: FleetTransaction) => Promise<T>): Promise<T> {
+    const changed: DriverState[] = [];
+    const result = await this.dataSource.transaction((manager) => work(new FleetTransaction(manager, this.repository, changed)));
+    await this.publish(changed);
+    return result;
+  }
+
+  /**
+   * Runs a statement that claims drivers through `claim_driver` and commits
+   * on its own (a delivery's claim, say), then mirrors every driver it
+   * claimed: each row carries the claimed driver's new row, or null.
+   */
+  async claim<R extends ClaimingRow>(statement: () => Promise<R[]>): Promise<R[]> {
+    const rows = await statement();
+    const manager = this.dataSource.manager;
+    await this.publish(rows.flatMap((row) => (row.driver ? [hydrate(manager, DriverEntity, row.driver)] : [])));
+    return rows;
+  }
+
+  /** PostgreSQL's state of a driver Redis does not know yet, mirrored; null for an unknown driver. */
+  async mirrorCurrent(driverId: string): Promise<DriverState | null> {
+    const state = await this.repository.findState(driverId);
+    if (state) await this.publish([state]);
+    return state;
+  }
+
+  /** Mirrors drivers again whose Redis copy was found out of line with PostgreSQL. */
+  async repair(driverIds: string[]): Promise<void> {
+    try {
+      await this.mirror.applyStates(await this.repository.findStates(driverIds), this.heartbeatCutoff());
+    } catch (error) {
+      this.logger.warn(`Could not repair ${driverIds.length} drivers in Redis: ${(error as Error).message}`);
+      this.reconciler.requestReconcile();
+    }
+  }
+
+  /**
+   * The after-commit path: committed states into Redis. Redis being down is
+   * not an error (searches use PostgreSQL until it is reconciled); a failed
+   * write asks for a reconciliation, and searches double-check PostgreSQL meanwhile.
+   */
+  private async publish(states: DriverState[]): Promise<void> {
+    if (states.length === 0 || !this.mirror.isReady()) return;
+    try {
+      const failed = await this.mirror.applyStates(states, this.heartbeatCutoff());
+      if (failed.length > 0) throw failed[0].error;
+    } catch (error) {
+      this.logger.warn(`Could not mirror ${states.map((s) => s.id).join(', ')} to Redis: ${(error as Error).message}`);
+      this.reconciler.requestReconcile();
+    }
+  }
+}

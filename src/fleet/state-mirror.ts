@@ -1,0 +1,147 @@
+import { Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { RedisService } from '../redis/redis.service.js';
+import { DriverState, encodeState } from './driver-state.js';
+import { KEYS } from './redis-keys.js';
+import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RENEW_SYNC, SWEEP_STALE } from './state-mirror.scripts.js';
+
+type ScriptResult = Promise<unknown>;
+interface MirrorCommands {
+  applyState(...args: Array<string | number>): ScriptResult;
+  sweepStale(...args: Array<string | number>): ScriptResult;
+  pruneGeo(...args: Array<string | number>): ScriptResult;
+  markSynced(...args: Array<string | number>): ScriptResult;
+  renewSync(...args: Array<string | number>): ScriptResult;
+  endSync(...args: Array<string | number>): ScriptResult;
+}
+type ScriptedRedis = Redis & MirrorCommands;
+
+const at = (date: Date | null) => (date ? String(date.getTime()) : '');
+
+/**
+ * The Redis copy of drivers' state: `drivers:status`, the GEO set's
+ * membership, and the markers of reconciliation. Every operation is one
+ * script, one round trip. Callers check `isReady` and treat any error as
+ * "Redis is down".
+ */
+@Injectable()
+export class DriverStateMirror {
+  private readonly redis: ScriptedRedis | null;
+
+  constructor(redisService: RedisService) {
+    const client = redisService.client;
+    if (client) {
+      client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
+      client.defineCommand('sweepStale', { numberOfKeys: 3, lua: SWEEP_STALE });
+      client.defineCommand('pruneGeo', { numberOfKeys: 4, lua: PRUNE_GEO });
+      client.defineCommand('markSynced', { numberOfKeys: 2, lua: MARK_SYNCED });
+      client.defineCommand('renewSync', { numberOfKeys: 1, lua: RENEW_SYNC });
+      client.defineCommand('endSync', { numberOfKeys: 1, lua: END_SYNC });
+    }
+    this.redis = client as ScriptedRedis | null;
+    this.isReady = () => redisService.isReady;
+  }
+
+  readonly isReady: () => boolean;
+
+  private get client(): ScriptedRedis {
+    if (!this.redis || !this.isReady()) throw new Error('Redis is not connected');
+    return this.redis;
+  }
+
+  /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */
+  async applyState(driver: DriverState, cutoff: Date): Promise<boolean> {
+    const result = await this.client.applyState(...this.applyStateArgs(driver, cutoff));
+    return result === 1;
+  }
+
+  /**
+   * The same for many drivers, pipelined: one round trip for the whole batch.
+   * Returns the drivers whose script failed; the others are applied regardless.
+   */
+  async applyStates(drivers: DriverState[], cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
+    const pipeline = this.client.pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
+    for (const driver of drivers) void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
+    const results = await pipeline.exec();
+    return results.flatMap(([error], i) => (error ? [{ id: drivers[i].id, error }] : []));
+  }
+
+  private applyStateArgs(driver: DriverState, cutoff: Date): Array<string | number> {
+    // Same rule as PostgreSQL's: coordinates make the location known (a missing time counts as oldest).
+    const hasLocation = driver.lastLat !== null && driver.lastLon !== null;
+    return [
+      KEYS.geo,
+      KEYS.status,
+      KEYS.heartbeat,
+      KEYS.location,
+      KEYS.online(driver.id),
+      driver.id,
+      encodeState(driver),
+      driver.stateVersion,
+      cutoff.getTime(),
+      hasLocation ? String(driver.lastLon) : '',
+      hasLocation ? String(driver.lastLat) : '',
+      hasLocation ? (at(driver.lastLocationAt) || '0') : '',
+      at(driver.lastSeenAt),
+    ];
+  }
+
+  /**
+   * Removes drivers whose heartbeat is older than `cutoff` from the GEO set and
+   * returns how many; null when a process of the cluster swept less than
+   * `periodMs` ago.
+   */
+  async sweepStale(cutoff: Date, periodMs: number, limit = 1_000): Promise<number | null> {
+    const removed = Number(await this.client.sweepStale(KEYS.heartbeat, KEYS.geo, KEYS.swept, cutoff.getTime(), limit, periodMs));
+    return removed < 0 ? null : removed;
+  }
+
+  /** Removes GEO members that are not choosable according to Redis' copy of the state. */
+  async pruneGeo(cutoff: Date): Promise<number> {
+    let cursor = '0';
+    let removed = 0;
+    do {
+      const [next, entries] = await this.client.zscan(KEYS.geo, cursor, 'COUNT', 1_000);
+      cursor = next;
+      const members = entries.filter((_, i) => i % 2 === 0);
+      if (members.length > 0) {
+        removed += Number(await this.client.pruneGeo(KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location, cutoff.getTime(), ...members));
+      }
+    } while (cursor !== '0');
+    return removed;
+  }
+
+  /**
+   * Starts a reconciliation run by taking the cluster's lease for `leaseMs`;
+   * false when another run holds it. The token must survive until `markSynced`.
+   */
+  async beginSync(token: string, leaseMs: number): Promise<boolean> {
+    return (await this.client.set(KEYS.reconciling, token, 'PX', leaseMs, 'NX')) === 'OK';
+  }
+
+  /** Extends the run's lease; false when it was lost (expired, or Redis flushed). */
+  async renewSync(token: string, leaseMs: number): Promise<boolean> {
+    return Number(await this.client.renewSync(KEYS.reconciling, token, leaseMs)) === 1;
+  }
+
+  /** Gives up the run's lease (after a failed run), so another can start at once. */
+  async endSync(token: string): Promise<void> {
+    await this.client.endSync(KEYS.reconciling, token);
+  }
+
+  /** When the last complete reconciliation finished, or null if Redis is not synced. */
+  async syncedAt(): Promise<Date | null> {
+    const value = await this.client.get(KEYS.synced);
+    return value ? new Date(value) : null;
+  }
+
+  /** Marks Redis synced if the run's token survived; false when Redis was flushed or restarted meanwhile. */
+  async markSynced(token: string, at: Date): Promise<boolean> {
+    return Number(await this.client.markSynced(KEYS.reconciling, KEYS.synced, token, at.toISOString())) === 1;
+  }
+
+  /** Searches use PostgreSQL until the next complete reconciliation. */
+  async clearSynced(): Promise<void> {
+    await this.client.del(KEYS.synced);
+  }
+}
