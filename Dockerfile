@@ -8,6 +8,8 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The build copies the SQL routine files (src/**/*.sql) into dist/ with scripts/copy-sql.mjs.
+COPY scripts ./scripts
 RUN npm run build
 
 # --- Runtime stage: production dependencies and compiled code only ---

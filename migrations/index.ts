@@ -5,8 +5,13 @@ import { CreateDeliveries1763700300000 } from './1763700300000-create-deliveries
 import { CreateWebhookMessages1763700400000 } from './1763700400000-create-webhook-messages.js';
 import { DeliveryFunctions1763700500000 } from './1763700500000-delivery-functions.js';
 import { BatchedClaims1763700600000 } from './1763700600000-batched-claims.js';
+import { SqlRoutines1763700700000 } from './1763700700000-sql-routines.js';
 
-/** Every migration, oldest first. A migration is never edited once it has landed. */
+/**
+ * Every migration, oldest first: schema changes only (functions are SQL
+ * routines, see src/database/sql-routines.ts). A migration is never edited
+ * once it has landed, except to empty one whose routines moved to a routine file.
+ */
 export const MIGRATIONS = [
   CreateDrivers1763700000000,
   CreateWebhookReceipts1763700100000,
@@ -15,4 +20,5 @@ export const MIGRATIONS = [
   CreateWebhookMessages1763700400000,
   DeliveryFunctions1763700500000,
   BatchedClaims1763700600000,
+  SqlRoutines1763700700000,
 ];

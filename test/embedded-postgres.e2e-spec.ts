@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../migrations/index.js';
 import { createEmbeddedDriver } from '../src/database/embedded-postgres.js';
+import { runMigrations } from '../src/database/run-migrations.js';
 
 const ticks = async (n: number) => {
   for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -60,11 +61,11 @@ describe('embedded PGlite driver', () => {
     expect(metres).toBeLessThan(1_600);
   });
 
-  it('runs the migrations, and a batch of claims there as on PostgreSQL: each claim its own outcome', async () => {
+  it('runs the migrations and the SQL routines, and a batch of claims there as on PostgreSQL: each claim its own outcome', async () => {
     const driver = createEmbeddedDriver(join(dataDir, 'migrated'));
     const migrated = await new DataSource({ type: 'postgres', driver, database: 'postgres', migrations: MIGRATIONS }).initialize();
     try {
-      await migrated.runMigrations();
+      expect((await runMigrations(migrated, true)).routines).toEqual(['fleet/fleet.sql', 'deliveries/deliveries.sql']);
       const [{ id }] = await migrated.query(
         `INSERT INTO drivers (name, phone, token_hash, status, last_lat, last_lon, last_location_at, last_seen_at)
          VALUES ('Embedded', '+4917000000001', repeat('a', 64), 'AVAILABLE', 52.52, 13.405, now(), now()) RETURNING id`,

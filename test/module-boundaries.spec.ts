@@ -50,6 +50,15 @@ function cycles(graph: Map<string, Map<string, string[]>>): string[][] {
   return found;
 }
 
+/** Every file of src/ (specs left out) and migrations/ that may hold SQL, with its text. */
+const sqlHolders = [
+  ...sourceFiles.map((file) => `src/${file}`),
+  ...(readdirSync(SRC, { recursive: true }) as string[]).filter((f) => f.endsWith('.sql')).map((f) => `src/${f}`),
+  ...readdirSync('migrations').map((file) => `migrations/${file}`),
+].map((path) => ({ path, text: readFileSync(path, 'utf8') }));
+
+const outsideFleet = (path: string) => !path.startsWith('src/fleet/');
+
 describe('module boundaries', () => {
   it('no two feature folders of src/ import each other, directly or round a loop', () => {
     const graph = folderGraph();
@@ -63,5 +72,33 @@ describe('module boundaries', () => {
       ['outbox', new Map([['common', ['x']], ['auth', ['outbox/b.ts imports ../auth/a.js']]])],
     ]);
     expect(cycles(graph)).toHaveLength(1);
+  });
+
+  it('only src/fleet/ writes a driver\'s state: no other file updates status, is_active or state_version of drivers', () => {
+    const writes = /UPDATE\s+drivers\b[^;`]*?\bSET\b[^;`]*?\b(status|is_active|state_version)\s*=/i;
+    const writers = sqlHolders.filter(({ path, text }) => outsideFleet(path) && writes.test(text)).map(({ path }) => path);
+    expect(writers).toEqual([]);
+    // Every change of the state bumps state_version, so a writer elsewhere would have to name it.
+    const namers = sqlHolders.filter(({ path, text }) => outsideFleet(path) && /state_version|stateVersion/.test(text)).map(({ path }) => path);
+    expect(namers).toEqual(['migrations/1763700200000-driver-availability.ts']);
+    // The check sees the fleet's own writers.
+    expect(sqlHolders.filter(({ path, text }) => !outsideFleet(path) && writes.test(text)).map(({ path }) => path).sort()).toEqual([
+      'src/fleet/fleet.repository.ts',
+      'src/fleet/fleet.sql',
+    ]);
+  });
+
+  it('the choosable rule is written once in SQL (driver_is_choosable) and once in Lua (CHOOSABLE)', () => {
+    const heartbeatTests = sqlHolders.flatMap(({ path, text }) => (text.match(/last_seen_at\s*>=/g) ?? []).map(() => path));
+    expect(heartbeatTests).toEqual(['src/fleet/fleet.sql']);
+    const luaStateTests = sqlHolders.flatMap(({ path, text }) => (text.match(/'AVAILABLE:1:'/g) ?? []).map(() => path));
+    expect(luaStateTests).toEqual(['src/fleet/state-mirror.scripts.ts']);
+  });
+
+  it('migrations change the schema only: no functions in them', () => {
+    const withFunctions = sqlHolders
+      .filter(({ path, text }) => path.startsWith('migrations/') && /CREATE\s+(OR\s+REPLACE\s+)?FUNCTION|plpgsql/i.test(text))
+      .map(({ path }) => path);
+    expect(withFunctions).toEqual([]);
   });
 });

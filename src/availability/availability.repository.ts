@@ -14,9 +14,6 @@ export interface LocationWrite {
   seenAt: Date;
 }
 
-/** Choosable: active, AVAILABLE, location known, heartbeat at or after the cutoff. */
-const CHOOSABLE = `d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL AND d.last_seen_at >= $cutoff`;
-
 /** PostgreSQL side of location pings (the write-behind's batches) and of the nearest search. */
 @Injectable()
 export class AvailabilityRepository {
@@ -59,7 +56,7 @@ export class AvailabilityRepository {
   }
 
   /**
-   * The nearest choosable drivers within `radiusMeters`, nearest first. The
+   * The nearest choosable drivers (`driver_is_choosable`, fleet.sql) within `radiusMeters`, nearest first. The
    * inner query walks the partial GiST index on ll_to_earth(last_lat,
    * last_lon) in distance order and stops after `limit` rows, so the cost
    * follows `limit`, whatever the fleet's size; the radius is applied to
@@ -72,7 +69,7 @@ export class AvailabilityRepository {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
       `SELECT n.* FROM (
          SELECT d.* FROM drivers d
-         WHERE ${CHOOSABLE.replace('$cutoff', '$3')}
+         WHERE driver_is_choosable(d, $3)
          ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($1, $2)
          LIMIT $5) n
        WHERE earth_box(ll_to_earth($1, $2), $4) @> ll_to_earth(n.last_lat, n.last_lon)
@@ -105,7 +102,7 @@ export class AvailabilityRepository {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
       `SELECT c.query, d.* FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) AS c (id, cutoff, query)
        JOIN drivers d ON d.id = c.id
-       WHERE ${CHOOSABLE.replace('$cutoff', 'c.cutoff')}`,
+       WHERE driver_is_choosable(d, c.cutoff)`,
       [ids, cutoffs, owners],
     );
     const found: DriverEntity[][] = queries.map(() => []);

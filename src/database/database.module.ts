@@ -15,13 +15,15 @@ import { runMigrations } from './run-migrations.js';
   ],
   providers: [
     {
-      // Pending migrations are applied before the service takes traffic (DB_MIGRATIONS_RUN).
+      // Pending migrations and changed SQL routines are applied before the service takes traffic (DB_MIGRATIONS_RUN).
       provide: 'MIGRATIONS_APPLIED',
       inject: [AppConfig, DataSource],
       useFactory: async (config: AppConfig, dataSource: DataSource) => {
-        if (!config.migrationsRun) return [];
+        if (!config.migrationsRun) return { migrations: [], routines: [] };
         const applied = await runMigrations(dataSource, config.database.kind === 'embedded');
-        for (const name of applied) new Logger('Database').log(`Applied migration ${name}`);
+        const logger = new Logger('Database');
+        for (const name of applied.migrations) logger.log(`Applied migration ${name}`);
+        for (const name of applied.routines) logger.log(`Applied SQL routines ${name}`);
         return applied;
       },
     },

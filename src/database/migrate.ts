@@ -1,6 +1,7 @@
 /**
- * `npm run migration:run` — applies pending migrations and exits. The service
- * does the same at start-up unless DB_MIGRATIONS_RUN=false.
+ * `npm run migration:run` — applies pending migrations and changed SQL
+ * routines, then exits. The service does the same at start-up unless
+ * DB_MIGRATIONS_RUN=false.
  */
 import 'reflect-metadata';
 import { DataSource } from 'typeorm';
@@ -22,7 +23,8 @@ try {
   const dataSource = await new DataSource(buildDataSourceOptions(config)).initialize();
   try {
     const applied = await runMigrations(dataSource, config.database.kind === 'embedded');
-    logger.info(applied.length ? `Applied ${applied.join(', ')}` : 'No pending migrations');
+    const names = [...applied.migrations, ...applied.routines];
+    logger.info(names.length ? `Applied ${names.join(', ')}` : 'No pending migrations, no changed SQL routines');
   } finally {
     await dataSource.destroy();
   }

@@ -24,13 +24,13 @@ export function statusesLeadingTo(to: DeliveryStatus): DeliveryStatus[] {
 }
 
 /** Event (and webhook) type of reaching a status. */
-export const EVENT_TYPES: Record<DeliveryStatus, string> = {
+export const EVENT_TYPES = {
   ASSIGNED: 'delivery.assigned',
   PICKED_UP: 'delivery.picked_up',
   DELIVERED: 'delivery.delivered',
   FAILED: 'delivery.failed',
   CANCELLED: 'delivery.cancelled',
-};
+} as const satisfies Record<DeliveryStatus, string>;
 
 /** The column recording when a status was reached. */
 export const REACHED_AT_COLUMNS: Record<DeliveryStatus, string> = {

@@ -1,0 +1,37 @@
+-- The fleet's SQL routines: the choosable rule and the claim of a driver.
+-- Applied after the migrations by src/database/sql-routines.ts, again whenever
+-- this file changes (CREATE OR REPLACE: a changed signature needs a DROP first).
+
+-- The one definition of a driver that can be chosen for an order now: active,
+-- AVAILABLE, location known, last heartbeat at or after the cutoff. The search
+-- (src/availability/availability.repository.ts) and the claim below use it. It
+-- is inlined where it is called, so the partial index drivers_available_location_idx
+-- (which holds the active, AVAILABLE, located drivers) serves the search.
+-- Redis' copy of the rule is CHOOSABLE in src/fleet/state-mirror.scripts.ts,
+-- checked against this one by test/choosable-rule.e2e-spec.ts.
+CREATE OR REPLACE FUNCTION driver_is_choosable(d drivers, p_heartbeat_cutoff timestamptz)
+RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
+  SELECT d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL AND d.last_seen_at >= p_heartbeat_cutoff
+$$;
+
+-- Makes a choosable driver BUSY for a new delivery, in the caller's transaction.
+-- Outcomes: 'claimed' (with the driver's new row), 'driver-taken' (not choosable
+-- any more: nothing written) or, when p_wait is false and another transaction
+-- holds the driver's row right now, 'busy' (nothing written, nothing waited for).
+CREATE OR REPLACE FUNCTION claim_driver(
+  p_driver_id uuid, p_heartbeat_cutoff timestamptz, p_wait boolean, OUT outcome text, OUT claimed drivers
+) LANGUAGE plpgsql AS $$
+BEGIN
+  IF NOT p_wait THEN
+    -- Held by another transaction (a claim, a status change, a batch of locations): not decided here.
+    PERFORM 1 FROM drivers WHERE id = p_driver_id FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND THEN
+      outcome := 'busy';
+      RETURN;
+    END IF;
+  END IF;
+  UPDATE drivers d SET status = 'BUSY', state_version = d.state_version + 1, updated_at = now()
+  WHERE d.id = p_driver_id AND driver_is_choosable(d, p_heartbeat_cutoff)
+  RETURNING d.* INTO claimed;
+  outcome := CASE WHEN FOUND THEN 'claimed' ELSE 'driver-taken' END;
+END $$;
