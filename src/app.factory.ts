@@ -4,7 +4,8 @@ import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
-import { registerLocationFastPath } from './availability/location-fast-path.js';
+import { LocationAcceptedDto, UpdateLocationDto } from './availability/dto/update-location.dto.js';
+import { documentLocationRoute, registerLocationRoute } from './availability/location.route.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
@@ -88,12 +89,13 @@ export async function createApp(
     );
     done();
   });
-  registerLocationFastPath(app);
   app.useBodyParser('application/json', { bodyLimit: BODY_LIMIT_BYTES });
   // Fastify's built-in text/plain parser would otherwise hand a string to the handlers.
   fastify.removeContentTypeParser('text/plain');
 
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
+  // The one route served by Fastify itself rather than a Nest controller (see location.route.ts).
+  registerLocationRoute(app);
 
   const document = SwaggerModule.createDocument(
     app,
@@ -107,7 +109,9 @@ export async function createApp(
       .setVersion('1')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY or a driver token' })
       .build(),
+    { extraModels: [UpdateLocationDto, LocationAcceptedDto] },
   );
+  documentLocationRoute(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',

@@ -167,6 +167,13 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
         expect(allowed.headers['access-control-allow-origin']).toBe('https://shop.example');
         const other = await request(withCors.server).get('/health').set('origin', 'https://evil.example');
         expect(other.headers['access-control-allow-origin']).toBeUndefined();
+        // The location route is served by Fastify itself: CORS applies to it too.
+        const location = await request(withCors.server)
+          .patch('/drivers/00000000-0000-4000-8000-000000000000/location')
+          .set('origin', 'https://shop.example')
+          .send({ lat: 1, lon: 1 })
+          .expect(401);
+        expect(location.headers['access-control-allow-origin']).toBe('https://shop.example');
       } finally {
         await withCors.close();
       }

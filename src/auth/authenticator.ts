@@ -10,7 +10,7 @@ import { bearerToken, secretMatcher } from './secret-compare.js';
 
 /** Who may use a route: what its decorators say (see auth.decorators.ts), or a route's own declaration. */
 export interface RouteAccess {
-  callers: CallerKind[];
+  callers: readonly CallerKind[];
   /** A driver token may act only on the driver this route parameter names. */
   ownDriverParam?: string;
   /** The caller's allowance per minute, spent once the caller is known (see RateLimiter). */
@@ -63,7 +63,7 @@ export class Authenticator {
     return principal;
   }
 
-  private async authenticate(request: CallerRequest, callers: CallerKind[]): Promise<Principal> {
+  private async authenticate(request: CallerRequest, callers: readonly CallerKind[]): Promise<Principal> {
     if (request.headers['webhook-signature'] !== undefined) return this.verifySignature(request, callers);
 
     const token = bearerToken(request.headers.authorization);
@@ -77,7 +77,7 @@ export class Authenticator {
     throw unauthenticated('Invalid or revoked token');
   }
 
-  private verifySignature(request: CallerRequest, callers: CallerKind[]): Principal {
+  private verifySignature(request: CallerRequest, callers: readonly CallerKind[]): Principal {
     // The route decides which secret applies: Vendure events or the driver app backend.
     const kind = callers.includes('vendure') ? 'vendure' : callers.includes('driver-backend') ? 'driver-backend' : null;
     if (kind === null) throw unauthenticated('Signed requests are not accepted on this route');

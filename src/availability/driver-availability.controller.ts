@@ -1,16 +1,16 @@
 import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
-import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
+import { ApiAuthErrors } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
 import { AvailabilityService } from './availability.service.js';
 import { roundMeters } from './geo.js';
 import { NearbyQuery, NearbyResponseDto } from './dto/nearby.query.js';
-import { LocationAcceptedDto, UpdateLocationDto } from './dto/update-location.dto.js';
 import { UpdateStatusDto } from './dto/update-status.dto.js';
 
+/** Nearby search and AVAILABLE/OFFLINE; location updates are served by location.route.ts. */
 @ApiTags('drivers')
 @ApiBearerAuth()
 @ApiAuthErrors()
@@ -24,21 +24,6 @@ export class DriverAvailabilityController {
   async nearby(@Query() query: NearbyQuery): Promise<NearbyResponseDto> {
     const hits = await this.availability.findNearest({ ...query, limit: query.limit ?? 10 });
     return { items: hits.map((hit) => ({ driver: toDriverResponse(hit.driver), distanceMeters: roundMeters(hit.distanceMeters) })) };
-  }
-
-  @Patch(':id/location')
-  @AllowCallers('admin', 'driver', 'driver-backend')
-  @OwnDriverOnly()
-  @ApiOperation({ summary: "Report the driver's location; also its heartbeat. Never changes its status." })
-  @ApiOkResponse({ type: LocationAcceptedDto })
-  @ApiTooManyRequests()
-  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
-  updateLocation(@Param('id', UuidParam()) id: string, @Body() dto: UpdateLocationDto): Promise<LocationAcceptedDto> {
-    return this.availability.recordLocation(id, {
-      lat: dto.lat,
-      lon: dto.lon,
-      recordedAt: dto.recordedAt === undefined ? undefined : new Date(dto.recordedAt),
-    });
   }
 
   @Patch(':id/status')

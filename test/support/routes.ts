@@ -3,16 +3,21 @@ import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALLOWED_CALLERS } from '../../src/auth/auth.decorators.js';
 import type { CallerKind } from '../../src/auth/principal.js';
+import { LOCATION_ROUTE } from '../../src/availability/location.route.js';
 
 export interface ServedRoute {
   method: string;
   /** The route template, as `/drivers/:id`. */
   path: string;
   /** Who may call it, as the auth guard reads it: 'public', or the caller kinds (admin only when undecorated). */
-  callers: CallerKind[] | 'public';
+  callers: readonly CallerKind[] | 'public';
 }
 
-/** Every route the application serves, read from the controllers' own metadata, so a new route is never missed. */
+/**
+ * Every route the application serves, read from the controllers' own
+ * metadata, so a new route is never missed, and the one route Fastify serves
+ * itself (location updates), from its own declaration.
+ */
 export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
   const routes: ServedRoute[] = [];
   const modules = (app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } })
@@ -30,5 +35,6 @@ export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
       }
     }
   }
+  routes.push({ method: LOCATION_ROUTE.method, path: LOCATION_ROUTE.url, callers: LOCATION_ROUTE.access.callers });
   return routes;
 }

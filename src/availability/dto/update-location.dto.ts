@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsNumber, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
 import { Omittable } from '../../common/omittable.decorator.js';
@@ -19,48 +20,78 @@ export function isRealDateTime(value: unknown): boolean {
   return year >= 2000 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth && hour < 24 && minute < 60 && second < 60 && offsetOk;
 }
 
+const isFarInFuture = (value: string, now: number) => Date.parse(value) > now + MAX_CLOCK_SKEW_MS;
+
+/**
+ * The body's rules, in one place: the number fields and their ranges, and
+ * what makes a `recordedAt`. UpdateLocationDto's decorators (validation and
+ * OpenAPI) are made from them, and so is `isPlainValidLocation`, the quick
+ * check the location route passes ordinary bodies with.
+ */
+export const LOCATION_NUMBERS = {
+  lat: { minimum: -90, maximum: 90, required: true, example: 52.52 },
+  lon: { minimum: -180, maximum: 180, required: true, example: 13.405 },
+  accuracy: { minimum: 0, maximum: 100_000, required: false, description: 'Horizontal accuracy, metres' },
+  heading: { minimum: 0, maximum: 360, required: false, description: 'Degrees clockwise from north' },
+  speed: { minimum: 0, maximum: 150, required: false, description: 'Metres per second' },
+} as const;
+
+type NumberField = keyof typeof LOCATION_NUMBERS;
+
+const inRange = (value: unknown, { minimum, maximum }: (typeof LOCATION_NUMBERS)[NumberField]) =>
+  typeof value === 'number' && Number.isFinite(value) && value >= minimum && value <= maximum;
+
+/** A recordedAt the DTO accepts: a real ISO-8601 date-time with an offset, not over 5 minutes ahead. */
+const isRecordedAt = (value: unknown, now: number) =>
+  typeof value === 'string' && DATE_TIME.test(value) && isRealDateTime(value) && !isFarInFuture(value, now);
+
+/**
+ * True only for a body UpdateLocationDto accepts, and cheaply: the number
+ * fields in range, an acceptable recordedAt, nothing else (null and
+ * inherited names included). Anything else goes through the validation
+ * pipe, which names every problem; location-body.spec.ts checks that this
+ * accepts nothing the DTO refuses.
+ */
+export function isPlainValidLocation(body: unknown, now = Date.now()): body is UpdateLocationDto {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const fields = body as Record<string, unknown>;
+  if (!inRange(fields.lat, LOCATION_NUMBERS.lat) || !inRange(fields.lon, LOCATION_NUMBERS.lon)) return false;
+  for (const key of Object.keys(fields)) {
+    if (key === 'recordedAt') {
+      if (!isRecordedAt(fields.recordedAt, now)) return false;
+    } else if (!Object.hasOwn(LOCATION_NUMBERS, key) || !inRange(fields[key], LOCATION_NUMBERS[key as NumberField])) return false;
+  }
+  return true;
+}
+
+/** A number field of the body, validated and documented from LOCATION_NUMBERS. */
+function LocationNumber(field: NumberField) {
+  const { required, ...docs } = LOCATION_NUMBERS[field];
+  // Applied in the order stacked decorators would be (bottom first), so messages come in the same order.
+  return applyDecorators(
+    Max(docs.maximum),
+    Min(docs.minimum),
+    IsNumber(finite),
+    ...(required ? [] : [IsOptional()]),
+    required ? ApiProperty(docs) : ApiPropertyOptional(docs),
+  );
+}
+
 const NotFarInFuture = () =>
   ValidateBy({
     name: 'notFarInFuture',
     validator: {
-      validate: (value: unknown) => typeof value !== 'string' || !(Date.parse(value) > Date.now() + MAX_CLOCK_SKEW_MS),
+      validate: (value: unknown) => typeof value !== 'string' || !isFarInFuture(value, Date.now()),
       defaultMessage: () => 'recordedAt must not be more than 5 minutes in the future',
     },
   });
 
 export class UpdateLocationDto {
-  @ApiProperty({ minimum: -90, maximum: 90, example: 52.52 })
-  @IsNumber(finite)
-  @Min(-90)
-  @Max(90)
-  lat!: number;
-
-  @ApiProperty({ minimum: -180, maximum: 180, example: 13.405 })
-  @IsNumber(finite)
-  @Min(-180)
-  @Max(180)
-  lon!: number;
-
-  @ApiPropertyOptional({ description: 'Horizontal accuracy, metres', minimum: 0, maximum: 100_000 })
-  @IsOptional()
-  @IsNumber(finite)
-  @Min(0)
-  @Max(100_000)
-  accuracy?: number;
-
-  @ApiPropertyOptional({ description: 'Degrees clockwise from north', minimum: 0, maximum: 360 })
-  @IsOptional()
-  @IsNumber(finite)
-  @Min(0)
-  @Max(360)
-  heading?: number;
-
-  @ApiPropertyOptional({ description: 'Metres per second', minimum: 0, maximum: 150 })
-  @IsOptional()
-  @IsNumber(finite)
-  @Min(0)
-  @Max(150)
-  speed?: number;
+  @LocationNumber('lat') lat!: number;
+  @LocationNumber('lon') lon!: number;
+  @LocationNumber('accuracy') accuracy?: number;
+  @LocationNumber('heading') heading?: number;
+  @LocationNumber('speed') speed?: number;
 
   @ApiPropertyOptional({
     format: 'date-time',

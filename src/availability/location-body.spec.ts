@@ -1,8 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { StrictValidationPipe } from '../common/validation.pipe.js';
-import { UpdateLocationDto } from './dto/update-location.dto.js';
-import { isPlainValidLocation } from './location-fast-path.js';
+import { isPlainValidLocation, UpdateLocationDto } from './dto/update-location.dto.js';
 
 const pipe = new StrictValidationPipe();
 const acceptedByDto = (body: unknown) =>
@@ -31,9 +30,9 @@ const ordinary = fc.record(
   { requiredKeys: ['lat', 'lon'] },
 );
 
-/** The fast path serves only bodies the Nest route's validation would accept too. */
-describe('location fast path: which bodies it serves', () => {
-  it('serves only bodies UpdateLocationDto accepts (ordinary bodies with random fields laid over them)', async () => {
+/** The location route's quick check passes only bodies the validation pipe would accept too. */
+describe('location body: the quick check made from the rules', () => {
+  it('passes only bodies UpdateLocationDto accepts (ordinary bodies with random fields laid over them)', async () => {
     let served = 0;
     await fc.assert(
       fc.asyncProperty(ordinary, fc.dictionary(key, value, { maxKeys: 3 }), async (base, overlay) => {
@@ -49,7 +48,7 @@ describe('location fast path: which bodies it serves', () => {
     expect(served).toBeLessThan(2_900);
   });
 
-  it('serves the ordinary bodies phones send', async () => {
+  it('passes the ordinary bodies phones send', async () => {
     await fc.assert(
       fc.asyncProperty(ordinary, async (body) => {
         expect(isPlainValidLocation(body)).toBe(true);
@@ -69,7 +68,7 @@ describe('location fast path: which bodies it serves', () => {
     ['a latitude out of range', { lat: 91, lon: 1 }],
     ['a number as a string', { lat: '1', lon: 1 }],
     ['an array', [1, 2]],
-  ])('leaves %s to the Nest route', (_, body) => {
+  ])('leaves %s to the validation pipe', (_, body) => {
     expect(isPlainValidLocation(body)).toBe(false);
   });
 });
