@@ -13,7 +13,6 @@ interface AvailabilityCommands {
   recordPings(...args: Array<string | number>): ScriptResult;
   searchNearest(...args: Array<string | number>): ScriptResult;
 }
-type ScriptedRedis = Redis & AvailabilityCommands;
 
 export interface PingResult {
   /** Redis' copy of the driver's state, or null when Redis does not know the driver yet. */
@@ -47,7 +46,6 @@ function decodeState(value: string): PingResult['state'] {
  */
 @Injectable()
 export class AvailabilityStore {
-  private readonly redis: ScriptedRedis | null;
   /**
    * One call per event-loop turn, not waiting for the calls still going, so a
    * slow Redis delays each ping by its own call only; a failed call fails all
@@ -57,20 +55,16 @@ export class AvailabilityStore {
    */
   private readonly pings = new Batcher<Ping, PingResult>((pings) => this.recordPings(pings), { maxRunning: Infinity, retryAlone: false });
 
-  constructor(redisService: RedisService) {
-    const client = redisService.client;
-    // The number of keys varies with the number of pings: it is the first argument.
-    client?.defineCommand('recordPings', { lua: RECORD_PINGS });
-    client?.defineCommand('searchNearest', { numberOfKeys: 3, lua: SEARCH_NEAREST });
-    this.redis = client as ScriptedRedis | null;
-    this.isReady = () => redisService.isReady;
-  }
-
   readonly isReady: () => boolean;
+  private readonly redis: () => Redis & AvailabilityCommands;
 
-  private get client(): ScriptedRedis {
-    if (!this.redis || !this.isReady()) throw new Error('Redis is not connected');
-    return this.redis;
+  constructor(redisService: RedisService) {
+    this.redis = redisService.withScripts<AvailabilityCommands>({
+      // The number of keys varies with the number of pings: it is the first argument.
+      recordPings: { lua: RECORD_PINGS },
+      searchNearest: { numberOfKeys: 3, lua: SEARCH_NEAREST },
+    });
+    this.isReady = () => redisService.isReady;
   }
 
   /**
@@ -94,7 +88,7 @@ export class AvailabilityStore {
       keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
       args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
     }
-    const flat = (await this.client.recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
+    const flat = (await this.redis().recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
     if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);
     return pings.map((_, i) => {
       const state = flat[i * 3] as string | null;
@@ -104,7 +98,7 @@ export class AvailabilityStore {
 
   /** Nearest choosable drivers by Redis, or null when Redis has not been reconciled. */
   async searchNearest(query: { lat: number; lon: number; count: number; cutoff: Date; radiiKm: number[] }): Promise<RedisCandidate[] | null> {
-    const flat = (await this.client.searchNearest(
+    const flat = (await this.redis().searchNearest(
       KEYS.geo,
       KEYS.heartbeat,
       KEYS.synced,

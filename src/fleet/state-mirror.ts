@@ -14,7 +14,6 @@ interface MirrorCommands {
   renewSync(...args: Array<string | number>): ScriptResult;
   endSync(...args: Array<string | number>): ScriptResult;
 }
-type ScriptedRedis = Redis & MirrorCommands;
 
 const at = (date: Date | null) => (date ? String(date.getTime()) : '');
 
@@ -26,32 +25,24 @@ const at = (date: Date | null) => (date ? String(date.getTime()) : '');
  */
 @Injectable()
 export class DriverStateMirror {
-  private readonly redis: ScriptedRedis | null;
+  readonly isReady: () => boolean;
+  private readonly redis: () => Redis & MirrorCommands;
 
   constructor(redisService: RedisService) {
-    const client = redisService.client;
-    if (client) {
-      client.defineCommand('applyState', { numberOfKeys: 5, lua: APPLY_STATE });
-      client.defineCommand('sweepStale', { numberOfKeys: 3, lua: SWEEP_STALE });
-      client.defineCommand('pruneGeo', { numberOfKeys: 4, lua: PRUNE_GEO });
-      client.defineCommand('markSynced', { numberOfKeys: 2, lua: MARK_SYNCED });
-      client.defineCommand('renewSync', { numberOfKeys: 1, lua: RENEW_SYNC });
-      client.defineCommand('endSync', { numberOfKeys: 1, lua: END_SYNC });
-    }
-    this.redis = client as ScriptedRedis | null;
+    this.redis = redisService.withScripts<MirrorCommands>({
+      applyState: { numberOfKeys: 5, lua: APPLY_STATE },
+      sweepStale: { numberOfKeys: 3, lua: SWEEP_STALE },
+      pruneGeo: { numberOfKeys: 4, lua: PRUNE_GEO },
+      markSynced: { numberOfKeys: 2, lua: MARK_SYNCED },
+      renewSync: { numberOfKeys: 1, lua: RENEW_SYNC },
+      endSync: { numberOfKeys: 1, lua: END_SYNC },
+    });
     this.isReady = () => redisService.isReady;
-  }
-
-  readonly isReady: () => boolean;
-
-  private get client(): ScriptedRedis {
-    if (!this.redis || !this.isReady()) throw new Error('Redis is not connected');
-    return this.redis;
   }
 
   /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */
   async applyState(driver: DriverState, cutoff: Date): Promise<boolean> {
-    const result = await this.client.applyState(...this.applyStateArgs(driver, cutoff));
+    const result = await this.redis().applyState(...this.applyStateArgs(driver, cutoff));
     return result === 1;
   }
 
@@ -60,7 +51,7 @@ export class DriverStateMirror {
    * Returns the drivers whose script failed; the others are applied regardless.
    */
   async applyStates(drivers: DriverState[], cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
-    const pipeline = this.client.pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
+    const pipeline = this.redis().pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
     for (const driver of drivers) void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
     const results = await pipeline.exec();
     return results.flatMap(([error], i) => (error ? [{ id: drivers[i].id, error }] : []));
@@ -92,7 +83,7 @@ export class DriverStateMirror {
    * `periodMs` ago.
    */
   async sweepStale(cutoff: Date, periodMs: number, limit = 1_000): Promise<number | null> {
-    const removed = Number(await this.client.sweepStale(KEYS.heartbeat, KEYS.geo, KEYS.swept, cutoff.getTime(), limit, periodMs));
+    const removed = Number(await this.redis().sweepStale(KEYS.heartbeat, KEYS.geo, KEYS.swept, cutoff.getTime(), limit, periodMs));
     return removed < 0 ? null : removed;
   }
 
@@ -101,11 +92,11 @@ export class DriverStateMirror {
     let cursor = '0';
     let removed = 0;
     do {
-      const [next, entries] = await this.client.zscan(KEYS.geo, cursor, 'COUNT', 1_000);
+      const [next, entries] = await this.redis().zscan(KEYS.geo, cursor, 'COUNT', 1_000);
       cursor = next;
       const members = entries.filter((_, i) => i % 2 === 0);
       if (members.length > 0) {
-        removed += Number(await this.client.pruneGeo(KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location, cutoff.getTime(), ...members));
+        removed += Number(await this.redis().pruneGeo(KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location, cutoff.getTime(), ...members));
       }
     } while (cursor !== '0');
     return removed;
@@ -116,32 +107,32 @@ export class DriverStateMirror {
    * false when another run holds it. The token must survive until `markSynced`.
    */
   async beginSync(token: string, leaseMs: number): Promise<boolean> {
-    return (await this.client.set(KEYS.reconciling, token, 'PX', leaseMs, 'NX')) === 'OK';
+    return (await this.redis().set(KEYS.reconciling, token, 'PX', leaseMs, 'NX')) === 'OK';
   }
 
   /** Extends the run's lease; false when it was lost (expired, or Redis flushed). */
   async renewSync(token: string, leaseMs: number): Promise<boolean> {
-    return Number(await this.client.renewSync(KEYS.reconciling, token, leaseMs)) === 1;
+    return Number(await this.redis().renewSync(KEYS.reconciling, token, leaseMs)) === 1;
   }
 
   /** Gives up the run's lease (after a failed run), so another can start at once. */
   async endSync(token: string): Promise<void> {
-    await this.client.endSync(KEYS.reconciling, token);
+    await this.redis().endSync(KEYS.reconciling, token);
   }
 
   /** When the last complete reconciliation finished, or null if Redis is not synced. */
   async syncedAt(): Promise<Date | null> {
-    const value = await this.client.get(KEYS.synced);
+    const value = await this.redis().get(KEYS.synced);
     return value ? new Date(value) : null;
   }
 
   /** Marks Redis synced if the run's token survived; false when Redis was flushed or restarted meanwhile. */
   async markSynced(token: string, at: Date): Promise<boolean> {
-    return Number(await this.client.markSynced(KEYS.reconciling, KEYS.synced, token, at.toISOString())) === 1;
+    return Number(await this.redis().markSynced(KEYS.reconciling, KEYS.synced, token, at.toISOString())) === 1;
   }
 
   /** Searches use PostgreSQL until the next complete reconciliation. */
   async clearSynced(): Promise<void> {
-    await this.client.del(KEYS.synced);
+    await this.redis().del(KEYS.synced);
   }
 }

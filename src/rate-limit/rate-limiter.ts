@@ -21,7 +21,7 @@ export interface RateLimitWindow {
   args: [limit: number, windowMs: number, msIntoWindow: number];
 }
 
-type Consuming = Redis & { rateLimitConsume(...args: Array<string | number>): Promise<number> };
+type Consuming = { rateLimitConsume(...args: Array<string | number>): Promise<number> };
 
 /**
  * Per-minute rate limits shared by every process through Redis. Without
@@ -31,15 +31,14 @@ type Consuming = Redis & { rateLimitConsume(...args: Array<string | number>): Pr
 @Injectable()
 export class RateLimiter {
   private readonly logger = new Logger(RateLimiter.name);
-  private readonly redis: Consuming | null;
+  private readonly redis: () => Redis & Consuming;
   private readonly limits: Record<RateLimitName, number>;
 
   constructor(
     private readonly redisService: RedisService,
     config: AppConfig,
   ) {
-    this.redis = redisService.client as Consuming | null;
-    this.redis?.defineCommand('rateLimitConsume', { numberOfKeys: 2, lua: CONSUME });
+    this.redis = redisService.withScripts<Consuming>({ rateLimitConsume: { numberOfKeys: 2, lua: CONSUME } });
     this.limits = { location: config.rateLimitLocationPerMinute, orderReady: config.rateLimitOrderReadyPerMinute };
   }
 
@@ -55,9 +54,9 @@ export class RateLimiter {
   /** Counts one request of `subject`; resolves to 0 when allowed, else the seconds to wait. */
   async consume(name: RateLimitName, subject: string, now = Date.now()): Promise<number> {
     const window = this.window(name, subject, now);
-    if (!window || !this.redis || !this.redisService.isReady) return 0;
+    if (!window || !this.redisService.isReady) return 0;
     try {
-      return waitSeconds(Number(await this.redis.rateLimitConsume(...window.keys, ...window.args)));
+      return waitSeconds(Number(await this.redis().rateLimitConsume(...window.keys, ...window.args)));
     } catch (error) {
       this.logger.debug(`Rate limit not applied, Redis failed: ${(error as Error).message}`);
       return 0;

@@ -53,6 +53,23 @@ export class RedisService implements OnApplicationShutdown {
     return this.client?.status === 'ready';
   }
 
+  /**
+   * Defines Lua scripts as commands of the client (each one round trip, by
+   * EVALSHA) and returns the accessor to use them by: it gives the client,
+   * or throws when Redis is not configured or not connected, which callers
+   * treat as "Redis is down". A script without `numberOfKeys` takes the
+   * number of its keys as its first argument.
+   */
+  withScripts<C>(scripts: { [K in keyof C]: { lua: string; numberOfKeys?: number } }): () => Redis & C {
+    for (const [name, script] of Object.entries(scripts) as Array<[string, { lua: string; numberOfKeys?: number }]>) {
+      this.client?.defineCommand(name, script);
+    }
+    return () => {
+      if (!this.client || !this.isReady) throw new Error('Redis is not connected');
+      return this.client as Redis & C;
+    };
+  }
+
   /** Runs `listener` after each successful (re)connection. */
   onReady(listener: () => void): void {
     this.readyListeners.push(listener);
