@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import pg from 'pg';
 import { DomainError } from '../src/common/domain-error.js';
 import { SignedRequestReplayService } from '../src/signed-requests/signed-request-replay.service.js';
+import { WebhookReceiptsRepository } from '../src/signed-requests/webhook-receipts.repository.js';
 import { createTestDatabase } from './support/databases.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 
@@ -135,5 +136,39 @@ describe(SignedRequestReplayService.name, () => {
     const { rows } = await sql.query(`SELECT * FROM webhook_receipts WHERE webhook_id = 'msg_g'`);
     expect(rows[0].body_sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(JSON.stringify(rows[0])).not.toContain('secretish');
+  });
+
+  describe('once: a signed request that changes something runs once per webhook-id', () => {
+    const signed = (messageId: string) => ({ kind: 'driver-backend' as const, messageId });
+    const patch = (body: string) => ({ method: 'PATCH', rawBody: Buffer.from(body) });
+
+    it('runs it, and answers a repeat with the stored answer without running it', async () => {
+      const handle = jest.fn(async () => ({ status: 'OFFLINE', online: true }));
+      expect(await sut.once(signed('msg_once_1'), patch('{"lat":1}'), 200, handle)).toEqual({ status: 'OFFLINE', online: true });
+      expect(await sut.once(signed('msg_once_1'), patch('{"lat":1}'), 200, handle)).toEqual({ status: 'OFFLINE', online: true });
+      expect(handle).toHaveBeenCalledTimes(1);
+    });
+
+    it('runs reads, other callers and unsigned requests every time, storing nothing', async () => {
+      const handle = jest.fn(async () => 'ran');
+      await sut.once(signed('msg_once_get'), { method: 'GET' }, 200, handle);
+      await sut.once({ kind: 'admin' }, patch('{}'), 200, handle);
+      await sut.once(undefined, patch('{}'), 200, handle);
+      expect(handle).toHaveBeenCalledTimes(3);
+      expect((await sql.query(`SELECT 1 FROM webhook_receipts WHERE webhook_id = 'msg_once_get'`)).rowCount).toBe(0);
+    });
+
+    it('releases the id when the answer cannot be stored, so the retry runs again', async () => {
+      const complete = jest.spyOn(t.app.get(WebhookReceiptsRepository), 'complete').mockRejectedValueOnce(new Error('connection lost'));
+      const handle = jest.fn(async () => ({ ok: true }));
+      try {
+        await expect(sut.once(signed('msg_once_lost'), patch('{}'), 200, handle)).rejects.toThrow('connection lost');
+      } finally {
+        complete.mockRestore();
+      }
+      expect((await sql.query(`SELECT 1 FROM webhook_receipts WHERE webhook_id = 'msg_once_lost'`)).rowCount).toBe(0);
+      expect(await sut.once(signed('msg_once_lost'), patch('{}'), 200, handle)).toEqual({ ok: true });
+      expect(handle).toHaveBeenCalledTimes(2);
+    });
   });
 });

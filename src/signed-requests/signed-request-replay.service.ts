@@ -53,18 +53,18 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
       if (decision.statusCode >= 400) throw new StoredErrorResponse(decision.response);
       return decision.response as T;
     }
-    let answer: T;
     try {
-      answer = await handle();
+      const answer = await handle();
+      await this.complete(source, messageId, successStatus, answer);
+      return answer;
     } catch (error) {
+      // Storing the answer failing is a server-side failure too: the id is released, and a retry runs again.
       const { body } = toErrorResponse(error);
       if (body.statusCode < 500 && body.statusCode !== HttpStatus.TOO_MANY_REQUESTS) {
         await this.complete(source, messageId, body.statusCode, body);
       } else await this.release(source, messageId).catch(() => undefined);
       throw error;
     }
-    await this.complete(source, messageId, successStatus, answer);
-    return answer;
   }
 
   async begin(source: string, webhookId: string, body: Buffer): Promise<ReplayDecision> {
