@@ -37,6 +37,8 @@ export class Authenticator {
   private readonly vendureWebhook?: StandardWebhook;
   private readonly driverWebhook?: StandardWebhook;
   private readonly isAdminKey?: (token: string) => boolean;
+  /** An admin key shaped like a driver token is tried first, as any other admin key could be without a lookup. */
+  private readonly adminKeyFirst: boolean;
 
   constructor(
     config: AppConfig,
@@ -46,6 +48,7 @@ export class Authenticator {
     if (config.vendureWebhookSecret) this.vendureWebhook = new StandardWebhook(config.vendureWebhookSecret);
     if (config.driverWebhookSecret) this.driverWebhook = new StandardWebhook(config.driverWebhookSecret);
     if (config.adminApiKey) this.isAdminKey = secretMatcher(config.adminApiKey);
+    this.adminKeyFirst = config.adminApiKey !== undefined && looksLikeDriverToken(config.adminApiKey);
   }
 
   /** The caller, if the route accepts it: 401 without valid credentials, 403 on a route or driver not theirs, 429 past its allowance. */
@@ -68,7 +71,9 @@ export class Authenticator {
 
     const token = bearerToken(request.headers.authorization);
     if (!token) throw unauthenticated('Missing credentials: send Authorization: Bearer <token> or a signed request');
-    // Driver tokens first: they are most of the traffic, and their shape is public.
+    // Driver tokens first: they are most of the traffic, and a token of their shape is not the admin key
+    // (unless the admin key has that shape too), so the order changes no answer.
+    if (this.adminKeyFirst && this.isAdminKey!(token)) return { kind: 'admin' };
     if (looksLikeDriverToken(token)) {
       const driverId = await this.driverTokens.verify(token);
       if (driverId) return { kind: 'driver', driverId };
