@@ -63,6 +63,20 @@ describe('SQL routines: files applied after the migrations', () => {
     expect(await functionSource(database.url, 'driver_is_choosable')).toHaveLength(1);
   });
 
+  it('with DB_MIGRATIONS_RUN=false, names the files the database did not get from this release', async () => {
+    const database = await fresh('routines_not_run');
+    await (await startTestApp({ DATABASE_URL: database.url })).close();
+    await withClient(database.url, (sql) => sql.query(`UPDATE sql_routines SET sha256 = repeat('0', 64) WHERE name = 'fleet/fleet.sql'`));
+    const errors: string[] = [];
+    const logger = { log() {}, warn() {}, debug() {}, verbose() {}, error: (message: unknown) => void errors.push(String(message)) };
+    await (await startTestApp({ DATABASE_URL: database.url, DB_MIGRATIONS_RUN: 'false' }, { logger })).close();
+    expect(errors.filter((line) => line.includes('SQL routines'))).toEqual([
+      'SQL routines not applied by this release: fleet/fleet.sql; run npm run migration:run (DB_MIGRATIONS_RUN=false)',
+    ]);
+    // Nothing was applied: the database keeps what it had.
+    expect((await recorded(database.url))['fleet/fleet.sql']).toBe('0'.repeat(64));
+  });
+
   it("on the previous release's database: the functions replaced, its data and its live delivery kept", async () => {
     const database = await fresh('routines_upgrade');
     await withClient(database.url, (sql) => sql.query(readFileSync('test/fixtures/previous-release.sql', 'utf8')));

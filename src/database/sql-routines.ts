@@ -21,6 +21,22 @@ export const SQL_ROUTINE_FILES: SqlRoutineFile[] = ['fleet/fleet.sql', 'deliveri
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
+async function appliedHash(dataSource: DataSource, file: SqlRoutineFile): Promise<string | undefined> {
+  const [row] = await dataSource.query(`SELECT sha256 FROM sql_routines WHERE name = $1`, [file.name]);
+  return row?.sha256;
+}
+
+/**
+ * The files whose text differs from what the database last applied (or that
+ * it never applied): what a start-up with DB_MIGRATIONS_RUN=false reports,
+ * since the service then runs on functions this build did not write.
+ */
+export async function staleSqlRoutines(dataSource: DataSource, files: SqlRoutineFile[] = SQL_ROUTINE_FILES): Promise<string[]> {
+  const stale: string[] = [];
+  for (const file of files) if ((await appliedHash(dataSource, file)) !== sha256(readFileSync(file.url, 'utf8'))) stale.push(file.name);
+  return stale;
+}
+
 /**
  * Applies every routine file whose text differs from the one last applied,
  * each in one transaction together with its new hash in `sql_routines`; an
@@ -35,8 +51,7 @@ export async function applySqlRoutines(dataSource: DataSource, files: SqlRoutine
   for (const file of files) {
     const text = readFileSync(file.url, 'utf8');
     const hash = sha256(text);
-    const [current] = await dataSource.query(`SELECT sha256 FROM sql_routines WHERE name = $1`, [file.name]);
-    if (current?.sha256 === hash) continue;
+    if ((await appliedHash(dataSource, file)) === hash) continue;
     await dataSource.transaction(async (manager) => {
       await manager.query(text);
       await manager.query(
