@@ -3,7 +3,7 @@ import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
 import { MAX_GEO_LAT } from '../fleet/state-mirror.scripts.js';
-import { FleetService } from '../fleet/fleet.service.js';
+import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore } from './availability.store.js';
@@ -27,7 +27,6 @@ const CANDIDATE_MARGIN = 5;
 const TIE_METERS = 1;
 const MAX_CANDIDATES = 2_000;
 
-const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
 /**
  * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE (the

@@ -38,9 +38,11 @@ export interface DeliveryClaim extends NewDelivery {
   firstAttemptAfterSeconds: number;
 }
 
-export type ClaimResult =
+/** A claim's outcome; `mirrored` settles once a driver it claimed is BUSY in Redis too (see FleetService.claim). */
+export type ClaimResult = (
   | { outcome: 'assigned' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity }
-  | { outcome: 'driver-taken' };
+  | { outcome: 'driver-taken' }
+) & { mirrored: Promise<void> };
 
 export interface DeliveryFilters {
   sellerOrderId?: string;
@@ -79,7 +81,9 @@ const claimArguments = (claim: DeliveryClaim): Array<[name: string, value: strin
 @Injectable()
 export class DeliveriesRepository {
   /** The fleet mirrors the drivers a batch claimed once it has committed. */
-  private readonly claims = new Batcher<DeliveryClaim, ClaimRow>((claims) => this.fleet.claim(() => this.assignMany(claims)));
+  private readonly claims = new Batcher<DeliveryClaim, ClaimRow & { mirrored: Promise<void> }>((claims) =>
+    this.fleet.claim(() => this.assignMany(claims)),
+  );
 
   constructor(
     @InjectRepository(DeliveryEntity) private readonly deliveries: Repository<DeliveryEntity>,
@@ -162,9 +166,10 @@ export class DeliveriesRepository {
         ),
       );
     }
+    const { mirrored } = row;
     return row.delivery === null
-      ? { outcome: 'driver-taken' }
-      : { outcome: row.outcome, delivery: hydrate(this.dataSource.manager, DeliveryEntity, row.delivery) };
+      ? { outcome: 'driver-taken', mirrored }
+      : { outcome: row.outcome, delivery: hydrate(this.dataSource.manager, DeliveryEntity, row.delivery), mirrored };
   }
 
   /** Claims in one statement, one answer row each, in order; 'busy' where a claim would have waited. */

@@ -54,8 +54,10 @@ export class DeliveryTransitions {
       if (isUniqueViolation(error, 'deliveries_live_driver_key')) return { kind: 'driver-taken' };
       throw error;
     }
-    if (result.outcome === 'driver-taken') return { kind: 'driver-taken' };
     if (result.outcome === 'assigned') this.outbox.afterCommit();
+    // The claimed driver is BUSY in Redis before the answer goes out.
+    await result.mirrored;
+    if (result.outcome === 'driver-taken') return { kind: 'driver-taken' };
     return { kind: result.outcome, delivery: result.delivery };
   }
 
@@ -65,9 +67,7 @@ export class DeliveryTransitions {
    * a final status makes the driver AVAILABLE again.
    */
   async change(deliveryId: string, to: DeliveryStatus, actor: string, reason?: string): Promise<ChangeOutcome> {
-    const result = await this.fleet.transaction((tx) => this.changeIn(tx, deliveryId, to, actor, reason));
-    if (result.changed) this.outbox.afterCommit();
-    return result;
+    return this.fleet.transaction((tx) => this.changeIn(tx, deliveryId, to, actor, reason), this.wakeOutbox);
   }
 
   /**
@@ -75,7 +75,7 @@ export class DeliveryTransitions {
    * an assignment of the same order that is committing right now.
    */
   async cancelOrder(sellerOrderId: string, actor: string, reason?: string): Promise<ChangeOutcome> {
-    const result = await this.fleet.transaction(async (tx) => {
+    return this.fleet.transaction(async (tx) => {
       await this.repository.lockOrder(tx.manager, sellerOrderId);
       const latest = await this.repository.findLatestBySellerOrder(sellerOrderId, tx.manager);
       if (!latest) throw new DomainError('DELIVERY_NOT_FOUND', `No delivery for order ${sellerOrderId}`);
@@ -83,10 +83,13 @@ export class DeliveryTransitions {
         throw new DomainError('DELIVERY_ALREADY_FINISHED', `The delivery of order ${sellerOrderId} already ended ${latest.status}`);
       }
       return this.changeIn(tx, latest.id, 'CANCELLED', actor, reason);
-    });
-    if (result.changed) this.outbox.afterCommit();
-    return result;
+    }, this.wakeOutbox);
   }
+
+  /** A change that wrote an outbox message has the relay look for it at once. */
+  private readonly wakeOutbox = (result: ChangeOutcome) => {
+    if (result.changed) this.outbox.afterCommit();
+  };
 
   private async changeIn(tx: FleetTransaction, deliveryId: string, to: DeliveryStatus, actor: string, reason: string | undefined): Promise<ChangeOutcome> {
     const { manager } = tx;

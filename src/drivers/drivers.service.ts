@@ -4,11 +4,10 @@ import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
 import { newDriverToken } from '../auth/driver-token.js';
-import { FleetService } from '../fleet/fleet.service.js';
+import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
 import { DriverTokenService } from '../auth/driver-token.service.js';
 import { DriversRepository, ProfileChanges } from './drivers.repository.js';
 
-const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 const phoneTaken = () => new DomainError('DRIVER_PHONE_TAKEN', 'Another driver already has this phone number');
 
 @Injectable()
@@ -47,17 +46,22 @@ export class DriversService {
     const { isActive, ...profile } = changes;
     let driver: DriverEntity | null;
     try {
-      driver = await this.fleet.transaction(async (tx) => {
-        if (!(await this.drivers.updateProfile(tx.manager, id, profile))) return null;
-        if (isActive !== undefined) await tx.setActive(id, isActive);
-        return this.drivers.findById(id, tx.manager);
-      });
+      driver = await this.fleet.transaction(
+        async (tx) => {
+          if (!(await this.drivers.updateProfile(tx.manager, id, profile))) return null;
+          if (isActive !== undefined) await tx.setActive(id, isActive);
+          return this.drivers.findById(id, tx.manager);
+        },
+        // This process refuses a deactivated driver's token from the commit on.
+        (updated) => {
+          if (updated && isActive !== undefined) this.tokens.forgetDriver(id);
+        },
+      );
     } catch (error) {
       if (isUniqueViolation(error, 'drivers_phone_key')) throw phoneTaken();
       throw error;
     }
     if (!driver) throw driverNotFound(id);
-    if (isActive !== undefined) this.tokens.forgetDriver(id);
     return driver;
   }
 

@@ -10,7 +10,8 @@ import { DriverState, heartbeatCutoff } from './driver-state.js';
 import { FleetRepository } from './fleet.repository.js';
 import { DriverStateMirror } from './state-mirror.js';
 
-const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
+/** The answer for a driver id no driver has. */
+export const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
 /** A row of a statement that claims drivers: the claimed driver's new row (as JSON), or null. */
 export interface ClaimingRow {
@@ -87,24 +88,30 @@ export class FleetService {
   /**
    * Runs `work` in one transaction; the driver state changes it makes
    * through `tx` reach Redis after the commit, before this resolves.
+   * `committed` runs first, at once after the commit (the caller's own
+   * after-commit step: waking the outbox relay, say).
    */
-  async transaction<T>(work: (tx: FleetTransaction) => Promise<T>): Promise<T> {
+  async transaction<T>(work: (tx: FleetTransaction) => Promise<T>, committed?: (result: T) => void): Promise<T> {
     const changed: DriverState[] = [];
     const result = await this.dataSource.transaction((manager) => work(new FleetTransaction(manager, this.repository, changed)));
+    committed?.(result);
     await this.publish(changed);
     return result;
   }
 
   /**
    * Runs a statement that claims drivers through `claim_driver` and commits
-   * on its own (a delivery's claim, say), then mirrors every driver it
-   * claimed: each row carries the claimed driver's new row, or null.
+   * on its own (a batch of delivery claims, say); each row carries the
+   * claimed driver's new row, or null. Resolves once the statement has
+   * committed, each row with `mirrored`: the claimed drivers on their way to
+   * Redis, which the caller awaits before answering. It is not awaited here,
+   * so the next statement need not wait for Redis.
    */
-  async claim<R extends ClaimingRow>(statement: () => Promise<R[]>): Promise<R[]> {
+  async claim<R extends ClaimingRow>(statement: () => Promise<R[]>): Promise<Array<R & { mirrored: Promise<void> }>> {
     const rows = await statement();
     const manager = this.dataSource.manager;
-    await this.publish(rows.flatMap((row) => (row.driver ? [hydrate(manager, DriverEntity, row.driver)] : [])));
-    return rows;
+    const mirrored = this.publish(rows.flatMap((row) => (row.driver ? [hydrate(manager, DriverEntity, row.driver)] : [])));
+    return rows.map((row) => ({ ...row, mirrored }));
   }
 
   /** PostgreSQL's state of a driver Redis does not know yet, mirrored; null for an unknown driver. */
@@ -125,9 +132,10 @@ export class FleetService {
   }
 
   /**
-   * The after-commit path: committed states into Redis. Redis being down is
-   * not an error (searches use PostgreSQL until it is reconciled); a failed
-   * write asks for a reconciliation, and searches double-check PostgreSQL meanwhile.
+   * The after-commit path: committed states into Redis. Never fails: Redis
+   * being down is not an error (searches use PostgreSQL until it is
+   * reconciled); a failed write asks for a reconciliation, and searches
+   * double-check PostgreSQL meanwhile.
    */
   private async publish(states: DriverState[]): Promise<void> {
     if (states.length === 0 || !this.mirror.isReady()) return;
