@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
 import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
+import { DriverStateMirror } from '../src/fleet/state-mirror.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { AvailabilityStore } from '../src/availability/availability.store.js';
 import type { RateLimitWindow } from '../src/rate-limit/rate-limiter.js';
@@ -580,6 +581,18 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const report = await t.app.get(AvailabilityReconciler).reconcile();
       expect(report?.pruned).toBe(1);
       expect(await geoMembers()).toEqual([]);
+    });
+
+    it('prunes by the whole choosable rule: a member whose state says AVAILABLE but whose heartbeat is stale goes too', async () => {
+      const now = Date.now();
+      for (const [id, seen] of [['stale-member', now - 120_000], ['fresh-member', now]] as const) {
+        await redis.hset('drivers:status', id, 'AVAILABLE:1:1');
+        await redis.hset('drivers:location', id, `13.4 52.5 ${seen}`);
+        await redis.zadd('drivers:heartbeat', seen, id);
+        await redis.geoadd('drivers:geo', 13.4, 52.5, id);
+      }
+      expect(await t.app.get(DriverStateMirror).pruneGeo(new Date(now - 60_000))).toBe(1);
+      expect(await geoMembers()).toEqual(['fresh-member']);
     });
 
     it('with Redis stopped, pings and status changes land in PostgreSQL and the search answers the same from PostgreSQL', async () => {

@@ -7,6 +7,9 @@ import { useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
 import { admin, bearer, DRIVER_SECRET } from './support/test-app.js';
 
+/** Nest's global guard, interceptor, pipe and filter: this route takes each one's step itself (see location.route.ts). */
+const GLOBAL_STEPS_TAKEN = ['APP_FILTER AllExceptionsFilter', 'APP_GUARD AuthGuard', 'APP_INTERCEPTOR SignedRequestReplayInterceptor', 'APP_PIPE StrictValidationPipe'];
+
 /**
  * Location updates have one implementation, a Fastify route, for every
  * caller: the same Authenticator as the global guard (the guard itself
@@ -56,6 +59,18 @@ describe('location updates: one route for every caller', () => {
     expect(guard).not.toHaveBeenCalled();
   });
 
+  it.each([
+    // Checked together, as Nest checks a handler's arguments: a body refused before class-validator runs answers first ...
+    ['an array', [1, 2], ['request body must be a JSON object']],
+    ['an inherited field name', JSON.parse('{"lat":1,"lon":1,"constructor":1}'), ['property constructor should not exist']],
+    // ... and the path before a body that class-validator refuses.
+    ['a latitude out of range', { lat: 91, lon: 1 }, ['id must be a UUID']],
+    ['an unknown field', { lat: 1, lon: 1, status: 'BUSY' }, ['id must be a UUID']],
+  ])('with a bad id and %s, answers the first refusal, as before', async (_case, body, message) => {
+    const answer = await http().patch('/drivers/not-a-uuid/location').set(admin).send(body).expect(400);
+    expect(answer.body).toEqual({ statusCode: 400, error: 'Bad Request', code: 'VALIDATION_FAILED', message });
+  });
+
   it('answers an empty driver id as no route, as every other route does', async () => {
     const missing = await http().patch('/drivers//location').set(admin).send({ lat: 1, lon: 1 }).expect(404);
     const other = await http().patch('/drivers//status').set(admin).send({ status: 'OFFLINE' }).expect(404);
@@ -76,20 +91,44 @@ describe('location updates: one route for every caller', () => {
 
   it('is in the OpenAPI document as a controller route would be', async () => {
     const document = (await http().get('/docs-json').expect(200)).body;
-    const operation = document.paths['/drivers/{id}/location'].patch;
-    expect(operation).toMatchObject({
-      operationId: 'DriverAvailabilityController_updateLocation',
-      tags: ['drivers'],
-      security: [{ bearer: [] }],
-      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UpdateLocationDto' } } } },
+    const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } });
+    // As @nestjs/swagger described the controller method this route was.
+    expect(document.paths['/drivers/{id}/location']).toEqual({
+      patch: {
+        operationId: 'DriverAvailabilityController_updateLocation',
+        summary: "Report the driver's location; also its heartbeat. Never changes its status.",
+        tags: ['drivers'],
+        security: [{ bearer: [] }],
+        parameters: [{ name: 'id', required: true, in: 'path', schema: { type: 'string' } }],
+        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UpdateLocationDto' } } } },
+        responses: {
+          200: { description: '', content: { 'application/json': { schema: { $ref: '#/components/schemas/LocationAcceptedDto' } } } },
+          400: error('VALIDATION_FAILED: every offending field is named'),
+          401: error('UNAUTHENTICATED'),
+          403: error('FORBIDDEN'),
+          404: error('DRIVER_NOT_FOUND'),
+          429: {
+            ...error('RATE_LIMITED: the allowance per minute is spent; the Retry-After header gives the seconds to wait'),
+            headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
+          },
+        },
+      },
     });
-    expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '403', '404', '429']);
-    expect(operation.responses['429'].headers['Retry-After']).toBeDefined();
     const body = document.components.schemas.UpdateLocationDto;
     expect(body.required).toEqual(['lat', 'lon']);
     expect(body.properties.lat).toMatchObject({ type: 'number', minimum: -90, maximum: 90 });
     expect(body.properties.speed).toMatchObject({ type: 'number', minimum: 0, maximum: 150 });
     expect(body.properties.recordedAt).toMatchObject({ type: 'string', format: 'date-time' });
     expect(document.components.schemas.LocationAcceptedDto.properties.online).toBeDefined();
+  });
+
+  it("the global steps it takes are all of Nest's: a new global guard, interceptor, pipe or filter fails this until the route takes it too", () => {
+    const modules = (env.t.app as unknown as { container: { getModules(): Map<string, { providers: Map<unknown, { metatype?: { name: string } }> }> } }).container.getModules();
+    const globals = [...modules.values()].flatMap((module) =>
+      [...module.providers.entries()]
+        .filter(([token]) => typeof token === 'string' && /^APP_(GUARD|INTERCEPTOR|PIPE|FILTER)/.test(token))
+        .map(([token, wrapper]) => `${String(token).split(' ')[0]} ${wrapper.metatype?.name}`),
+    );
+    expect(globals.sort()).toEqual(GLOBAL_STEPS_TAKEN);
   });
 });

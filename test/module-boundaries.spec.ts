@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import type { ProfileChanges } from '../src/drivers/drivers.repository.js';
 
 const SRC = resolve('src');
 
@@ -81,6 +82,14 @@ describe('module boundaries', () => {
     // Every change of the state bumps state_version, so a writer elsewhere would have to name it.
     const namers = sqlHolders.filter(({ path, text }) => outsideFleet(path) && /state_version|stateVersion/.test(text)).map(({ path }) => path);
     expect(namers).toEqual(['migrations/1763700200000-driver-availability.ts']);
+    // TypeScript writes outside the fleet go through ProfileChanges, which has no state in it (npm run typecheck checks these).
+    // @ts-expect-error isActive is the fleet's
+    const active: ProfileChanges = { isActive: false };
+    // @ts-expect-error status is the fleet's
+    const status: ProfileChanges = { status: 'AVAILABLE' };
+    // @ts-expect-error stateVersion is the fleet's
+    const version: ProfileChanges = { stateVersion: 1 };
+    expect([active, status, version]).toHaveLength(3);
     // The check sees the fleet's own writers.
     expect(sqlHolders.filter(({ path, text }) => !outsideFleet(path) && writes.test(text)).map(({ path }) => path).sort()).toEqual([
       'src/fleet/fleet.repository.ts',

@@ -60,8 +60,6 @@ end
 return results
 `;
 
-
-
 /**
  * Nearest search with a widening radius. Returns false when Redis has not
  * been reconciled (new or flushed): the caller then asks PostgreSQL. Drivers
@@ -91,7 +89,4 @@ for i = 5, #ARGV do
 end
 return found
 `;
-
-
-
 

@@ -10,6 +10,6 @@ import { DriverStateMirror } from './state-mirror.js';
 @Module({
   imports: [TypeOrmModule.forFeature([DriverEntity])],
   providers: [FleetRepository, FleetService, DriverStateMirror, AvailabilityReconciler],
-  exports: [FleetService, AvailabilityReconciler],
+  exports: [FleetService],
 })
 export class FleetModule {}

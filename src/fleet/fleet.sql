@@ -9,6 +9,9 @@
 -- (which holds the active, AVAILABLE, located drivers) serves the search.
 -- Redis' copy of the rule is CHOOSABLE in src/fleet/state-mirror.scripts.ts,
 -- checked against this one by test/choosable-rule.e2e-spec.ts.
+-- Like the expression it stands for, it is NULL (not false) for a driver never
+-- heard from: right in a WHERE, wrong under NOT. (COALESCE would hide the
+-- index's predicate from the planner.)
 CREATE OR REPLACE FUNCTION driver_is_choosable(d drivers, p_heartbeat_cutoff timestamptz)
 RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
   SELECT d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL AND d.last_seen_at >= p_heartbeat_cutoff

@@ -40,15 +40,10 @@ export class DriverStateMirror {
     this.isReady = () => redisService.isReady;
   }
 
-  /** Mirrors PostgreSQL's state of a driver; returns true when it is now in the GEO set. */
-  async applyState(driver: DriverState, cutoff: Date): Promise<boolean> {
-    const result = await this.redis().applyState(...this.applyStateArgs(driver, cutoff));
-    return result === 1;
-  }
-
   /**
-   * The same for many drivers, pipelined: one round trip for the whole batch.
-   * Returns the drivers whose script failed; the others are applied regardless.
+   * Mirrors PostgreSQL's state of drivers (each unless Redis holds a newer
+   * state version), pipelined: one round trip for the whole batch. Returns
+   * the drivers whose script failed; the others are applied regardless.
    */
   async applyStates(drivers: DriverState[], cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
     const pipeline = this.redis().pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };

@@ -6,7 +6,8 @@ import { WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /**
  * Inbound signed requests (Vendure's events, the driver app backend): replay
- * safety on webhook-id. The signature itself is checked by the auth guard.
+ * safety on webhook-id. The signature itself is checked by the
+ * Authenticator (auth/).
  */
 @Module({
   providers: [WebhookReceiptsRepository, SignedRequestReplayService, { provide: APP_INTERCEPTOR, useClass: SignedRequestReplayInterceptor }],
