@@ -27,7 +27,6 @@ const CANDIDATE_MARGIN = 5;
 const TIE_METERS = 1;
 const MAX_CANDIDATES = 2_000;
 
-
 /**
  * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE (the
  * fleet's to write), and the nearest-driver search. PostgreSQL holds the
