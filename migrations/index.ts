@@ -6,6 +6,7 @@ import { CreateWebhookMessages1763700400000 } from './1763700400000-create-webho
 import { DeliveryFunctions1763700500000 } from './1763700500000-delivery-functions.js';
 import { BatchedClaims1763700600000 } from './1763700600000-batched-claims.js';
 import { SqlRoutines1763700700000 } from './1763700700000-sql-routines.js';
+import { Dispatch1763700800000 } from './1763700800000-dispatch.js';
 
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   DeliveryFunctions1763700500000,
   BatchedClaims1763700600000,
   SqlRoutines1763700700000,
+  Dispatch1763700800000,
 ];

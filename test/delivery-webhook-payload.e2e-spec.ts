@@ -56,7 +56,8 @@ describe('the delivery webhook payload built in SQL', () => {
     await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-4' }).set('x-request-id', 'req-cancel-4').expect(200);
 
     const { rows } = await sql.query(
-      `SELECT m.type, m.payload, m.request_id, e.to_status, d.id, d.seller_order_id, d.channel_id, d.driver_id, d.distance_meters
+      `SELECT m.type, m.payload, m.request_id, e.to_status, d.id, d.seller_order_id, d.channel_id, d.driver_id, d.distance_meters,
+              d.attempt, e.data->>'reason' AS event_reason
        FROM webhook_messages m JOIN deliveries d ON d.id = m.delivery_id
        JOIN delivery_events e ON e.delivery_id = m.delivery_id AND e.seq = m.delivery_seq
        ORDER BY m.created_at, m.delivery_seq`,
@@ -74,7 +75,9 @@ describe('the delivery webhook payload built in SQL', () => {
         status: row.to_status,
         distanceMeters: row.distance_meters,
         occurredAt: row.payload.timestamp,
+        attempt: row.attempt,
         ...(row.request_id ? { requestId: row.request_id } : {}),
+        ...(row.event_reason ? { reason: row.event_reason } : {}),
       };
       expect(row.payload).toEqual({ type: EVENT_TYPES[row.to_status as DeliveryStatus], timestamp: row.payload.timestamp, data: expectedData });
     }
@@ -96,6 +99,7 @@ describe('the delivery webhook payload built in SQL', () => {
         status: 'ASSIGNED',
         distanceMeters: 12.5,
         occurredAt: '2026-01-01T00:00:00.000Z',
+        attempt: 1,
       },
     };
     expect(deliveryWebhookProblems(payload)).toEqual([]);

@@ -268,6 +268,48 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       },
       budget: 900,
     },
+    'POST /deliveries/:id/accept': {
+      method: 'POST',
+      path: '/deliveries/:id/accept',
+      callers: ['admin', 'driver', 'driver-backend'],
+      target: 'delivery',
+      body: 'ignored',
+      // No fixture holds an offer.
+      domain: (input) => deliveryAccess(input) ?? refuse(D, 409, 'OFFER_NOT_PENDING', 'no offer'),
+      budget: 500,
+    },
+    'POST /deliveries/:id/decline': {
+      method: 'POST',
+      path: '/deliveries/:id/decline',
+      callers: ['admin', 'driver', 'driver-backend'],
+      target: 'delivery',
+      body: S.answerReason,
+      domain: (input) =>
+        deliveryAccess(input) ??
+        (deliveryOf(input.target?.key).status === 'ASSIGNED' ? null : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
+      budget: 600,
+    },
+    'POST /deliveries/:id/reassign': {
+      method: 'POST',
+      path: '/deliveries/:id/reassign',
+      callers: ['admin'],
+      target: 'delivery',
+      body: S.answerReason,
+      domain: (input) =>
+        deliveryAccess(input) ??
+        (deliveryOf(input.target?.key).status === 'ASSIGNED' ? null : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
+      budget: 500,
+    },
+    'GET /drivers/:id/deliveries': {
+      method: 'GET',
+      path: '/drivers/:id/deliveries',
+      callers: ['admin', 'driver', 'driver-backend'],
+      ownDriver: true,
+      target: 'driver',
+      query: queries.driverDeliveries,
+      domain: ({ target }) => driverNotFound(target),
+      budget: 500,
+    },
     'POST /events/seller-order-ready': {
       method: 'POST',
       path: '/events/seller-order-ready',
@@ -465,6 +507,10 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     'GET /deliveries/:id',
     'GET /deliveries/:id/events',
     'PATCH /deliveries/:id/status',
+    'POST /deliveries/:id/accept',
+    'POST /deliveries/:id/decline',
+    'POST /deliveries/:id/reassign',
+    'GET /drivers/:id/deliveries',
     'POST /events/seller-order-ready',
     'POST /events/seller-order-cancelled',
     'GET /webhooks/messages',

@@ -1,5 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { isDatabaseUnavailable } from '../common/database-unavailable.js';
+import { FleetService } from '../fleet/fleet.service.js';
 import { AvailabilityRepository, LocationWrite } from './availability.repository.js';
 
 /** Buffered points reach PostgreSQL within this time (the contract allows 1 s). */
@@ -23,11 +24,14 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
   private flushing?: Promise<void>;
   private writeThrough = false;
 
-  constructor(private readonly repository: AvailabilityRepository) {}
+  constructor(
+    private readonly repository: AvailabilityRepository,
+    private readonly fleet: FleetService,
+  ) {}
 
   /** Buffers a point (or, during shutdown, writes it at once). */
   async record(point: LocationWrite): Promise<void> {
-    if (this.writeThrough) return this.repository.writeLocations([point]);
+    if (this.writeThrough) return this.write([point]);
     this.merge(point);
     if (this.pending.size >= FLUSH_AT_SIZE) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), FLUSH_EVERY_MS);
@@ -53,7 +57,7 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
     const batch = [...this.pending.values()];
     this.pending = new Map();
     try {
-      await this.repository.writeLocations(batch);
+      await this.write(batch);
     } catch (error) {
       if (isDatabaseUnavailable(error)) {
         // Keep the points (newer ones that arrived meanwhile win) and try again on the next tick.
@@ -69,12 +73,18 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
   private async writeOneByOne(batch: LocationWrite[]): Promise<void> {
     for (const point of batch) {
       try {
-        await this.repository.writeLocations([point]);
+        await this.write([point]);
       } catch (error) {
         if (isDatabaseUnavailable(error)) this.merge(point);
         else this.logger.warn(`Dropped a location of driver ${point.driverId} PostgreSQL refused: ${(error as Error).message}`);
       }
     }
+  }
+
+  /** Writes points; the fleet then tells dispatch where these drivers are now. */
+  private async write(points: LocationWrite[]): Promise<void> {
+    await this.repository.writeLocations(points);
+    this.fleet.driversMoved(points.map((p) => ({ id: p.driverId, lat: p.lat, lon: p.lon })));
   }
 
   private merge(point: LocationWrite): void {

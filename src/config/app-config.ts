@@ -51,4 +51,19 @@ export class AppConfig {
   rateLimitLocationPerMinute!: number;
   /** seller-order-ready events per caller per minute, across the cluster (0: no limit). */
   rateLimitOrderReadyPerMinute!: number;
+  /** `auto`: the chosen driver is assigned at once (v1); `offer`: it must accept an offer. Per order: `dispatchMode`. */
+  dispatchMode!: DispatchMode;
+  /** How long an order with no driver in reach waits for one; 0 answers NO_DRIVER_AVAILABLE and keeps nothing (v1). */
+  dispatchMaxWaitSeconds!: number;
+  /** How long a driver has to accept an offer. */
+  offerTimeoutSeconds!: number;
+  /** Offers let time out in a row that set a driver OFFLINE. */
+  offerTimeoutsBeforeOffline!: number;
+  /** An assigned driver whose heartbeat is this stale before pickup is lost: its order goes to the next driver. */
+  driverLostSeconds!: number;
+  /** How often each process looks for dispatch timers that are due (ms). */
+  dispatchTimerIntervalMs!: number;
 }
+
+export const DISPATCH_MODES = ['auto', 'offer'] as const;
+export type DispatchMode = (typeof DISPATCH_MODES)[number];

@@ -1,4 +1,4 @@
-import { AppConfig, DatabaseConfig, LogLevel, RedisConfig } from './app-config.js';
+import { AppConfig, DatabaseConfig, DISPATCH_MODES, LogLevel, RedisConfig } from './app-config.js';
 
 type Env = Record<string, string | undefined>;
 
@@ -57,6 +57,12 @@ export const CONFIG_VARIABLES = [
   'RATE_LIMIT_LOCATION_PER_MINUTE',
   'RATE_LIMIT_ORDER_READY_PER_MINUTE',
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  'DISPATCH_MODE',
+  'DISPATCH_MAX_WAIT_SECONDS',
+  'OFFER_TIMEOUT_SECONDS',
+  'OFFER_TIMEOUTS_BEFORE_OFFLINE',
+  'DRIVER_LOST_SECONDS',
+  'DISPATCH_TIMER_INTERVAL_MS',
 ] as const;
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
@@ -241,6 +247,12 @@ export function loadConfig(env: Env): AppConfig {
     webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     rateLimitLocationPerMinute: r.int('RATE_LIMIT_LOCATION_PER_MINUTE', 120, 0, 1_000_000),
     rateLimitOrderReadyPerMinute: r.int('RATE_LIMIT_ORDER_READY_PER_MINUTE', 6_000, 0, 1_000_000),
+    dispatchMode: r.oneOf('DISPATCH_MODE', DISPATCH_MODES, 'auto'),
+    dispatchMaxWaitSeconds: r.int('DISPATCH_MAX_WAIT_SECONDS', 0, 0, 86_400),
+    offerTimeoutSeconds: r.int('OFFER_TIMEOUT_SECONDS', 30, 5, 600),
+    offerTimeoutsBeforeOffline: r.int('OFFER_TIMEOUTS_BEFORE_OFFLINE', 2, 1, 100),
+    driverLostSeconds: r.int('DRIVER_LOST_SECONDS', 120, 10, 86_400),
+    dispatchTimerIntervalMs: r.int('DISPATCH_TIMER_INTERVAL_MS', 1_000, 20, 60_000),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -14,6 +14,6 @@ import { DeliveryEntity } from './delivery.entity.js';
   imports: [TypeOrmModule.forFeature([DeliveryEntity, DeliveryEventEntity]), FleetModule, OutboxModule],
   controllers: [DeliveriesController],
   providers: [DeliveriesRepository, DeliveriesService, DeliveryTransitions, DeliveryOutbox],
-  exports: [DeliveriesRepository, DeliveryTransitions],
+  exports: [DeliveriesRepository, DeliveriesService, DeliveryTransitions, DeliveryOutbox],
 })
 export class DeliveriesModule {}

@@ -7,6 +7,7 @@ import { FleetService } from '../fleet/fleet.service.js';
 import { DeliveryEventEntity } from './delivery-event.entity.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
 import { REACHED_AT_COLUMNS } from './delivery-state-machine.js';
+import type { DispatchMode } from '../config/app-config.js';
 
 export interface NewDelivery {
   sellerOrderId: string;
@@ -30,12 +31,46 @@ export interface DeliveryChange {
   firstAttemptAfterSeconds: number;
 }
 
-/** A claim of one candidate driver for an order (`claim_delivery`). */
-export interface DeliveryClaim extends NewDelivery {
-  heartbeatCutoff: Date;
+/** Who makes a change, and when its webhook is first sent. */
+export interface ChangeContext {
   actor: string;
   requestId: string | null;
   firstAttemptAfterSeconds: number;
+}
+
+/** How an order is dispatched: offered or assigned, how long it may wait, where it waits. */
+export interface OrderDispatch {
+  dispatchMode: DispatchMode;
+  /** In offer mode, how long the driver has to accept. */
+  offerSeconds: number | null;
+  maxWaitSeconds: number;
+  /** The pickup's cell on the waiting-order grid. */
+  waitCell: number;
+}
+
+/** A claim of one candidate driver for an order (`claim_delivery`); without a dispatch, v1's: assigned at once. */
+export interface DeliveryClaim extends NewDelivery, ChangeContext, Partial<OrderDispatch> {
+  heartbeatCutoff: Date;
+}
+
+/** An order with no driver in reach that waits for one (`create_pending_delivery`). */
+export type WaitingOrder = Omit<NewDelivery, 'driverId' | 'distanceMeters'> & OrderDispatch & ChangeContext;
+
+/** Drivers answering deliveries: accept or decline an offer; an operator's reassignment. */
+export type DeliveryAnswer = 'accept' | 'decline' | 'reassign';
+
+/** A row of a dispatch routine: an outcome (or the kind of timer fired), the delivery and the driver it claimed or freed. */
+interface DispatchRow {
+  outcome: string;
+  delivery: Record<string, unknown> | null;
+  driver: Record<string, unknown> | null;
+}
+
+/** The outcome of a dispatch routine, with the delivery as an entity; `mirrored` as in ClaimResult. */
+export interface DispatchResult<O extends string = string> {
+  outcome: O;
+  delivery: DeliveryEntity | null;
+  mirrored: Promise<void>;
 }
 
 /** A claim's outcome; `mirrored` settles once a driver it claimed is BUSY in Redis too (see FleetService.claim). */
@@ -50,7 +85,7 @@ export interface DeliveryFilters {
   status?: DeliveryStatus;
 }
 
-const LIVE = `status IN ('ASSIGNED', 'PICKED_UP')`;
+const LIVE = `status IN ('PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP')`;
 
 /** A row of `claim_delivery` or `assign_deliveries`: the delivery and the driver as JSON. */
 type ClaimRow =
@@ -75,6 +110,10 @@ const claimArguments = (claim: DeliveryClaim): Array<[name: string, value: strin
   ['actor', claim.actor],
   ['request_id', claim.requestId],
   ['first_attempt_after_seconds', claim.firstAttemptAfterSeconds],
+  ['dispatch_mode', claim.dispatchMode ?? 'auto'],
+  ['offer_seconds', claim.offerSeconds ?? null],
+  ['max_wait_seconds', claim.maxWaitSeconds ?? 0],
+  ['wait_cell', claim.waitCell ?? null],
 ];
 
 /** Queries on deliveries and their audit trail. Methods taking an EntityManager run inside the caller's transaction. */
@@ -161,7 +200,7 @@ export class DeliveriesRepository {
     if (row.outcome === 'busy') {
       [row] = await this.fleet.claim<ClaimRow>(() =>
         this.dataSource.query(
-          `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+          `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
           claimArguments(claim).map(([, value]) => value),
         ),
       );
@@ -180,6 +219,109 @@ export class DeliveriesRepository {
     );
     if (rows.length !== claims.length) throw new Error(`assign_deliveries answered ${rows.length} rows for ${claims.length} claims`);
     return rows;
+  }
+
+  /** The order's PENDING delivery, unless it has a live or delivered one already (`create_pending_delivery`). */
+  async createPending(order: WaitingOrder): Promise<{ outcome: 'pending' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity }> {
+    const [row] = await this.dataSource.query(
+      `SELECT outcome, delivery FROM create_pending_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+      [
+        order.sellerOrderId, order.channelId, order.pickupLat, order.pickupLon, order.dropoffLat, order.dropoffLon,
+        order.dispatchMode, order.maxWaitSeconds, order.waitCell, order.actor, order.requestId, order.firstAttemptAfterSeconds,
+      ],
+    );
+    return { outcome: row.outcome, delivery: hydrate(this.dataSource.manager, DeliveryEntity, row.delivery) };
+  }
+
+  /** A PENDING delivery to one candidate driver, offered or assigned (`dispatch_delivery`). */
+  dispatch(
+    claim: { deliveryId: string; driverId: string; distanceMeters: number; heartbeatCutoff: Date; offerSeconds: number } & ChangeContext,
+  ): Promise<DispatchResult<'dispatched' | 'not-pending' | 'driver-refused' | 'driver-taken'>> {
+    return this.runDispatch(`SELECT outcome, delivery, driver FROM dispatch_delivery($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      claim.deliveryId, claim.driverId, claim.distanceMeters, claim.heartbeatCutoff.toISOString(), claim.offerSeconds,
+      claim.actor, claim.requestId, claim.firstAttemptAfterSeconds,
+    ]);
+  }
+
+  /** A driver's accept or decline, or an operator's reassignment (`answer_delivery`); `driverId` null acts for the delivery's driver. */
+  answer(
+    change: { deliveryId: string; action: DeliveryAnswer; driverId: string | null; reason: string | null; retrySeconds: number } & ChangeContext,
+  ): Promise<DispatchResult<'changed' | 'unchanged' | 'not-found' | 'forbidden' | 'offer-expired' | 'not-pending'>> {
+    return this.runDispatch(`SELECT outcome, delivery, driver FROM answer_delivery($1, $2, $3, $4, $5, $6, $7, $8)`, [
+      change.deliveryId, change.action, change.driverId, change.reason, change.retrySeconds,
+      change.actor, change.requestId, change.firstAttemptAfterSeconds,
+    ]);
+  }
+
+  /** Fires the dispatch timers that are due, each once across processes (`fire_due_deliveries`). */
+  async fireDue(timers: {
+    limit: number;
+    retrySeconds: number;
+    lostSeconds: number;
+    timeoutsBeforeOffline: number;
+    actor: string;
+    firstAttemptAfterSeconds: number;
+  }): Promise<Array<DispatchResult<'offer-timed-out' | 'expired' | 'retry' | 'driver-lost'>>> {
+    const rows = await this.fleet.claim<DispatchRow>(() =>
+      this.dataSource.query(`SELECT kind AS outcome, delivery, driver FROM fire_due_deliveries($1, $2, $3, $4, $5, $6)`, [
+        timers.limit, timers.retrySeconds, timers.lostSeconds, timers.timeoutsBeforeOffline, timers.actor, timers.firstAttemptAfterSeconds,
+      ]),
+    );
+    return rows.map((row) => this.dispatchResult(row));
+  }
+
+  /** A PENDING delivery no driver was found for waits until a driver comes into reach, or its wait ends. */
+  async park(deliveryId: string): Promise<void> {
+    await this.dataSource.query(`SELECT park_pending_delivery($1)`, [deliveryId]);
+  }
+
+  /** The drivers that must not be offered the delivery again. */
+  async refusedDrivers(deliveryId: string): Promise<Set<string>> {
+    const rows: Array<{ driver_id: string }> = await this.dataSource.query(`SELECT driver_id FROM delivery_refusals WHERE delivery_id = $1`, [deliveryId]);
+    return new Set(rows.map((row) => row.driver_id));
+  }
+
+  /** Whether the driver was once on the delivery (and was taken off it, or left it). */
+  async wasDriverOf(deliveryId: string, driverId: string): Promise<boolean> {
+    const rows = await this.dataSource.query(`SELECT 1 FROM delivery_refusals WHERE delivery_id = $1 AND driver_id = $2`, [deliveryId, driverId]);
+    return rows.length > 0;
+  }
+
+  /** The oldest waiting order in reach of each given driver that is choosable (`waiting_orders_near`), oldest first. */
+  async waitingNear(drivers: Array<{ driverId: string; cells: number[] }>, radiusMeters: number, heartbeatCutoff: Date): Promise<string[]> {
+    const rows: Array<{ delivery_id: string; created_at: Date }> = await this.dataSource.query(
+      `SELECT delivery_id, min(created_at) AS created_at FROM waiting_orders_near($1, $2, $3) GROUP BY delivery_id ORDER BY 2, 1`,
+      [JSON.stringify(drivers), radiusMeters, heartbeatCutoff.toISOString()],
+    );
+    return rows.map((row) => row.delivery_id);
+  }
+
+  /** Waiting orders whose grid cell is not `cell(lat, lon)` (made under another grid): their cell again. */
+  async recell(cellOf: (lat: number, lon: number) => number): Promise<number> {
+    const rows: Array<{ id: string; pickup_lat: number; pickup_lon: number; wait_cell: string | null }> = await this.dataSource.query(
+      `SELECT id, pickup_lat, pickup_lon, wait_cell FROM deliveries WHERE status = 'PENDING'`,
+    );
+    const moved = rows.filter((row) => row.wait_cell !== String(cellOf(row.pickup_lat, row.pickup_lon)));
+    if (moved.length > 0) {
+      await this.dataSource.query(
+        `UPDATE deliveries d SET wait_cell = m.cell FROM jsonb_to_recordset($1) AS m(id uuid, cell bigint) WHERE d.id = m.id`,
+        [JSON.stringify(moved.map((row) => ({ id: row.id, cell: cellOf(row.pickup_lat, row.pickup_lon) })))],
+      );
+    }
+    return moved.length;
+  }
+
+  private async runDispatch<O extends string>(sql: string, params: unknown[]): Promise<DispatchResult<O>> {
+    const [row] = await this.fleet.claim<DispatchRow>(() => this.dataSource.query(sql, params));
+    return this.dispatchResult(row) as DispatchResult<O>;
+  }
+
+  private dispatchResult(row: DispatchRow & { mirrored: Promise<void> }): DispatchResult<never> {
+    return {
+      outcome: row.outcome as never,
+      delivery: row.delivery === null ? null : hydrate(this.dataSource.manager, DeliveryEntity, row.delivery),
+      mirrored: row.mirrored,
+    };
   }
 
   /** Records a change the delivery has just made: its audit event and its outbox message, in the caller's transaction. */

@@ -44,6 +44,10 @@ export class DeliveriesService {
     reason: string | undefined,
     principal: Principal,
   ): Promise<DeliveryEntity> {
+    const delivery = await this.repository.findById(id);
+    if (delivery && principal.kind === 'driver' && delivery.driverId !== principal.driverId && (await this.repository.wasDriverOf(id, principal.driverId))) {
+      throw new DomainError('DELIVERY_REASSIGNED', 'This driver was taken off the delivery (or left it); it has gone to another driver');
+    }
     await this.get(id, principal);
     if (status === 'CANCELLED' && principal.kind !== 'admin') {
       throw new DomainError('FORBIDDEN', 'Only operators (or Vendure, through its event) cancel a delivery');

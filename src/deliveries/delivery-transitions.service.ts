@@ -3,7 +3,7 @@ import { DomainError } from '../common/domain-error.js';
 import { requestContext } from '../common/request-context.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { FleetService, FleetTransaction } from '../fleet/fleet.service.js';
-import { ClaimResult, DeliveriesRepository, NewDelivery } from './deliveries.repository.js';
+import { ClaimResult, DeliveriesRepository, NewDelivery, OrderDispatch } from './deliveries.repository.js';
 import { DeliveryOutbox } from './delivery-outbox.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
 import { EVENT_TYPES, isFinal, statusesLeadingTo } from './delivery-state-machine.js';
@@ -34,16 +34,18 @@ export class DeliveryTransitions {
   ) {}
 
   /**
-   * Claims `driverId` and creates the ASSIGNED delivery, atomically, in one
+   * Claims `driverId` and creates the delivery (ASSIGNED, or OFFERED in
+   * offer mode), atomically, in one
    * round trip (`DeliveriesRepository.assign`). Loses cleanly (nothing
    * written) when the driver was taken meanwhile, or when the order has a
    * live or delivered delivery by the time its lock is held.
    */
-  async assign(delivery: NewDelivery, actor: string): Promise<AssignOutcome> {
+  async assign(delivery: NewDelivery, dispatch: OrderDispatch, actor: string): Promise<AssignOutcome> {
     let result: ClaimResult;
     try {
       result = await this.repository.assign({
         ...delivery,
+        ...dispatch,
         heartbeatCutoff: this.fleet.heartbeatCutoff(),
         actor,
         requestId: requestContext.requestId() ?? null,
@@ -79,7 +81,7 @@ export class DeliveryTransitions {
       await this.repository.lockOrder(tx.manager, sellerOrderId);
       const latest = await this.repository.findLatestBySellerOrder(sellerOrderId, tx.manager);
       if (!latest) throw new DomainError('DELIVERY_NOT_FOUND', `No delivery for order ${sellerOrderId}`);
-      if (latest.status === 'DELIVERED' || latest.status === 'FAILED') {
+      if (latest.status === 'DELIVERED' || latest.status === 'FAILED' || latest.status === 'EXPIRED') {
         throw new DomainError('DELIVERY_ALREADY_FINISHED', `The delivery of order ${sellerOrderId} already ended ${latest.status}`);
       }
       return this.changeIn(tx, latest.id, 'CANCELLED', actor, reason);
@@ -102,7 +104,7 @@ export class DeliveryTransitions {
       throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot move from ${before.status} to ${to}`);
     }
     await this.recordEvent(manager, moved, before.status, actor, reason ? { reason } : {});
-    if (isFinal(to)) await tx.release(moved.driverId);
+    if (isFinal(to) && moved.driverId !== null) await tx.release(moved.driverId);
     return { delivery: moved, changed: true };
   }
 

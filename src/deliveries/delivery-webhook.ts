@@ -19,12 +19,18 @@ export interface DeliveryWebhookData {
   deliveryId: string;
   sellerOrderId: string;
   channelId: string | null;
-  driverId: string;
+  /** null while the delivery waits for a driver (PENDING), and when it EXPIRED. */
+  driverId: string | null;
   /** The delivery's status after the change. */
   status: DeliveryStatus;
-  distanceMeters: number;
+  /** null while no driver holds the delivery. */
+  distanceMeters: number | null;
   /** The same instant as `timestamp`. */
   occurredAt: string;
+  /** 1 for the first driver, +1 each time the order went back to PENDING. */
+  attempt: number;
+  /** Why the change happened, when it has a reason (a decline, a timeout, a lost driver, a cancellation). */
+  reason?: string;
   /** The x-request-id of the request that caused the change, when it had one. */
   requestId?: string;
 }
@@ -48,10 +54,12 @@ const DATA_FIELDS: { [K in keyof DeliveryWebhookData]-?: Check } = {
   deliveryId: matching(UUID),
   sellerOrderId: string(),
   channelId: { required: true, valid: (v) => v === null || (typeof v === 'string' && v.length > 0) },
-  driverId: matching(UUID),
+  driverId: { required: true, valid: (v) => v === null || (typeof v === 'string' && UUID.test(v)) },
   status: { required: true, valid: (v) => DELIVERY_STATUSES.includes(v as DeliveryStatus) },
-  distanceMeters: { required: true, valid: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0 },
+  distanceMeters: { required: true, valid: (v) => v === null || (typeof v === 'number' && Number.isFinite(v) && v >= 0) },
   occurredAt: matching(ISO_UTC_MS),
+  attempt: { required: true, valid: (v) => Number.isInteger(v) && (v as number) >= 1 },
+  reason: string(false),
   requestId: string(false),
 };
 

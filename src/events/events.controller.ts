@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Post } from '@nestjs/common';
 import { ApiConflictResponse, ApiHeader, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, CurrentPrincipal, RateLimited } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
-import { AssignmentService } from '../assignment/assignment.service.js';
+import { AssignmentService } from '../dispatch/assignment.service.js';
 import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { actorOf } from '../deliveries/actor.js';

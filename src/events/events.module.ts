@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { AssignmentModule } from '../assignment/assignment.module.js';
+import { DispatchModule } from '../dispatch/dispatch.module.js';
 import { EventsController } from './events.controller.js';
 
-@Module({ imports: [AssignmentModule], controllers: [EventsController] })
+@Module({ imports: [DispatchModule], controllers: [EventsController] })
 export class EventsModule {}

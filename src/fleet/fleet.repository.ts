@@ -10,7 +10,8 @@ import { DRIVER_STATE_COLUMNS, DriverState } from './driver-state.js';
  * `state_version`), and the reads of it that Redis is kept in line with.
  * Nothing outside this folder writes those columns: every change bumps
  * `state_version`, so Redis can refuse an older state that arrives late.
- * (The claim of a driver for a delivery is `claim_driver` in fleet.sql.)
+ * (The claim of a driver for a delivery is `claim_driver` in fleet.sql, and
+ * the release of one is `release_driver` there, which dispatch also calls.)
  */
 @Injectable()
 export class FleetRepository {
@@ -59,12 +60,8 @@ export class FleetRepository {
    * BUSY), or null when there is no such driver.
    */
   async release(manager: EntityManager, id: string): Promise<DriverEntity | null> {
-    const released = await this.updateOne(
-      manager,
-      `UPDATE drivers SET status = 'AVAILABLE', state_version = state_version + 1, updated_at = now() WHERE id = $1 AND status = 'BUSY' RETURNING *`,
-      [id],
-    );
-    return released ?? manager.findOneBy(DriverEntity, { id });
+    const [row] = await manager.query(`SELECT * FROM release_driver($1)`, [id]);
+    return row ? hydrate(manager, DriverEntity, row) : null;
   }
 
   private async updateOne(manager: EntityManager, sql: string, params: unknown[]): Promise<DriverEntity | null> {

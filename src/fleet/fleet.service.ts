@@ -13,6 +13,13 @@ import { DriverStateMirror } from './state-mirror.js';
 /** The answer for a driver id no driver has. */
 export const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
+/** A driver at a place, that may have just become choosable there. */
+export interface DriverAt {
+  id: string;
+  lat: number;
+  lon: number;
+}
+
 /** A row of a statement that claims drivers: the claimed driver's new row (as JSON), or null. */
 export interface ClaimingRow {
   driver: Record<string, unknown> | null;
@@ -57,6 +64,7 @@ export class FleetTransaction {
 @Injectable()
 export class FleetService {
   private readonly logger = new Logger(FleetService.name);
+  private readonly choosableListeners: Array<(drivers: DriverAt[]) => void> = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -114,6 +122,11 @@ export class FleetService {
     return rows.map((row) => ({ ...row, mirrored }));
   }
 
+  /** Whether there is a driver with this id. */
+  async exists(driverId: string): Promise<boolean> {
+    return (await this.repository.findState(driverId)) !== null;
+  }
+
   /** PostgreSQL's state of a driver Redis does not know yet, mirrored; null for an unknown driver. */
   async mirrorCurrent(driverId: string): Promise<DriverState | null> {
     const state = await this.repository.findState(driverId);
@@ -132,12 +145,40 @@ export class FleetService {
   }
 
   /**
+   * Calls `listener`, after the commit and after Redis has the new state, with
+   * the drivers that may have just become choosable: made AVAILABLE, freed
+   * from a delivery or an offer, or moved (their pings reached PostgreSQL).
+   * Whether each is choosable is for the listener to check.
+   */
+  onMaybeChoosable(listener: (drivers: DriverAt[]) => void): void {
+    this.choosableListeners.push(listener);
+  }
+
+  /** Pings of these drivers have reached PostgreSQL. */
+  driversMoved(drivers: DriverAt[]): void {
+    this.signal(drivers);
+  }
+
+  private signal(drivers: DriverAt[]): void {
+    if (drivers.length === 0) return;
+    for (const listener of this.choosableListeners) listener(drivers);
+  }
+
+  /** Mirrors the committed states, then tells the listeners about the drivers that may now be chosen. */
+  private async publish(states: DriverState[]): Promise<void> {
+    await this.mirrorStates(states);
+    this.signal(
+      states.flatMap((s) => (s.status === 'AVAILABLE' && s.isActive && s.lastLat !== null && s.lastLon !== null ? [{ id: s.id, lat: s.lastLat, lon: s.lastLon }] : [])),
+    );
+  }
+
+  /**
    * The after-commit path: committed states into Redis. Never fails: Redis
    * being down is not an error (searches use PostgreSQL until it is
    * reconciled); a failed write asks for a reconciliation, and searches
    * double-check PostgreSQL meanwhile.
    */
-  private async publish(states: DriverState[]): Promise<void> {
+  private async mirrorStates(states: DriverState[]): Promise<void> {
     if (states.length === 0 || !this.mirror.isReady()) return;
     try {
       const failed = await this.mirror.applyStates(states, this.heartbeatCutoff());

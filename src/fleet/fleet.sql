@@ -38,3 +38,36 @@ BEGIN
   RETURNING d.* INTO claimed;
   outcome := CASE WHEN FOUND THEN 'claimed' ELSE 'driver-taken' END;
 END $$;
+
+-- A driver whose delivery or offer ended is AVAILABLE again, if it was BUSY, in
+-- the caller's transaction. Returns the driver as it now is (unchanged if it
+-- was not BUSY); no row for an unknown driver.
+CREATE OR REPLACE FUNCTION release_driver(p_driver_id uuid) RETURNS SETOF drivers LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY UPDATE drivers d SET status = 'AVAILABLE', state_version = d.state_version + 1, updated_at = now()
+  WHERE d.id = p_driver_id AND d.status = 'BUSY' RETURNING d.*;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT * FROM drivers WHERE id = p_driver_id;
+  END IF;
+END $$;
+
+-- The driver answered an offer (accepted or declined it): its run of offers let
+-- time out starts again from 0.
+CREATE OR REPLACE FUNCTION driver_answered_offer(p_driver_id uuid) RETURNS void LANGUAGE sql AS $$
+  UPDATE drivers SET offer_timeouts_in_a_row = 0 WHERE id = p_driver_id AND offer_timeouts_in_a_row <> 0
+$$;
+
+-- The driver let an offer time out: released like release_driver, but OFFLINE
+-- instead of AVAILABLE once p_limit offers in a row have timed out (it is not
+-- looking at its phone; it comes back by going AVAILABLE itself).
+CREATE OR REPLACE FUNCTION driver_missed_offer(p_driver_id uuid, p_limit integer) RETURNS SETOF drivers LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN QUERY UPDATE drivers d SET
+    offer_timeouts_in_a_row = d.offer_timeouts_in_a_row + 1,
+    status = CASE WHEN d.offer_timeouts_in_a_row + 1 >= p_limit THEN 'OFFLINE' ELSE 'AVAILABLE' END,
+    state_version = d.state_version + 1, updated_at = now()
+  WHERE d.id = p_driver_id AND d.status = 'BUSY' RETURNING d.*;
+  IF NOT FOUND THEN
+    RETURN QUERY SELECT * FROM drivers WHERE id = p_driver_id;
+  END IF;
+END $$;

@@ -126,13 +126,20 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
     dropoffLat: { field: { type: 'number', min: -90, max: 90 }, presence: { pair: 'dropoff' } },
     dropoffLon: { field: { type: 'number', min: -180, max: 180 }, presence: { pair: 'dropoff' } },
     channelId: { field: { type: 'string', max: 200, trim: false, nonEmpty: true }, presence: 'optional' },
+    dispatchMode: { field: { type: 'enum', values: ['auto', 'offer'] }, presence: 'optional' },
+    maxWaitSeconds: { field: { type: 'int', min: 0, max: 86_400 }, presence: 'optional' },
   };
   const orderCancelled: Schema = {
     sellerOrderId: { field: { type: 'string', max: 200, trim: false, nonEmpty: true, valid: sellerOrderId }, presence: 'required' },
     reason: { field: { type: 'string', max: 500, trim: false, nonEmpty: false }, presence: 'optional' },
   };
-  return { createDriver, updateDriver, location, driverStatus, deliveryStatus, orderReady, orderCancelled };
+  const answerReason: Schema = {
+    reason: { field: { type: 'string', max: 500, trim: false, nonEmpty: false }, presence: 'optional' },
+  };
+  return { createDriver, updateDriver, location, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason };
 }
+
+const DELIVERY_STATUSES = ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED', 'EXPIRED'];
 
 export const queries = {
   drivers: { ...page(UUID), status: { param: { type: 'enum', values: ['AVAILABLE', 'BUSY', 'OFFLINE'] } } } satisfies QuerySchema,
@@ -146,7 +153,8 @@ export const queries = {
     ...page(UUID),
     sellerOrderId: { param: { type: 'string', max: 200 } },
     driverId: { param: { type: 'uuid' } },
-    status: { param: { type: 'enum', values: ['ASSIGNED', 'PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED'] } },
+    status: { param: { type: 'enum', values: DELIVERY_STATUSES } },
   } satisfies QuerySchema,
+  driverDeliveries: { ...page(UUID), status: { param: { type: 'enum', values: DELIVERY_STATUSES } } } satisfies QuerySchema,
   messages: { ...page(MESSAGE_ID), status: { param: { type: 'enum', values: ['pending', 'delivered', 'failed'] } } } satisfies QuerySchema,
 };

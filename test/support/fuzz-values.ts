@@ -123,6 +123,7 @@ const notBoolean = fc.oneof(fc.constantFrom('"true"', '"false"', '0', '1', '"yes
 export type FieldType =
   | { type: 'string'; max: number; trim: boolean; nonEmpty: boolean; valid?: fc.Arbitrary<string>; stored?: boolean }
   | { type: 'number'; min: number; max: number }
+  | { type: 'int'; min: number; max: number }
   | { type: 'boolean' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'phone'; valid: fc.Arbitrary<string> }
@@ -191,6 +192,8 @@ export function validText(field: FieldType): fc.Arbitrary<string> {
       return fc
         .tuple(fc.double({ min: field.min, max: field.max, noNaN: true, noDefaultInfinity: true }), fc.constantFrom('plain', 'exp', 'negzero'))
         .map(([x, form]) => (form === 'negzero' && field.min <= 0 && field.max >= 0 ? '-0' : form === 'exp' ? x.toExponential() : JSON.stringify(x)));
+    case 'int':
+      return fc.integer({ min: field.min, max: field.max }).map(String);
     case 'boolean':
       return fc.boolean().map(String);
     case 'enum':
@@ -221,11 +224,25 @@ export function invalidText(field: FieldType, nullable: boolean): fc.Arbitrary<s
         fc.double({ min: field.max, max: 1e300, noNaN: true, noDefaultInfinity: true }).filter((x) => x > field.max).map((x) => JSON.stringify(x)),
         fc.double({ min: -1e300, max: field.min, noNaN: true, noDefaultInfinity: true }).filter((x) => x < field.min).map((x) => JSON.stringify(x)),
       );
+    case 'int':
+      return fc.oneof(
+        notNumber,
+        ...nul,
+        fc.integer({ min: field.min, max: field.max - 1 }).map((n) => `${n}.5`),
+        fc.integer({ min: field.max + 1, max: Number.MAX_SAFE_INTEGER }).map(String),
+        fc.integer({ min: Number.MIN_SAFE_INTEGER, max: field.min - 1 }).map(String),
+        fc.constantFrom('1e300', '-1e300', '1.0000001'),
+      );
     case 'boolean':
       return fc.oneof(notBoolean, ...nul);
     case 'enum':
       return fc.oneof(
-        fc.constantFrom(...field.values).chain((v) => fc.constantFrom(v.toLowerCase(), ` ${v}`, `${v} `, `${v}\u0000`, `${v}x`, v.slice(1), `["${v}"]`)).map((v) => (v.startsWith('[') ? v : jsonString(v))),
+        // (A lowercase enum's value lowercased is itself: not a near-miss.)
+        fc
+          .constantFrom(...field.values)
+          .chain((v) => fc.constantFrom(v.toLowerCase(), ` ${v}`, `${v} `, `${v}\u0000`, `${v}x`, v.slice(1), `["${v}"]`))
+          .filter((v) => !field.values.includes(v))
+          .map((v) => (v.startsWith('[') ? v : jsonString(v))),
         fc.constantFrom('BUSY', 'ASSIGNED', 'UNKNOWN', '', 'null', 'available', 'Available').filter((v) => !field.values.includes(v)).map(jsonString),
         anyString(20).filter((v) => !field.values.includes(v)).map(jsonString),
         notString.filter((t) => !field.values.map(jsonString).includes(t)),

@@ -12,12 +12,15 @@ export class DeliveryResponseDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() sellerOrderId!: string;
   @ApiProperty({ type: String, nullable: true }) channelId!: string | null;
-  @ApiProperty({ format: 'uuid' }) driverId!: string;
+  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'null while PENDING (and when it EXPIRED, or was cancelled, waiting)' })
+  driverId!: string | null;
   @ApiProperty({ enum: DELIVERY_STATUSES }) status!: DeliveryStatus;
   @ApiProperty({ type: PointDto }) pickup!: PointDto;
   @ApiProperty({ type: PointDto, nullable: true }) dropoff!: PointDto | null;
-  @ApiProperty({ description: 'Driver to pickup when assigned, metres' }) distanceMeters!: number;
-  @ApiProperty({ format: 'date-time' }) assignedAt!: string;
+  @ApiProperty({ type: Number, nullable: true, description: 'Driver to pickup when offered or assigned, metres; null while PENDING' })
+  distanceMeters!: number | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'null until a driver is assigned' })
+  assignedAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) pickedUpAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) deliveredAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) failedAt!: string | null;
@@ -25,6 +28,15 @@ export class DeliveryResponseDto {
   @ApiProperty({ type: String, nullable: true }) failureReason!: string | null;
   @ApiProperty({ format: 'date-time' }) createdAt!: string;
   @ApiProperty({ format: 'date-time' }) updatedAt!: string;
+  @ApiProperty({ enum: ['auto', 'offer'], description: 'auto: assigned at once; offer: the driver must accept' }) dispatchMode!: string;
+  @ApiProperty({ description: '1 for the first driver, +1 each time the order went back to PENDING' }) attempt!: number;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While OFFERED: when the offer times out' })
+  offerExpiresAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While PENDING: when the order EXPIRES if no driver took it' })
+  waitUntil!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) pendingAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) offeredAt!: string | null;
+  @ApiProperty({ type: String, format: 'date-time', nullable: true }) expiredAt!: string | null;
 }
 
 export class DeliveryPageDto {
@@ -55,7 +67,7 @@ export function toDeliveryResponse(d: DeliveryEntity): DeliveryResponseDto {
     pickup: { lat: d.pickupLat, lon: d.pickupLon },
     dropoff: d.dropoffLat !== null && d.dropoffLon !== null ? { lat: d.dropoffLat, lon: d.dropoffLon } : null,
     distanceMeters: d.distanceMeters,
-    assignedAt: d.assignedAt.toISOString(),
+    assignedAt: iso(d.assignedAt),
     pickedUpAt: iso(d.pickedUpAt),
     deliveredAt: iso(d.deliveredAt),
     failedAt: iso(d.failedAt),
@@ -63,6 +75,13 @@ export function toDeliveryResponse(d: DeliveryEntity): DeliveryResponseDto {
     failureReason: d.failureReason,
     createdAt: d.createdAt.toISOString(),
     updatedAt: d.updatedAt.toISOString(),
+    dispatchMode: d.dispatchMode,
+    attempt: d.attempt,
+    offerExpiresAt: d.status === 'OFFERED' ? iso(d.offerExpiresAt) : null,
+    waitUntil: d.status === 'PENDING' ? iso(d.waitUntil) : null,
+    pendingAt: iso(d.pendingAt),
+    offeredAt: iso(d.offeredAt),
+    expiredAt: iso(d.expiredAt),
   };
 }
 

@@ -1,0 +1,89 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AllowCallers, CurrentPrincipal, OwnDriverOnly } from '../auth/auth.decorators.js';
+import type { Principal } from '../auth/principal.js';
+import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { ErrorResponseDto } from '../common/error.response.js';
+import { UuidParam } from '../common/uuid-param.pipe.js';
+import { DeliveriesService } from '../deliveries/deliveries.service.js';
+import { DeliveryPageDto, DeliveryResponseDto, toDeliveryResponse } from '../deliveries/dto/delivery.response.js';
+import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
+import { AnswerReasonDto } from './dto/answer-reason.dto.js';
+import { DriverDeliveriesQuery } from './dto/driver-deliveries.query.js';
+import { OffersService } from './offers.service.js';
+
+/** Offers and reassignment (contract v2, "Dispatch"). */
+@ApiTags('deliveries')
+@ApiBearerAuth()
+@ApiAuthErrors()
+@Controller('deliveries')
+export class OffersController {
+  constructor(private readonly offers: OffersService) {}
+
+  @Post(':id/accept')
+  @HttpCode(200)
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @ApiOperation({ summary: 'Accept an offer (the offered driver): OFFERED → ASSIGNED. Accepting twice is 200 with no new event.' })
+  @ApiOkResponse({ type: DeliveryResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'OFFER_NOT_PENDING (no offer to accept), OFFER_EXPIRED (the offer timed out)' })
+  async accept(@Param('id', UuidParam()) id: string, @CurrentPrincipal() principal: Principal): Promise<DeliveryResponseDto> {
+    return toDeliveryResponse(await this.offers.accept(id, principal));
+  }
+
+  @Post(':id/decline')
+  @HttpCode(200)
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @ApiOperation({
+    summary: 'Decline an offer, or an assignment before pickup (that driver): back to PENDING, on to the next nearest driver who has not refused it',
+  })
+  @ApiOkResponse({ type: DeliveryResponseDto, description: 'The delivery; to a driver token, as its decline left it (PENDING)' })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'INVALID_DELIVERY_TRANSITION (picked up or finished), OFFER_EXPIRED' })
+  async decline(
+    @Param('id', UuidParam()) id: string,
+    @Body() dto: AnswerReasonDto,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<DeliveryResponseDto> {
+    return toDeliveryResponse(await this.offers.decline(id, principal, dto?.reason ?? null));
+  }
+
+  @Post(':id/reassign')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Take the driver off an OFFERED or ASSIGNED delivery (admin): back to PENDING, on to the next driver' })
+  @ApiOkResponse({ type: DeliveryResponseDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
+  @ApiConflictResponse({ type: ErrorResponseDto, description: 'INVALID_DELIVERY_TRANSITION (not OFFERED or ASSIGNED)' })
+  async reassign(
+    @Param('id', UuidParam()) id: string,
+    @Body() dto: AnswerReasonDto,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<DeliveryResponseDto> {
+    return toDeliveryResponse(await this.offers.reassign(id, principal, dto?.reason ?? null));
+  }
+
+}
+
+/** A driver's own work, offers included (contract v2, "Dispatch"). */
+@ApiTags('drivers')
+@ApiBearerAuth()
+@ApiAuthErrors()
+@Controller('drivers')
+export class DriverWorkController {
+  constructor(
+    private readonly deliveries: DeliveriesService,
+    private readonly fleet: FleetService,
+  ) {}
+
+  @Get(':id/deliveries')
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @OwnDriverOnly()
+  @ApiOperation({ summary: "A driver's own deliveries and offers, in creation order (that driver, admin), cursor-paginated" })
+  @ApiOkResponse({ type: DeliveryPageDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  async driverDeliveries(@Param('id', UuidParam()) id: string, @Query() query: DriverDeliveriesQuery): Promise<DeliveryPageDto> {
+    if (!(await this.fleet.exists(id))) throw driverNotFound(id);
+    const page = await this.deliveries.list({ ...query, driverId: id });
+    return { items: page.items.map(toDeliveryResponse), nextCursor: page.nextCursor };
+  }
+}
