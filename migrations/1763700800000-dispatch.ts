@@ -30,8 +30,11 @@ export class Dispatch1763700800000 implements MigrationInterface {
         -- When a dispatch timer of the delivery is next due (offer timeout, end of the wait, a
         -- dispatch attempt to retry); null when none is.
         ADD COLUMN due_at timestamptz,
-        -- The cell of the pickup on the waiting-order grid (src/assignment/waiting-grid.ts).
+        -- The cell of the pickup on the waiting-order grid (src/dispatch/waiting-grid.ts), and when the
+        -- order was ready (its created_at): waiting orders are taken oldest first by (wait_cell, ready_at).
+        -- A column of its own, so that only deliveries_waiting_idx gives that order.
         ADD COLUMN wait_cell bigint,
+        ADD COLUMN ready_at timestamptz,
         ADD CONSTRAINT deliveries_driver_check
           CHECK (driver_id IS NOT NULL OR status IN ('PENDING', 'EXPIRED', 'CANCELLED'))`);
     // The last line against double assignment, now with waiting orders and offers: one live
@@ -47,7 +50,7 @@ export class Dispatch1763700800000 implements MigrationInterface {
     // The timers that are due, soonest first; the waiting orders by place, oldest first; the
     // assigned drivers the lost-driver check looks at.
     await queryRunner.query(`CREATE INDEX deliveries_due_idx ON deliveries (due_at) WHERE due_at IS NOT NULL`);
-    await queryRunner.query(`CREATE INDEX deliveries_waiting_idx ON deliveries (wait_cell, created_at, id) WHERE status = 'PENDING'`);
+    await queryRunner.query(`CREATE INDEX deliveries_waiting_idx ON deliveries (wait_cell, ready_at, id) WHERE status = 'PENDING'`);
     await queryRunner.query(`CREATE INDEX deliveries_assigned_idx ON deliveries (driver_id) WHERE status = 'ASSIGNED'`);
 
     // The drivers an order must not be offered to again: they declined it, let its offer time out,
@@ -81,7 +84,7 @@ export class Dispatch1763700800000 implements MigrationInterface {
     await queryRunner.query(`
       ALTER TABLE deliveries
         DROP CONSTRAINT deliveries_driver_check,
-        DROP COLUMN wait_cell, DROP COLUMN due_at, DROP COLUMN offer_expires_at, DROP COLUMN wait_until,
+        DROP COLUMN ready_at, DROP COLUMN wait_cell, DROP COLUMN due_at, DROP COLUMN offer_expires_at, DROP COLUMN wait_until,
         DROP COLUMN expired_at, DROP COLUMN offered_at, DROP COLUMN pending_at, DROP COLUMN attempt,
         DROP COLUMN max_wait_seconds, DROP COLUMN dispatch_mode,
         DROP CONSTRAINT deliveries_status_check,

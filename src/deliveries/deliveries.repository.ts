@@ -289,8 +289,8 @@ export class DeliveriesRepository {
 
   /** The oldest waiting order in reach of each given driver that is choosable (`waiting_orders_near`), oldest first. */
   async waitingNear(drivers: Array<{ driverId: string; cells: number[] }>, radiusMeters: number, heartbeatCutoff: Date): Promise<string[]> {
-    const rows: Array<{ delivery_id: string; created_at: Date }> = await this.dataSource.query(
-      `SELECT delivery_id, min(created_at) AS created_at FROM waiting_orders_near($1, $2, $3) GROUP BY delivery_id ORDER BY 2, 1`,
+    const rows: Array<{ delivery_id: string }> = await this.dataSource.query(
+      `SELECT delivery_id FROM waiting_orders_near($1, $2, $3) GROUP BY delivery_id ORDER BY min(ready_at), 1`,
       [JSON.stringify(drivers), radiusMeters, heartbeatCutoff.toISOString()],
     );
     return rows.map((row) => row.delivery_id);

@@ -122,10 +122,10 @@ BEGIN
   at_clock := clock_timestamp();
   INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon,
                           dropoff_lat, dropoff_lon, distance_meters, created_at, dispatch_mode, max_wait_seconds,
-                          wait_cell, assigned_at, offered_at, offer_expires_at, due_at)
+                          wait_cell, ready_at, assigned_at, offered_at, offer_expires_at, due_at)
   VALUES (p_seller_order_id, p_channel_id, p_driver_id, CASE WHEN p_dispatch_mode = 'offer' THEN 'OFFERED' ELSE 'ASSIGNED' END,
           p_pickup_lat, p_pickup_lon, p_dropoff_lat, p_dropoff_lon, p_distance_meters, at_clock, p_dispatch_mode,
-          p_max_wait_seconds, p_wait_cell,
+          p_max_wait_seconds, p_wait_cell, at_clock,
           CASE WHEN p_dispatch_mode = 'offer' THEN NULL ELSE now() END,
           CASE WHEN p_dispatch_mode = 'offer' THEN now() END,
           CASE WHEN p_dispatch_mode = 'offer' THEN at_clock + make_interval(secs => p_offer_seconds) END,
@@ -207,10 +207,10 @@ BEGIN
   END IF;
   at_clock := clock_timestamp();
   INSERT INTO deliveries (seller_order_id, channel_id, driver_id, status, pickup_lat, pickup_lon, dropoff_lat, dropoff_lon,
-                          distance_meters, created_at, assigned_at, dispatch_mode, max_wait_seconds, wait_cell,
+                          distance_meters, created_at, assigned_at, dispatch_mode, max_wait_seconds, wait_cell, ready_at,
                           pending_at, wait_until, due_at)
   VALUES (p_seller_order_id, p_channel_id, NULL, 'PENDING', p_pickup_lat, p_pickup_lon, p_dropoff_lat, p_dropoff_lon,
-          NULL, at_clock, NULL, p_dispatch_mode, p_max_wait_seconds, p_wait_cell,
+          NULL, at_clock, NULL, p_dispatch_mode, p_max_wait_seconds, p_wait_cell, at_clock,
           now(), at_clock + make_interval(secs => p_max_wait_seconds), at_clock + make_interval(secs => p_max_wait_seconds))
   RETURNING * INTO created;
   PERFORM record_delivery_change(created, NULL, 'delivery.pending', p_actor, p_request_id,
@@ -431,19 +431,25 @@ $$;
 -- choosable now and has not refused it: the grid cells around each driver
 -- (p_drivers: [{driverId, cells}]), the oldest in reach in each cell (one index
 -- probe per cell: deliveries_waiting_idx), then the oldest of those. The cost
--- follows the number of cells, not the number of waiting orders.
+-- follows the number of cells, not the number of waiting orders. Oldest: by
+-- ready_at, when the order was ready (its first delivery's created_at).
 CREATE OR REPLACE FUNCTION waiting_orders_near(p_drivers jsonb, p_radius_meters double precision, p_heartbeat_cutoff timestamptz)
-RETURNS TABLE (driver_id uuid, delivery_id uuid, created_at timestamptz) LANGUAGE sql STABLE AS $$
-  SELECT DISTINCT ON (r.id) r.id, o.id, o.created_at
+RETURNS TABLE (driver_id uuid, delivery_id uuid, ready_at timestamptz) LANGUAGE plpgsql STABLE AS $$
+BEGIN
+  -- plpgsql, not sql: its statement's plan is kept for the session instead of made on every call.
+  -- Only deliveries_waiting_idx gives (wait_cell, ready_at) order, so each cell's probe stops at its
+  -- first row in reach, whatever the queue holds (an empty cell costs one index descent).
+  RETURN QUERY
+  SELECT DISTINCT ON (r.id) r.id, o.id, o.ready_at
   FROM jsonb_to_recordset(p_drivers) AS p("driverId" uuid, cells bigint[])
   JOIN drivers r ON r.id = p."driverId" AND driver_is_choosable(r, p_heartbeat_cutoff)
   CROSS JOIN LATERAL unnest(p.cells) AS c(cell)
   CROSS JOIN LATERAL (
-    SELECT w.id, w.created_at FROM deliveries w
+    SELECT w.id, w.ready_at FROM deliveries w
     WHERE w.status = 'PENDING' AND w.wait_cell = c.cell
       AND earth_distance(ll_to_earth(w.pickup_lat, w.pickup_lon), ll_to_earth(r.last_lat, r.last_lon)) <= p_radius_meters
       AND NOT EXISTS (SELECT 1 FROM delivery_refusals f WHERE f.delivery_id = w.id AND f.driver_id = r.id)
-    ORDER BY w.created_at, w.id LIMIT 1
+    ORDER BY w.ready_at, w.id LIMIT 1
   ) o
-  ORDER BY r.id, o.created_at, o.id
-$$;
+  ORDER BY r.id, o.ready_at, o.id;
+END $$;
