@@ -9,6 +9,15 @@
  * live throughput, latency and answers by status, then a summary, and
  * checks that no driver and no order ever had two live deliveries (from
  * the answers as they come, and from GET /deliveries at the end).
+ *
+ * `--mode offer` dispatches with offers: the driver named in the answer is
+ * told at once (a push), others find their offers by polling
+ * GET /drivers/:id/deliveries with their pings; a driver accepts with
+ * probability `--accept-share` after 1 to `--accept-delay` seconds, declines
+ * otherwise, and `--silent-share` of the drivers never answer (their offers
+ * time out). `--max-wait` lets orders wait for a driver. The summary then
+ * reports, from the audit trails, the orders assigned and expired, the time
+ * from ready to assigned and the offers per order.
  * Needs ADMIN_API_KEY and VENDURE_WEBHOOK_SECRET (the service's) in the
  * environment. Exits 1 on any 5xx or double assignment.
  *
@@ -19,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { BERLIN, between } from './lib/city.mjs';
 import { webhookSigner } from './lib/credentials.mjs';
 import { createClient, mapLimit } from './lib/http-client.mjs';
-import { findDoubleAssignments } from './lib/overlaps.mjs';
+import { findDoubleAssignments, findDoubleHolds } from './lib/overlaps.mjs';
 import { RequestRecorder, statusText } from './lib/recorder.mjs';
 import { writeDocSection } from './lib/report.mjs';
 import { readOptions } from './lib/settings.mjs';
@@ -38,6 +47,11 @@ import { readOptions } from './lib/settings.mjs';
  * @property {number} [offDutyPerHour] how often an idle driver goes off duty, per hour
  * @property {number} [offDutyMinutes] mean time off duty
  * @property {[number, number]} [stageSeconds] each leg (to pickup, to drop-off) lasts between these
+ * @property {'auto' | 'offer'} [mode] the orders' dispatchMode
+ * @property {number} [maxWaitSeconds] the orders' maxWaitSeconds
+ * @property {number} [acceptShare] share of offers a driver that answers accepts, 0..1
+ * @property {number} [acceptDelaySeconds] a driver answers an offer after 1 to this many seconds
+ * @property {number} [silentShare] share of drivers that never answer offers, 0..1
  * @property {(line: string) => void} [log]
  */
 
@@ -53,6 +67,11 @@ export const DEFAULTS = {
   offDutyPerHour: 6,
   offDutyMinutes: 1,
   stageSeconds: [5, 20],
+  mode: 'auto',
+  maxWaitSeconds: 0,
+  acceptShare: 0.85,
+  acceptDelaySeconds: 4,
+  silentShare: 0.05,
   log: (line) => console.log(line),
 };
 
@@ -64,7 +83,8 @@ const city = BERLIN;
  * @typedef {{ id: string, sellerOrderId: string, stage: 'to-pickup' | 'to-dropoff', from: import('./lib/city.mjs').Point,
  *   to: import('./lib/city.mjs').Point, dropoff: import('./lib/city.mjs').Point, stageStart: number, stageEnd: number, ending: number }} Trip
  * @typedef {{ id: string, token: string, position: import('./lib/city.mjs').Point, onDuty: boolean, changingDuty: boolean,
- *   pinging: boolean, nextPingAt: number, trip: Trip | null, queued: Trip | null }} Driver
+ *   pinging: boolean, nextPingAt: number, trip: Trip | null, queued: Trip | null, silent: boolean, seen: Set<string> }} Driver
+ * @typedef {{ id: string, sellerOrderId: string, pickup: import('./lib/city.mjs').Point, dropoff: import('./lib/city.mjs').Point }} DeliveryRef
  */
 
 class Simulation {
@@ -87,7 +107,10 @@ class Simulation {
     this.timers = new Set();
     this.running = false;
     this.orderDebt = 0;
-    this.counts = { orders: 0, assigned: 0, noDriver: 0, orderFailures: 0, pickedUp: 0, delivered: 0, cancelled: 0, offDuty: 0, onDuty: 0 };
+    this.counts = {
+      orders: 0, assigned: 0, noDriver: 0, orderFailures: 0, pickedUp: 0, delivered: 0, cancelled: 0, offDuty: 0, onDuty: 0,
+      waiting: 0, offered: 0, accepted: 0, declined: 0, acceptedLate: 0, ignored: 0,
+    };
     /** Anomalies seen in the answers as they came. */
     this.anomalies = { doubleAssignedDriver: 0, assignedWhileOffDuty: 0, foreignDriver: 0 };
     this.serverErrorSamples = /** @type {string[]} */ ([]);
@@ -143,7 +166,10 @@ class Simulation {
     if (failed.length) throw new Error(`${failed.length} drivers could not be created (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
     for (const { body } of created) {
       /** @type {Driver} */
-      const driver = { id: body.id, token: body.token, position: city.randomPoint(), onDuty: false, changingDuty: false, pinging: false, nextPingAt: 0, trip: null, queued: null };
+      const driver = {
+        id: body.id, token: body.token, position: city.randomPoint(), onDuty: false, changingDuty: false, pinging: false, nextPingAt: 0,
+        trip: null, queued: null, silent: Math.random() < this.o.silentShare, seen: new Set(),
+      };
       this.drivers.push(driver);
       this.byId.set(driver.id, driver);
     }
@@ -214,7 +240,64 @@ class Simulation {
     driver.nextPingAt = driver.nextPingAt + period > now ? driver.nextPingAt + period : now + Math.random() * period;
     const { lat, lon } = this.positionOf(driver, now);
     await this.send('ping', 'PATCH', `/drivers/${driver.id}/location`, { token: driver.token, body: { lat, lon } });
+    if (!driver.trip && this.dispatching()) await this.poll(driver);
     driver.pinging = false;
+  }
+
+  /** Whether orders may reach a driver other than through the answer to seller-order-ready. */
+  dispatching() {
+    return this.o.mode === 'offer' || this.o.maxWaitSeconds > 0;
+  }
+
+  /** An idle driver's app looks for offers, and for orders given to it while they waited. @param {Driver} driver */
+  async poll(driver) {
+    const status = this.o.mode === 'offer' ? 'OFFERED' : 'ASSIGNED';
+    const answer = await this.send('own-deliveries', 'GET', `/drivers/${driver.id}/deliveries?status=${status}`, { token: driver.token });
+    if (answer.status !== 200) return;
+    for (const d of answer.body.items) {
+      const ref = { id: d.id, sellerOrderId: d.sellerOrderId, pickup: d.pickup, dropoff: d.dropoff ?? city.near(d.pickup, 3_000) };
+      if (status === 'OFFERED') this.offer(driver, ref);
+      else if (driver.trip?.id !== d.id && driver.queued?.id !== d.id && !driver.seen.has(d.id)) {
+        driver.seen.add(d.id);
+        this.counts.assigned += 1;
+        this.startTrip(driver.id, ref);
+      }
+    }
+  }
+
+  /**
+   * A driver learns of an offer (from the answer, or its poll) and answers it after a while, or never.
+   * @param {Driver | undefined} driver
+   * @param {DeliveryRef} delivery
+   */
+  offer(driver, delivery) {
+    if (!driver) {
+      this.anomalies.foreignDriver += 1;
+      return;
+    }
+    if (driver.seen.has(delivery.id)) return;
+    driver.seen.add(delivery.id);
+    this.counts.offered += 1;
+    if (driver.silent) {
+      this.counts.ignored += 1;
+      return;
+    }
+    this.later(randomBetween(1, Math.max(1, this.o.acceptDelaySeconds)) * 1000, () => void this.answerOffer(driver, delivery));
+  }
+
+  /** @param {Driver} driver @param {DeliveryRef} delivery */
+  async answerOffer(driver, delivery) {
+    if (Math.random() >= this.o.acceptShare) {
+      const answer = await this.send('decline', 'POST', `/deliveries/${delivery.id}/decline`, { token: driver.token, body: { reason: 'too far' } });
+      if (answer.status === 200) this.counts.declined += 1;
+      return;
+    }
+    const answer = await this.send('accept', 'POST', `/deliveries/${delivery.id}/accept`, { token: driver.token });
+    if (answer.status === 200) {
+      this.counts.accepted += 1;
+      this.counts.assigned += 1;
+      this.startTrip(driver.id, delivery);
+    } else if (answer.status === 409) this.counts.acceptedLate += 1;
   }
 
   /** @param {Driver} driver */
@@ -256,9 +339,23 @@ class Simulation {
       pickupLon: pickup.lon,
       dropoffLat: dropoff.lat,
       dropoffLon: dropoff.lon,
+      ...(this.o.mode === 'offer' ? { dispatchMode: 'offer' } : {}),
+      ...(this.o.maxWaitSeconds > 0 ? { maxWaitSeconds: this.o.maxWaitSeconds } : {}),
     });
     if (answer.status !== 200) {
       this.counts.orderFailures += 1;
+      return;
+    }
+    if (answer.body.deliveryId && Math.random() < this.o.cancelShare) {
+      this.later(randomBetween(2, 20) * 1000, () => void this.cancel(sellerOrderId, answer.body.driverId ?? ''));
+    }
+    if (answer.body.status === 'OFFERED') {
+      // A push to the offered driver's phone.
+      this.offer(this.byId.get(answer.body.driverId), { id: answer.body.deliveryId, sellerOrderId, pickup, dropoff });
+      return;
+    }
+    if (answer.body.status === 'PENDING') {
+      this.counts.waiting += 1;
       return;
     }
     if (!answer.body.assigned) {
@@ -267,7 +364,6 @@ class Simulation {
     }
     this.counts.assigned += 1;
     this.startTrip(answer.body.driverId, { id: answer.body.deliveryId, sellerOrderId, pickup, dropoff });
-    if (Math.random() < this.o.cancelShare) this.later(randomBetween(2, 20) * 1000, () => void this.cancel(sellerOrderId, answer.body.driverId));
   }
 
   /**
@@ -363,14 +459,43 @@ class Simulation {
     return deliveries;
   }
 
+  /** The audit trail of each delivery. @param {Array<{ id: string }>} deliveries */
+  async fetchTrails(deliveries) {
+    return mapLimit(deliveries, 16, async (d) => {
+      const { status, body } = await this.client.request('GET', `/deliveries/${d.id}/events`, { token: this.o.adminKey });
+      if (status !== 200) throw new Error(`GET /deliveries/${d.id}/events answered ${status}`);
+      return { deliveryId: d.id, events: /** @type {Array<{ type: string, at: string, data: Record<string, unknown> }>} */ (body) };
+    });
+  }
+
   async summary() {
     const deliveries = await this.fetchDeliveries();
     const doubles = findDoubleAssignments(deliveries);
+    const trails = await this.fetchTrails(deliveries);
+    const created = new Map(deliveries.map((d) => [d.id, Date.parse(/** @type {any} */ (d).createdAt)]));
+    const assignedAfterMs = trails.flatMap(({ deliveryId, events }) => {
+      const assigned = events.find((e) => e.type === 'delivery.assigned');
+      return assigned ? [Date.parse(assigned.at) - /** @type {number} */ (created.get(deliveryId))] : [];
+    });
+    const offers = trails.reduce((n, t) => n + t.events.filter((e) => e.type === 'delivery.offered').length, 0);
+    const dispatch = {
+      ordersAssigned: assignedAfterMs.length,
+      ordersExpired: deliveries.filter((d) => /** @type {any} */ (d).status === 'EXPIRED').length,
+      readyToAssignedP50Ms: Math.round(percentileOf(assignedAfterMs, 50)),
+      readyToAssignedP95Ms: Math.round(percentileOf(assignedAfterMs, 95)),
+      offersPerOrder: deliveries.length ? Math.round((offers / deliveries.length) * 100) / 100 : 0,
+      doubleHolds: findDoubleHolds(trails).length,
+    };
     const requests = this.recorder.summary();
     const setupServerErrors = this.setupRecorder.serverErrors;
     return {
       runId: this.runId,
-      settings: { url: this.o.url, drivers: this.o.drivers, ordersPerSecond: this.o.ordersPerSecond, durationSeconds: this.o.durationSeconds, pingSeconds: this.o.pingSeconds },
+      settings: {
+        url: this.o.url, drivers: this.o.drivers, ordersPerSecond: this.o.ordersPerSecond, durationSeconds: this.o.durationSeconds,
+        pingSeconds: this.o.pingSeconds, mode: this.o.mode, maxWaitSeconds: this.o.maxWaitSeconds, acceptShare: this.o.acceptShare,
+        acceptDelaySeconds: this.o.acceptDelaySeconds, silentShare: this.o.silentShare,
+      },
+      dispatch,
       ...requests,
       serverErrors: requests.serverErrors + setupServerErrors,
       setupServerErrors,
@@ -382,6 +507,7 @@ class Simulation {
         seenInAnswers: this.anomalies.doubleAssignedDriver,
         drivers: doubles.drivers.length,
         orders: doubles.orders.length,
+        heldTwice: dispatch.doubleHolds,
       },
       simulatorCpuPercent: this.cpuPercent,
       anomalies: { assignedWhileOffDuty: this.anomalies.assignedWhileOffDuty, foreignDriver: this.anomalies.foreignDriver },
@@ -392,6 +518,13 @@ class Simulation {
 
 /** @param {number} low @param {number} high */
 const randomBetween = (low, high) => low + Math.random() * (high - low);
+
+/** @param {number[]} values @param {number} p */
+function percentileOf(values, p) {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
 
 /**
  * Runs a simulation against a running service and resolves to its summary.
@@ -412,7 +545,8 @@ export async function simulate(options) {
 /** @typedef {Awaited<ReturnType<typeof simulate>>} SimulationSummary */
 
 /** True when the run saw a 5xx or a double assignment. @param {SimulationSummary} s */
-export const failed = (s) => s.serverErrors > 0 || s.doubleAssignments.seenInAnswers + s.doubleAssignments.drivers + s.doubleAssignments.orders > 0;
+export const failed = (s) =>
+  s.serverErrors > 0 || s.doubleAssignments.seenInAnswers + s.doubleAssignments.drivers + s.doubleAssignments.orders + s.doubleAssignments.heldTwice > 0;
 
 /** The summary as Markdown. @param {SimulationSummary} s */
 export function formatSummary(s) {
@@ -421,10 +555,16 @@ export function formatSummary(s) {
     `- ${s.settings.drivers} drivers pinging every ${s.settings.pingSeconds} s, ${s.settings.ordersPerSecond} orders/s for ${s.settings.durationSeconds} s against ${s.settings.url}`,
     `- Requests: ${s.requests} (${s.requestsPerSecond}/s), p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms; by status: ${statusText(s.byStatus)}; the simulator used ${s.simulatorCpuPercent} % of a core`,
     `- 5xx: ${s.serverErrors}; no answer: ${s.connectionErrors}`,
-    `- Orders: ${s.orders}; assigned ${s.assigned}; no driver available ${s.noDriver}; failed ${s.orderFailures}`,
+    `- Dispatch: ${s.settings.mode} mode, orders wait up to ${s.settings.maxWaitSeconds} s` +
+      (s.settings.mode === 'offer'
+        ? `; drivers accept ${Math.round(s.settings.acceptShare * 100)} % of offers after 1–${s.settings.acceptDelaySeconds} s, ${Math.round(s.settings.silentShare * 100)} % never answer`
+        : ''),
+    `- Orders: ${s.orders}; assigned ${s.dispatch.ordersAssigned}; expired ${s.dispatch.ordersExpired}; no driver available (nothing kept) ${s.noDriver}; failed ${s.orderFailures}`,
+    `- Ready to assigned: median ${s.dispatch.readyToAssignedP50Ms} ms, p95 ${s.dispatch.readyToAssignedP95Ms} ms; offers per order ${s.dispatch.offersPerOrder}` +
+      (s.settings.mode === 'offer' ? ` (${s.offered} seen by drivers: ${s.accepted} accepted, ${s.declined} declined, ${s.ignored} ignored, ${s.acceptedLate} accepted too late)` : ''),
     `- Deliveries: picked up ${s.pickedUp}, delivered ${s.delivered}, cancelled ${s.cancelled}, still live at the end ${s.liveAtEnd}`,
     `- Drivers went off duty ${s.offDuty} times and came back ${s.onDuty} times`,
-    `- Double assignments: ${s.doubleAssignments.seenInAnswers} seen in answers; ${s.doubleAssignments.drivers} drivers and ${s.doubleAssignments.orders} orders with overlapping live deliveries in GET /deliveries (${s.deliveriesChecked} checked)`,
+    `- Double assignments: ${s.doubleAssignments.seenInAnswers} seen in answers; ${s.doubleAssignments.drivers} drivers and ${s.doubleAssignments.orders} orders with overlapping live deliveries in GET /deliveries (${s.deliveriesChecked} checked); ${s.doubleAssignments.heldTwice} deliveries or offers held at once by one driver in the audit trails`,
     ...(s.anomalies.assignedWhileOffDuty || s.anomalies.foreignDriver
       ? [`- Other anomalies: ${s.anomalies.assignedWhileOffDuty} assignments to drivers off duty, ${s.anomalies.foreignDriver} to drivers of other runs`]
       : []),
@@ -443,12 +583,18 @@ async function main() {
     ordersPerSecond: { flag: 'orders-per-second', env: 'SIMULATE_ORDERS_PER_SECOND', type: 'number', fallback: DEFAULTS.ordersPerSecond },
     durationSeconds: { flag: 'duration', env: 'SIMULATE_DURATION', type: 'number', fallback: DEFAULTS.durationSeconds },
     pingSeconds: { flag: 'ping-seconds', env: 'SIMULATE_PING_SECONDS', type: 'number', fallback: DEFAULTS.pingSeconds },
+    mode: { flag: 'mode', env: 'SIMULATE_MODE', type: 'string', fallback: DEFAULTS.mode },
+    maxWaitSeconds: { flag: 'max-wait', env: 'SIMULATE_MAX_WAIT', type: 'number', fallback: DEFAULTS.maxWaitSeconds },
+    acceptShare: { flag: 'accept-share', env: 'SIMULATE_ACCEPT_SHARE', type: 'number', fallback: DEFAULTS.acceptShare },
+    acceptDelaySeconds: { flag: 'accept-delay', env: 'SIMULATE_ACCEPT_DELAY', type: 'number', fallback: DEFAULTS.acceptDelaySeconds },
+    silentShare: { flag: 'silent-share', env: 'SIMULATE_SILENT_SHARE', type: 'number', fallback: DEFAULTS.silentShare },
     doc: { flag: 'write-doc', type: 'boolean', fallback: false },
   });
   const adminKey = process.env.ADMIN_API_KEY ?? '';
   const vendureSecret = process.env.VENDURE_WEBHOOK_SECRET ?? '';
   if (!adminKey || !vendureSecret) throw new Error('set ADMIN_API_KEY and VENDURE_WEBHOOK_SECRET to the running service\'s values');
-  const summary = await simulate({ ...o, adminKey, vendureSecret });
+  if (o.mode !== 'auto' && o.mode !== 'offer') throw new Error(`--mode must be auto or offer, not ${o.mode}`);
+  const summary = await simulate({ ...o, mode: /** @type {'auto' | 'offer'} */ (o.mode), adminKey, vendureSecret });
   const text = formatSummary(summary);
   console.log(`\n${text}`);
   if (o.doc) writeDocSection('bench:simulate', `Last \`npm run simulate\` (${new Date().toISOString().slice(0, 16)}Z):\n\n${text}`);

@@ -40,9 +40,11 @@ import { ROOT, startBaselineServer, startService } from './service.mjs';
 /**
  * Heartbeats stay fresh for a day and the periodic reconciliation is hourly,
  * so a fleet inserted once stays choosable and no 100k-driver replay runs in
- * the middle of a measurement (the start-up one still runs).
+ * the middle of a measurement (the start-up one still runs). The bench's
+ * drivers never ping once assigned, so they are lost only after a day too
+ * (otherwise every assignment would be reassigned after 2 minutes).
  */
-const SERVICE_ENV = { DRIVER_HEARTBEAT_TTL_SECONDS: '86400', RECONCILE_INTERVAL_SECONDS: '3600' };
+const SERVICE_ENV = { DRIVER_HEARTBEAT_TTL_SECONDS: '86400', RECONCILE_INTERVAL_SECONDS: '3600', DRIVER_LOST_SECONDS: '86400' };
 
 /** @param {BenchSettings} settings */
 export async function openBench(settings) {

@@ -9,6 +9,7 @@ import { claimDirect, fullScanNearest, releaseDeferredOutbox } from './baselines
 import { BERLIN, HAMBURG, MUNICH } from './city.mjs';
 import { compare, describe, plainRow, ratioRow } from './compare.mjs';
 import { doubleAssignments, insertFleet } from './database.mjs';
+import { dispatchFigures } from './dispatch-figures.mjs';
 import { closedLoop, runLoad } from './load-runner.mjs';
 import { log } from './report.mjs';
 import { fixed, percentile } from './stats.mjs';
@@ -215,5 +216,6 @@ export const FIGURES = {
   'search-redis': redisSearchFigure,
   'search-pg': postgresSearchFigure,
   assignment: assignmentFigures,
+  dispatch: dispatchFigures,
 };
 

@@ -6,14 +6,14 @@
  */
 
 /**
- * @typedef {{ id: string, driverId: string, sellerOrderId: string, assignedAt: string,
+ * @typedef {{ id: string, driverId: string | null, sellerOrderId: string, assignedAt: string | null,
  *   deliveredAt: string | null, failedAt: string | null, cancelledAt: string | null }} DeliveryLike
  */
 
 /** @param {DeliveryLike} d */
 const span = (d) => ({
   id: d.id,
-  start: Date.parse(d.assignedAt),
+  start: Date.parse(d.assignedAt ?? ''),
   end: Date.parse(d.deliveredAt ?? d.failedAt ?? d.cancelledAt ?? '') || Infinity,
 });
 
@@ -27,6 +27,8 @@ function overlapping(deliveries, key) {
   /** @type {Map<string, Array<ReturnType<typeof span>>>} */
   const groups = new Map();
   for (const d of deliveries) {
+    // A delivery that never had a driver (waiting, then expired or cancelled) was never live for one.
+    if (d.driverId === null || d.assignedAt === null) continue;
     const group = groups.get(key(d)) ?? [];
     group.push(span(d));
     groups.set(key(d), group);
@@ -44,10 +46,40 @@ function overlapping(deliveries, key) {
   return pairs;
 }
 
+/**
+ * Drivers that held two deliveries or offers at once, from the audit trails:
+ * a driver holds a delivery from its `delivery.offered` or
+ * `delivery.assigned` event until the next `delivery.pending` or final event.
+ * @param {Array<{ deliveryId: string, events: Array<{ type: string, at: string, data: Record<string, unknown> }> }>} trails
+ * @returns {Array<[string, string]>} pairs of delivery ids
+ */
+export function findDoubleHolds(trails) {
+  /** @type {Array<{ id: string, driverId: string, start: number, end: number }>} */
+  const holds = [];
+  for (const { deliveryId, events } of trails) {
+    /** @type {{ driverId: string, start: number } | null} */
+    let open = null;
+    for (const event of events) {
+      const at = Date.parse(event.at);
+      const takes = event.type === 'delivery.offered' || (event.type === 'delivery.assigned' && typeof event.data.driverId === 'string');
+      if (open && (takes ? event.data.driverId !== open.driverId : event.type !== 'delivery.picked_up')) {
+        holds.push({ id: deliveryId, driverId: open.driverId, start: open.start, end: at });
+        open = null;
+      }
+      if (takes && !open) open = { driverId: /** @type {string} */ (event.data.driverId), start: at };
+    }
+    if (open) holds.push({ id: deliveryId, driverId: open.driverId, start: open.start, end: Infinity });
+  }
+  return overlapping(
+    holds.map((h) => ({ id: h.id, driverId: h.driverId, sellerOrderId: '', assignedAt: new Date(h.start).toISOString(), deliveredAt: Number.isFinite(h.end) ? new Date(h.end).toISOString() : null, failedAt: null, cancelledAt: null })),
+    (d) => /** @type {string} */ (d.driverId),
+  ).filter(([a, b]) => a !== b);
+}
+
 /** @param {DeliveryLike[]} deliveries */
 export function findDoubleAssignments(deliveries) {
   return {
-    drivers: overlapping(deliveries, (d) => d.driverId),
+    drivers: overlapping(deliveries, (d) => d.driverId ?? ''),
     orders: overlapping(deliveries, (d) => d.sellerOrderId),
   };
 }
