@@ -287,6 +287,12 @@ export class DeliveriesRepository {
     return rows.length > 0;
   }
 
+  /** Whether any order waits for a driver (one probe of the waiting orders' partial index). */
+  async anyWaiting(): Promise<boolean> {
+    const [row] = await this.dataSource.query(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'PENDING') AS waiting`);
+    return row.waiting === true;
+  }
+
   /** The oldest waiting order in reach of each given driver that is choosable (`waiting_orders_near`), oldest first. */
   async waitingNear(drivers: Array<{ driverId: string; cells: number[] }>, radiusMeters: number, heartbeatCutoff: Date): Promise<string[]> {
     const rows: Array<{ delivery_id: string }> = await this.dataSource.query(

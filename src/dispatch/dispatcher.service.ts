@@ -97,6 +97,8 @@ export class Dispatcher implements OnModuleInit, BeforeApplicationShutdown {
    * or no order in their reach can be dispatched.
    */
   async matchDrivers(drivers: DriverAt[]): Promise<void> {
+    // Most batches of pings find no order waiting: one cheap probe, before the cells of thousands of drivers.
+    if (!(await this.deliveries.anyWaiting())) return;
     const radius = earthBoxRadiusMeters(this.reachKm() * 1000);
     const points = drivers.map((d) => ({ driverId: d.id, cells: this.grid.cellsAround(d.lat, d.lon) }));
     for (let round = 0; round < MAX_MATCH_ROUNDS && !this.stopped; round++) {
