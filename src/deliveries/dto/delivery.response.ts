@@ -3,6 +3,15 @@ import { DELIVERY_STATUSES } from '../delivery.entity.js';
 import type { DeliveryEntity, DeliveryStatus } from '../delivery.entity.js';
 import type { DeliveryEventEntity } from '../delivery-event.entity.js';
 
+/** The state machine, as the OpenAPI document states it (drawn in docs/delivery-states.mmd). */
+const DELIVERY_STATES_TEXT = [
+  'ready → PENDING (no driver in reach, the order may wait) → OFFERED (offer mode) → ASSIGNED → PICKED_UP → DELIVERED;',
+  'a ready order with a driver in reach starts OFFERED or ASSIGNED; auto mode goes PENDING → ASSIGNED.',
+  'OFFERED | ASSIGNED → PENDING: decline, offer timeout, reassignment, driver lost (attempt + 1).',
+  'PENDING → EXPIRED: no driver before waitUntil. ASSIGNED | PICKED_UP → FAILED.',
+  'PENDING | OFFERED | ASSIGNED | PICKED_UP → CANCELLED. DELIVERED, FAILED, CANCELLED and EXPIRED are final.',
+].join(' ');
+
 export class PointDto {
   @ApiProperty() lat!: number;
   @ApiProperty() lon!: number;
@@ -14,7 +23,7 @@ export class DeliveryResponseDto {
   @ApiProperty({ type: String, nullable: true }) channelId!: string | null;
   @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'null while PENDING (and when it EXPIRED, or was cancelled, waiting)' })
   driverId!: string | null;
-  @ApiProperty({ enum: DELIVERY_STATUSES }) status!: DeliveryStatus;
+  @ApiProperty({ enum: DELIVERY_STATUSES, description: DELIVERY_STATES_TEXT }) status!: DeliveryStatus;
   @ApiProperty({ type: PointDto }) pickup!: PointDto;
   @ApiProperty({ type: PointDto, nullable: true }) dropoff!: PointDto | null;
   @ApiProperty({ type: Number, nullable: true, description: 'Driver to pickup when offered or assigned, metres; null while PENDING' })
