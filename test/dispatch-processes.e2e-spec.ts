@@ -129,7 +129,8 @@ describe('dispatch across two service processes (as under PM2)', () => {
         id,
         (round % 4) * 0.02,
       ]);
-      const accepted = await api.admin((round + 1) % 2, 'POST', `/deliveries/${id}/accept`);
+      // An operator accepts for a, naming it: the answer holds only while a holds the offer.
+      const accepted = await api.admin((round + 1) % 2, 'POST', `/deliveries/${id}/accept`, { driverId: a });
       if (accepted.status === 200) {
         expect(accepted.body).toMatchObject({ status: 'ASSIGNED', driverId: a });
         expect(await api.types(id)).toEqual(['offered', 'assigned']);
@@ -155,7 +156,7 @@ describe('dispatch across two service processes (as under PM2)', () => {
       expect(offered.body.driverId).toBe(a);
       const id = offered.body.deliveryId;
       const [accepted, reassigned] = await Promise.all([
-        api.admin(round % 2, 'POST', `/deliveries/${id}/accept`),
+        api.admin(round % 2, 'POST', `/deliveries/${id}/accept`, { driverId: a }),
         api.admin((round + 1) % 2, 'POST', `/deliveries/${id}/reassign`, {}),
       ]);
       expect(reassigned.status).toBe(200);
@@ -179,7 +180,7 @@ describe('dispatch across two service processes (as under PM2)', () => {
     const order = { sellerOrderId: 'SO-P-DECLINE', pickupLat: CENTRE.lat, pickupLon: CENTRE.lon, dispatchMode: 'offer' };
     const id = (await api.ready(0, order)).body.deliveryId;
     const [declined, ...repeats] = await Promise.all([
-      api.admin(1, 'POST', `/deliveries/${id}/decline`, {}),
+      api.admin(1, 'POST', `/deliveries/${id}/decline`, { driverId: a }),
       ...Array.from({ length: 10 }, (_, i) => api.ready(i % 2, order)),
     ]);
     expect(declined.status).toBe(200);

@@ -253,8 +253,8 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect(declined.body).toMatchObject({ id, status: 'PENDING', driverId: null, attempt: 2 });
       expect(await delivery(id)).toMatchObject({ status: 'OFFERED', driverId: b.id, attempt: 2 });
       expect(await driverStatus(a.id)).toBe('AVAILABLE');
-      // Declining again is harmless; accepting what it declined is not possible.
-      await decline(id, a).expect(200);
+      // Declining again is harmless (and does not show a whom the order went to); accepting what it declined is not possible.
+      expect((await decline(id, a).expect(200)).body).toMatchObject({ id, status: 'OFFERED', driverId: null, distanceMeters: null, offerExpiresAt: null });
       expect((await accept(id, a).expect(409)).body.code).toBe('OFFER_NOT_PENDING');
 
       await decline(id, b).expect(200);
@@ -316,6 +316,57 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       await offeredTo(second.deliveryId, c);
       expect(await driverStatus(a.id)).toBe('OFFLINE');
       await expectNoDoubles();
+    });
+
+    it('the driver app backend and operators name the driver they answer for; a late answer changes nothing', async () => {
+      const a = await availableDriver(north(BERLIN, 0.1));
+      const b = await availableDriver(north(BERLIN, 1));
+      const id = (await ready('SO-NAMED', { dispatchMode: 'offer' }).expect(200)).body.deliveryId;
+      // A driver token names only itself.
+      expect((await accept(id, a).send({ driverId: b.id }).expect(403)).body.code).toBe('FORBIDDEN');
+      await expireOffer(id);
+      await offeredTo(id, b);
+      // The backend's accept for a, sent before a's offer timed out, arrives late: refused, b's offer stands.
+      const late = http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: a.id });
+      expect((await late.expect(409)).body.code).toBe('OFFER_EXPIRED');
+      expect((await http().post(`/deliveries/${id}/decline`).set(admin).send({ driverId: a.id }).expect(409)).body.code).toBe('OFFER_EXPIRED');
+      expect(await delivery(id)).toMatchObject({ status: 'OFFERED', driverId: b.id });
+      // For b it holds.
+      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: b.id }).expect(200)).body).toMatchObject({ status: 'ASSIGNED', driverId: b.id });
+      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: 'not-a-uuid' }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+    });
+
+    it('declining an offer after it expired is 409 OFFER_EXPIRED, and the timeout counts', async () => {
+      const a = await availableDriver(north(BERLIN, 0.1));
+      const b = await availableDriver(north(BERLIN, 1));
+      const id = (await ready('SO-LATE-DECLINE', { dispatchMode: 'offer' }).expect(200)).body.deliveryId;
+      // Expired, its timer not fired yet.
+      await sql.query(`UPDATE deliveries SET offer_expires_at = now() - interval '1 second' WHERE id = $1`, [id]);
+      expect((await decline(id, a).expect(409)).body.code).toBe('OFFER_EXPIRED');
+      await sql.query(`UPDATE deliveries SET due_at = now() WHERE id = $1`, [id]);
+      await offeredTo(id, b);
+      expect((await trail(id))[1].data).toMatchObject({ reason: 'OFFER_TIMEOUT' });
+      expect((await sql.query(`SELECT offer_timeouts_in_a_row AS n FROM drivers WHERE id = $1`, [a.id])).rows[0].n).toBe(1);
+      // Going AVAILABLE again starts the run again.
+      await http().patch(`/drivers/${a.id}/status`).set(bearer(a.token)).send({ status: 'AVAILABLE' }).expect(200);
+      expect((await sql.query(`SELECT offer_timeouts_in_a_row AS n FROM drivers WHERE id = $1`, [a.id])).rows[0].n).toBe(0);
+    });
+
+    it('never offers an order again to a driver who refused it, not even on a later delivery of the order', async () => {
+      const a = await availableDriver(north(BERLIN, 0.1));
+      const first = (await ready('SO-REFUSED', { dispatchMode: 'offer', maxWaitSeconds: 1 }).expect(200)).body.deliveryId;
+      await decline(first, a).expect(200);
+      // Its wait ends with no one else in reach.
+      await sql.query(`UPDATE deliveries SET wait_until = now(), due_at = now() WHERE id = $1`, [first]);
+      await reaches(first, 'EXPIRED');
+      // Vendure sends the order again: a new delivery, but a is still the driver who declined it.
+      const again = await ready('SO-REFUSED', { dispatchMode: 'offer', maxWaitSeconds: 600 }).expect(200);
+      expect(again.body).toMatchObject({ status: 'PENDING' });
+      expect(again.body.deliveryId).not.toBe(first);
+      await t.app.get(Dispatcher).matchDrivers([{ id: a.id, ...BERLIN }]);
+      expect((await delivery(again.body.deliveryId)).status).toBe('PENDING');
+      const b = await availableDriver(north(BERLIN, 2));
+      await offeredTo(again.body.deliveryId, b);
     });
 
     it('an answered offer starts the run of timeouts again', async () => {

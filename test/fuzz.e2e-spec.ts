@@ -194,6 +194,19 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     if (principal.kind === 'driver' && deliveryOf(target?.key).driver !== principal.who) return refuse(D, 403, 'FORBIDDEN', "another driver's delivery");
     return null;
   };
+  /**
+   * Who may answer a delivery's offer: the delivery's access first, then a named `driverId`: a driver token may name
+   * only itself, anyone else only the delivery's driver.
+   */
+  const answerAccess = (input: Parameters<NonNullable<RouteSpec['domain']>>[0]): Outcome | null => {
+    const access = deliveryAccess(input);
+    const named = input.values.driverId as string | null | undefined;
+    if (access || named == null) return access;
+    if (input.principal.kind === 'driver') {
+      return named === driverOf(input.principal.who).id ? null : refuse(D, 403, 'FORBIDDEN', 'a driver token names another driver');
+    }
+    return named === driverOf(deliveryOf(input.target?.key).driver).id ? null : refuse(D, 403, 'FORBIDDEN', "names a driver that does not hold it");
+  };
   const driverNotFound = (target?: { kind: string }) => (target?.kind === 'unknown' ? refuse(D, 404, 'DRIVER_NOT_FOUND', 'unknown driver') : null);
 
   const routes: Record<string, RouteSpec> = {
@@ -273,21 +286,21 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       path: '/deliveries/:id/accept',
       callers: ['admin', 'driver', 'driver-backend'],
       target: 'delivery',
-      body: 'ignored',
+      body: S.acceptOffer,
       // No fixture holds an offer.
-      domain: (input) => deliveryAccess(input) ?? refuse(D, 409, 'OFFER_NOT_PENDING', 'no offer'),
-      budget: 500,
+      domain: (input) => answerAccess(input) ?? refuse(D, 409, 'OFFER_NOT_PENDING', 'no offer'),
+      budget: 600,
     },
     'POST /deliveries/:id/decline': {
       method: 'POST',
       path: '/deliveries/:id/decline',
       callers: ['admin', 'driver', 'driver-backend'],
       target: 'delivery',
-      body: S.answerReason,
+      body: S.declineOffer,
       domain: (input) =>
-        deliveryAccess(input) ??
+        answerAccess(input) ??
         (deliveryOf(input.target?.key).status === 'ASSIGNED' ? null : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
-      budget: 600,
+      budget: 700,
     },
     'POST /deliveries/:id/reassign': {
       method: 'POST',

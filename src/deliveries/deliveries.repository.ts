@@ -91,7 +91,7 @@ const LIVE = `status IN ('PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP')`;
 type ClaimRow =
   | { outcome: 'assigned'; delivery: Record<string, unknown>; driver: Record<string, unknown> }
   | { outcome: 'order-live' | 'order-delivered'; delivery: Record<string, unknown>; driver: null }
-  | { outcome: 'driver-taken' | 'busy'; delivery: null; driver: null };
+  | { outcome: 'driver-taken' | 'driver-refused' | 'busy'; delivery: null; driver: null };
 
 /**
  * A claim as `claim_delivery`'s arguments after p_wait, in their order, each
@@ -275,9 +275,13 @@ export class DeliveriesRepository {
     await this.dataSource.query(`SELECT park_pending_delivery($1)`, [deliveryId]);
   }
 
-  /** The drivers that must not be offered the delivery again. */
+  /** The drivers that must not be offered the delivery's order again (refusals of any of its deliveries). */
   async refusedDrivers(deliveryId: string): Promise<Set<string>> {
-    const rows: Array<{ driver_id: string }> = await this.dataSource.query(`SELECT driver_id FROM delivery_refusals WHERE delivery_id = $1`, [deliveryId]);
+    const rows: Array<{ driver_id: string }> = await this.dataSource.query(
+      `SELECT DISTINCT f.driver_id FROM deliveries d JOIN deliveries o ON o.seller_order_id = d.seller_order_id
+       JOIN delivery_refusals f ON f.delivery_id = o.id WHERE d.id = $1`,
+      [deliveryId],
+    );
     return new Set(rows.map((row) => row.driver_id));
   }
 

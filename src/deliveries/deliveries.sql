@@ -17,6 +17,14 @@ CREATE OR REPLACE FUNCTION order_latest_delivery(p_seller_order_id varchar) RETU
   SELECT * FROM deliveries WHERE seller_order_id = p_seller_order_id ORDER BY created_at DESC, id DESC LIMIT 1
 $$;
 
+-- Whether the driver refused the order (declined it, let its offer time out, was taken off it or lost
+-- on it), on any of the order's deliveries: such a driver is never offered that order again.
+CREATE OR REPLACE FUNCTION order_refused_by(p_seller_order_id varchar, p_driver_id uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM deliveries o JOIN delivery_refusals f ON f.delivery_id = o.id
+    WHERE o.seller_order_id = p_seller_order_id AND f.driver_id = p_driver_id)
+$$;
+
 -- The audit data of a delivery that a driver has just taken (an offer or an assignment). A first
 -- assignment keeps v1's data; everything dispatch adds names the attempt.
 CREATE OR REPLACE FUNCTION driver_taken_data(d deliveries) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
@@ -107,6 +115,10 @@ BEGIN
   END IF;
   IF latest.status = 'DELIVERED' THEN
     RETURN QUERY SELECT 'order-delivered', to_jsonb(latest), NULL::jsonb;
+    RETURN;
+  END IF;
+  IF latest.id IS NOT NULL AND order_refused_by(p_seller_order_id, p_driver_id) THEN
+    RETURN QUERY SELECT 'driver-refused', NULL::jsonb, NULL::jsonb;
     RETURN;
   END IF;
 
@@ -245,7 +257,7 @@ BEGIN
     RETURN QUERY SELECT 'not-pending', to_jsonb(d), NULL::jsonb;
     RETURN;
   END IF;
-  IF EXISTS (SELECT 1 FROM delivery_refusals WHERE delivery_id = d.id AND driver_id = p_driver_id) THEN
+  IF order_refused_by(d.seller_order_id, p_driver_id) THEN
     RETURN QUERY SELECT 'driver-refused', NULL::jsonb, NULL::jsonb;
     RETURN;
   END IF;
@@ -363,6 +375,11 @@ BEGIN
     RETURN;
   END IF;
   -- decline, reassign
+  IF p_action = 'decline' AND d.status = 'OFFERED' AND d.offer_expires_at <= clock_timestamp() THEN
+    -- Too late to answer: the timeout (due now) decides, and counts against the driver.
+    RETURN QUERY SELECT 'offer-expired', to_jsonb(d), NULL::jsonb;
+    RETURN;
+  END IF;
   IF d.status NOT IN ('OFFERED', 'ASSIGNED') THEN
     RETURN QUERY SELECT 'not-pending', to_jsonb(d), NULL::jsonb;
     RETURN;
@@ -386,12 +403,21 @@ CREATE OR REPLACE FUNCTION fire_due_deliveries(
 )
 RETURNS TABLE (kind text, delivery jsonb, driver jsonb) LANGUAGE plpgsql AS $$
 DECLARE
+  due uuid[];
+  lost uuid[];
   d deliveries;
   back record;
 BEGIN
-  FOR d IN
-    SELECT * FROM deliveries WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED
-  LOOP
+  due := ARRAY(SELECT id FROM deliveries WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
+  lost := ARRAY(
+    SELECT x.id FROM deliveries x JOIN drivers r ON r.id = x.driver_id
+    WHERE x.status = 'ASSIGNED' AND r.last_seen_at < clock_timestamp() - make_interval(secs => p_lost_seconds)
+    ORDER BY r.last_seen_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
+  -- The drivers these timers free, locked at once in id order, as a batch of locations locks them:
+  -- taken one by one, in timer order, they could deadlock with such a batch.
+  PERFORM 1 FROM drivers WHERE id IN (SELECT driver_id FROM deliveries WHERE id = ANY(due || lost) AND driver_id IS NOT NULL)
+  ORDER BY id FOR UPDATE;
+  FOR d IN SELECT * FROM deliveries WHERE id = ANY(due) ORDER BY due_at LOOP
     IF d.status = 'OFFERED' THEN
       SELECT * INTO back FROM return_to_pending(d, 'timed-out', 'OFFER_TIMEOUT', p_timeouts_before_offline, p_retry_seconds,
         p_actor, NULL, p_first_attempt_after_seconds);
@@ -411,10 +437,10 @@ BEGIN
       UPDATE deliveries SET due_at = NULL WHERE id = d.id;
     END IF;
   END LOOP;
+  -- Still lost now that its row is locked (a ping may have landed in between), and still before pickup.
   FOR d IN
     SELECT x.* FROM deliveries x JOIN drivers r ON r.id = x.driver_id
-    WHERE x.status = 'ASSIGNED' AND r.last_seen_at < clock_timestamp() - make_interval(secs => p_lost_seconds)
-    ORDER BY r.last_seen_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED
+    WHERE x.id = ANY(lost) AND x.status = 'ASSIGNED' AND r.last_seen_at < clock_timestamp() - make_interval(secs => p_lost_seconds)
   LOOP
     SELECT * INTO back FROM return_to_pending(d, 'lost', 'DRIVER_LOST', NULL, p_retry_seconds, p_actor, NULL, p_first_attempt_after_seconds);
     RETURN QUERY SELECT 'driver-lost', back.delivery, back.driver;
@@ -447,8 +473,11 @@ BEGIN
   CROSS JOIN LATERAL (
     SELECT w.id, w.ready_at FROM deliveries w
     WHERE w.status = 'PENDING' AND w.wait_cell = c.cell
-      AND earth_distance(ll_to_earth(w.pickup_lat, w.pickup_lon), ll_to_earth(r.last_lat, r.last_lon)) <= p_radius_meters
-      AND NOT EXISTS (SELECT 1 FROM delivery_refusals f WHERE f.delivery_id = w.id AND f.driver_id = r.id)
+      -- Haversine on the mean earth radius, as the nearest search measures (src/availability/geo.ts):
+      -- an order this finds in reach is one the search from its pickup finds the driver for.
+      AND 2 * 6371008.8 * asin(least(1, sqrt(sin(radians(w.pickup_lat - r.last_lat) / 2) ^ 2
+            + cos(radians(r.last_lat)) * cos(radians(w.pickup_lat)) * sin(radians(w.pickup_lon - r.last_lon) / 2) ^ 2))) <= p_radius_meters
+      AND NOT order_refused_by(w.seller_order_id, r.id)
     ORDER BY w.ready_at, w.id LIMIT 1
   ) o
   ORDER BY r.id, o.ready_at, o.id;

@@ -162,7 +162,8 @@ export class AssignmentService {
     // A driver that became choosable while this order was being written did not see it waiting:
     // one more search, now that it is, so that no driver in reach is left idle beside it.
     const now = await this.dispatcher.dispatchPending(waiting.delivery.id);
-    return answerFor(now ?? waiting.delivery, withStatus);
+    // Cancelled (or expired) meanwhile: the answer is the waiting delivery this request made.
+    return answerFor(now && LIVE_STATUSES.includes(now.status) ? now : waiting.delivery, withStatus);
   }
 
   /** Cancels the order's live delivery and frees its driver; repeats are harmless. */

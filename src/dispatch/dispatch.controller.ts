@@ -8,7 +8,7 @@ import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
 import { DeliveryPageDto, DeliveryResponseDto, toDeliveryResponse } from '../deliveries/dto/delivery.response.js';
 import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
-import { AnswerReasonDto } from './dto/answer-reason.dto.js';
+import { AcceptOfferDto, AnswerReasonDto, DeclineOfferDto } from './dto/answer-reason.dto.js';
 import { DriverDeliveriesQuery } from './dto/driver-deliveries.query.js';
 import { OffersService } from './offers.service.js';
 
@@ -27,8 +27,12 @@ export class OffersController {
   @ApiOkResponse({ type: DeliveryResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'OFFER_NOT_PENDING (no offer to accept), OFFER_EXPIRED (the offer timed out)' })
-  async accept(@Param('id', UuidParam()) id: string, @CurrentPrincipal() principal: Principal): Promise<DeliveryResponseDto> {
-    return toDeliveryResponse(await this.offers.accept(id, principal));
+  async accept(
+    @Param('id', UuidParam()) id: string,
+    @Body() dto: AcceptOfferDto,
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<DeliveryResponseDto> {
+    return toDeliveryResponse(await this.offers.accept(id, principal, dto?.driverId));
   }
 
   @Post(':id/decline')
@@ -42,10 +46,10 @@ export class OffersController {
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'INVALID_DELIVERY_TRANSITION (picked up or finished), OFFER_EXPIRED' })
   async decline(
     @Param('id', UuidParam()) id: string,
-    @Body() dto: AnswerReasonDto,
+    @Body() dto: DeclineOfferDto,
     @CurrentPrincipal() principal: Principal,
   ): Promise<DeliveryResponseDto> {
-    return toDeliveryResponse(await this.offers.decline(id, principal, dto?.reason ?? null));
+    return toDeliveryResponse(await this.offers.decline(id, principal, dto?.reason ?? null, dto?.driverId));
   }
 
   @Post(':id/reassign')

@@ -1,6 +1,6 @@
 import { BeforeApplicationShutdown, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { AvailabilityService } from '../availability/availability.service.js';
-import { earthBoxRadiusMeters, MAX_SEARCH_RADIUS_KM, roundMeters } from '../availability/geo.js';
+import { MAX_SEARCH_RADIUS_KM, roundMeters } from '../availability/geo.js';
 import { isDatabaseUnavailable } from '../common/database-unavailable.js';
 import { requestContext } from '../common/request-context.js';
 import { AppConfig } from '../config/app-config.js';
@@ -99,7 +99,8 @@ export class Dispatcher implements OnModuleInit, BeforeApplicationShutdown {
   async matchDrivers(drivers: DriverAt[]): Promise<void> {
     // Most batches of pings find no order waiting: one cheap probe, before the cells of thousands of drivers.
     if (!(await this.deliveries.anyWaiting())) return;
-    const radius = earthBoxRadiusMeters(this.reachKm() * 1000);
+    // The search's own reach and measure (haversine), so every order matched here is one it can serve.
+    const radius = this.reachKm() * 1000;
     const points = drivers.map((d) => ({ driverId: d.id, cells: this.grid.cellsAround(d.lat, d.lon) }));
     for (let round = 0; round < MAX_MATCH_ROUNDS && !this.stopped; round++) {
       const waiting = await this.deliveries.waitingNear(points, radius, this.fleet.heartbeatCutoff());

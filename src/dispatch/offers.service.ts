@@ -25,14 +25,18 @@ export class OffersService {
     private readonly dispatcher: Dispatcher,
   ) {}
 
-  /** OFFERED → ASSIGNED, by the offered driver (or an operator, or the driver backend, for it). */
-  accept(id: string, principal: Principal): Promise<DeliveryEntity> {
-    return this.answer(id, 'accept', principal, null);
+  /**
+   * OFFERED → ASSIGNED, by the offered driver (or an operator, or the driver
+   * backend, for it: naming `driverId`, the answer holds only while that
+   * driver holds the offer).
+   */
+  accept(id: string, principal: Principal, driverId?: string): Promise<DeliveryEntity> {
+    return this.answer(id, 'accept', principal, null, driverId);
   }
 
   /** OFFERED, or ASSIGNED before pickup → PENDING, and on to the next driver; never offered to this driver again. */
-  decline(id: string, principal: Principal, reason: string | null): Promise<DeliveryEntity> {
-    return this.answer(id, 'decline', principal, reason);
+  decline(id: string, principal: Principal, reason: string | null, driverId?: string): Promise<DeliveryEntity> {
+    return this.answer(id, 'decline', principal, reason, driverId);
   }
 
   /** An operator takes the driver off an OFFERED or ASSIGNED delivery; the order goes to the next driver. */
@@ -40,11 +44,16 @@ export class OffersService {
     return this.answer(id, 'reassign', principal, reason);
   }
 
-  private async answer(id: string, action: DeliveryAnswer, principal: Principal, reason: string | null): Promise<DeliveryEntity> {
+  private async answer(id: string, action: DeliveryAnswer, principal: Principal, reason: string | null, named?: string): Promise<DeliveryEntity> {
+    if (principal.kind === 'driver' && named !== undefined && named !== principal.driverId) {
+      if (!(await this.deliveries.findById(id))) throw deliveryNotFound(id);
+      throw new DomainError('FORBIDDEN', 'A driver token answers only for its own driver');
+    }
     const result = await this.deliveries.answer({
       deliveryId: id,
       action,
-      driverId: principal.kind === 'driver' ? principal.driverId : null,
+      // Whose answer it is: a driver token's own driver, or the driver a backend or an operator names (null: whoever holds it).
+      driverId: principal.kind === 'driver' ? principal.driverId : (named ?? null),
       reason,
       retrySeconds: DISPATCH_RETRY_SECONDS,
       ...this.dispatcher.changeContext(actorOf(principal)),
@@ -63,7 +72,7 @@ export class OffersService {
         if (action === 'accept') throw new DomainError('OFFER_NOT_PENDING', `Delivery ${id} has no offer to accept (it is ${delivery!.status})`);
         throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot go back to PENDING from ${delivery!.status}`);
       case 'unchanged':
-        return delivery!;
+        return this.asSeenBy(principal, delivery!);
       case 'changed': {
         if (delivery!.status !== 'PENDING') return delivery!;
         // Back in PENDING: on to the next driver before answering. A driver sees the delivery it left, not where it went.
@@ -71,5 +80,15 @@ export class OffersService {
         return principal.kind === 'driver' ? delivery! : (next ?? delivery!);
       }
     }
+  }
+
+  /** A driver that left a delivery sees it without the driver it went to. */
+  private asSeenBy(principal: Principal, delivery: DeliveryEntity): DeliveryEntity {
+    if (principal.kind !== 'driver' || delivery.driverId === principal.driverId) return delivery;
+    return Object.assign(Object.create(Object.getPrototypeOf(delivery)) as DeliveryEntity, delivery, {
+      driverId: null,
+      distanceMeters: null,
+      offerExpiresAt: null,
+    });
   }
 }

@@ -34,13 +34,16 @@ export class FleetRepository {
   }
 
   /**
-   * Sets AVAILABLE or OFFLINE unless the driver is BUSY (on a delivery).
+   * Sets AVAILABLE or OFFLINE unless the driver is BUSY (on a delivery or an offer).
    * Returns the updated driver, or null when the driver is BUSY or unknown.
    */
   setStatusUnlessBusy(id: string, status: 'AVAILABLE' | 'OFFLINE'): Promise<DriverEntity | null> {
     return this.updateOne(
       this.dataSource.manager,
-      `UPDATE drivers SET status = $2, state_version = state_version + 1, updated_at = now() WHERE id = $1 AND status <> 'BUSY' RETURNING *`,
+      // Going AVAILABLE again starts the run of timed-out offers (OFFER_TIMEOUTS_BEFORE_OFFLINE) from 0.
+      `UPDATE drivers SET status = $2::varchar, state_version = state_version + 1, updated_at = now(),
+              offer_timeouts_in_a_row = CASE WHEN $2::varchar = 'AVAILABLE' THEN 0 ELSE offer_timeouts_in_a_row END
+       WHERE id = $1 AND status <> 'BUSY' RETURNING *`,
       [id, status],
     );
   }

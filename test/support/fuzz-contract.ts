@@ -136,7 +136,11 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
   const answerReason: Schema = {
     reason: { field: { type: 'string', max: 500, trim: false, nonEmpty: false }, presence: 'optional' },
   };
-  return { createDriver, updateDriver, location, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason };
+  // The fixtures' drivers, and drivers there are none of.
+  const driverIds = fc.oneof(fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k as DriverKey].id), fc.uuid({ version: 4 }));
+  const acceptOffer: Schema = { driverId: { field: { type: 'uuid', valid: driverIds }, presence: 'optional' } };
+  const declineOffer: Schema = { ...acceptOffer, ...answerReason };
+  return { createDriver, updateDriver, location, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason, acceptOffer, declineOffer };
 }
 
 const DELIVERY_STATUSES = ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED', 'EXPIRED'];

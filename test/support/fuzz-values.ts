@@ -124,6 +124,7 @@ export type FieldType =
   | { type: 'string'; max: number; trim: boolean; nonEmpty: boolean; valid?: fc.Arbitrary<string>; stored?: boolean }
   | { type: 'number'; min: number; max: number }
   | { type: 'int'; min: number; max: number }
+  | { type: 'uuid'; valid: fc.Arbitrary<string> }
   | { type: 'boolean' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'phone'; valid: fc.Arbitrary<string> }
@@ -194,6 +195,8 @@ export function validText(field: FieldType): fc.Arbitrary<string> {
         .map(([x, form]) => (form === 'negzero' && field.min <= 0 && field.max >= 0 ? '-0' : form === 'exp' ? x.toExponential() : JSON.stringify(x)));
     case 'int':
       return fc.integer({ min: field.min, max: field.max }).map(String);
+    case 'uuid':
+      return field.valid.map(jsonString);
     case 'boolean':
       return fc.boolean().map(String);
     case 'enum':
@@ -223,6 +226,14 @@ export function invalidText(field: FieldType, nullable: boolean): fc.Arbitrary<s
         fc.constantFrom(...HUGE_NUMBER_TOKENS.filter((t) => Math.abs(Number(t)) > Math.max(Math.abs(field.min), Math.abs(field.max)))),
         fc.double({ min: field.max, max: 1e300, noNaN: true, noDefaultInfinity: true }).filter((x) => x > field.max).map((x) => JSON.stringify(x)),
         fc.double({ min: -1e300, max: field.min, noNaN: true, noDefaultInfinity: true }).filter((x) => x < field.min).map((x) => JSON.stringify(x)),
+      );
+    case 'uuid':
+      return fc.oneof(
+        notString,
+        ...nul,
+        withNul.map(jsonString),
+        fc.uuid({ version: 4 }).chain((u) => fc.constantFrom(`${u}0`, u.replace(/-/g, ''), u.slice(1), ` ${u}`, `{${u}}`)).map(jsonString),
+        anyString(40).filter((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)).map(jsonString),
       );
     case 'int':
       return fc.oneof(
