@@ -28,6 +28,27 @@ describe(loadConfig.name, () => {
     expect(sut.adminApiKey).toBeUndefined();
   });
 
+  it('gives the dispatch defaults, and keeps DRIVER_LOST_SECONDS at or above the heartbeat TTL', () => {
+    expect(loadConfig({})).toMatchObject({
+      dispatchMode: 'auto',
+      dispatchMaxWaitSeconds: 0,
+      offerTimeoutSeconds: 30,
+      offerTimeoutsBeforeOffline: 2,
+      driverLostSeconds: 120,
+      dispatchTimerIntervalMs: 1000,
+    });
+    expect(loadConfig({ DRIVER_HEARTBEAT_TTL_SECONDS: '300' }).driverLostSeconds).toBe(300);
+    expect(loadConfig({ DRIVER_HEARTBEAT_TTL_SECONDS: '30', DRIVER_LOST_SECONDS: '45' }).driverLostSeconds).toBe(45);
+    expect(problemsOf({ DRIVER_HEARTBEAT_TTL_SECONDS: '300', DRIVER_LOST_SECONDS: '120' })).toEqual([
+      'DRIVER_LOST_SECONDS: must not be below DRIVER_HEARTBEAT_TTL_SECONDS (300) (got "120")',
+    ]);
+    expect(problemsOf({ DISPATCH_MODE: 'manual', OFFER_TIMEOUT_SECONDS: '4', DISPATCH_MAX_WAIT_SECONDS: '86401' })).toEqual([
+      'DISPATCH_MODE: must be one of auto, offer (got "manual")',
+      'DISPATCH_MAX_WAIT_SECONDS: must be a whole number from 0 to 86400 (got "86401")',
+      'OFFER_TIMEOUT_SECONDS: must be a whole number from 5 to 600 (got "4")',
+    ]);
+  });
+
   it('uses PostgreSQL when DATABASE_URL or DB_HOST is set', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({ kind: 'postgres', url: 'postgres://u@h:5432/d' });
     expect(loadConfig({ DB_HOST: 'db', DB_PORT: '5433', DB_NAME: 'x' }).database).toMatchObject({

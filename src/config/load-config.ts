@@ -214,6 +214,18 @@ function readRedis(r: Reader): RedisConfig {
 }
 
 /**
+ * DRIVER_LOST_SECONDS: 120 by default, and never below the heartbeat TTL: a
+ * driver is lost only once it could no longer be chosen. Unset with a longer
+ * TTL, it follows the TTL; set below it, start-up stops.
+ */
+function readLostSeconds(r: Reader, ttl: number): number {
+  if (r.raw('DRIVER_LOST_SECONDS') === undefined) return Math.max(120, ttl);
+  const lost = r.int('DRIVER_LOST_SECONDS', 120, 10, 86_400);
+  if (lost < ttl) r.fail('DRIVER_LOST_SECONDS', `must not be below DRIVER_HEARTBEAT_TTL_SECONDS (${ttl})`);
+  return lost;
+}
+
+/**
  * Builds the configuration from an environment map. Throws `ConfigError`
  * naming every invalid variable; secret values are never included.
  */
@@ -222,6 +234,7 @@ export function loadConfig(env: Env): AppConfig {
   if (r.bool('DB_SYNCHRONIZE', false)) {
     r.fail('DB_SYNCHRONIZE', 'the schema is changed by migrations only; leave it unset or set it to false');
   }
+  const driverHeartbeatTtlSeconds = r.int('DRIVER_HEARTBEAT_TTL_SECONDS', 60, 1, 86_400);
   const config: AppConfig = Object.assign(new AppConfig(), {
     port: r.int('PORT', 3001, 1, 65535),
     nodeEnv: r.oneOf('NODE_ENV', NODE_ENVS, 'development'),
@@ -238,7 +251,7 @@ export function loadConfig(env: Env): AppConfig {
       .split(',')
       .map((origin) => origin.trim())
       .filter(Boolean),
-    driverHeartbeatTtlSeconds: r.int('DRIVER_HEARTBEAT_TTL_SECONDS', 60, 1, 86_400),
+    driverHeartbeatTtlSeconds,
     assignmentMaxRadiusKm: r.number('ASSIGNMENT_MAX_RADIUS_KM', 100, 0.1, 100),
     reconcileIntervalSeconds: r.int('RECONCILE_INTERVAL_SECONDS', 30, 1, 86_400),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
@@ -251,7 +264,7 @@ export function loadConfig(env: Env): AppConfig {
     dispatchMaxWaitSeconds: r.int('DISPATCH_MAX_WAIT_SECONDS', 0, 0, 86_400),
     offerTimeoutSeconds: r.int('OFFER_TIMEOUT_SECONDS', 30, 5, 600),
     offerTimeoutsBeforeOffline: r.int('OFFER_TIMEOUTS_BEFORE_OFFLINE', 2, 1, 100),
-    driverLostSeconds: r.int('DRIVER_LOST_SECONDS', 120, 10, 86_400),
+    driverLostSeconds: readLostSeconds(r, driverHeartbeatTtlSeconds),
     dispatchTimerIntervalMs: r.int('DISPATCH_TIMER_INTERVAL_MS', 1_000, 20, 60_000),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
