@@ -334,6 +334,9 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       // For b it holds.
       expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: b.id }).expect(200)).body).toMatchObject({ status: 'ASSIGNED', driverId: b.id });
       expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: 'not-a-uuid' }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+      // driverId: null is "not given", as for every optional field: b's token accepting again is harmless.
+      await accept(id, b).send({ driverId: null }).expect(200);
+      expect(await types(id)).toEqual(['offered', 'pending', 'offered', 'assigned']);
     });
 
     it('declining an offer after it expired is 409 OFFER_EXPIRED, and the timeout counts', async () => {

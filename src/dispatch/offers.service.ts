@@ -30,12 +30,12 @@ export class OffersService {
    * backend, for it: naming `driverId`, the answer holds only while that
    * driver holds the offer).
    */
-  accept(id: string, principal: Principal, driverId?: string): Promise<DeliveryEntity> {
+  accept(id: string, principal: Principal, driverId?: string | null): Promise<DeliveryEntity> {
     return this.answer(id, 'accept', principal, null, driverId);
   }
 
   /** OFFERED, or ASSIGNED before pickup → PENDING, and on to the next driver; never offered to this driver again. */
-  decline(id: string, principal: Principal, reason: string | null, driverId?: string): Promise<DeliveryEntity> {
+  decline(id: string, principal: Principal, reason: string | null, driverId?: string | null): Promise<DeliveryEntity> {
     return this.answer(id, 'decline', principal, reason, driverId);
   }
 
@@ -44,8 +44,9 @@ export class OffersService {
     return this.answer(id, 'reassign', principal, reason);
   }
 
-  private async answer(id: string, action: DeliveryAnswer, principal: Principal, reason: string | null, named?: string): Promise<DeliveryEntity> {
-    if (principal.kind === 'driver' && named !== undefined && named !== principal.driverId) {
+  private async answer(id: string, action: DeliveryAnswer, principal: Principal, reason: string | null, named?: string | null): Promise<DeliveryEntity> {
+    // driverId: null is "not given", as for every optional field.
+    if (principal.kind === 'driver' && named != null && named !== principal.driverId) {
       if (!(await this.deliveries.findById(id))) throw deliveryNotFound(id);
       throw new DomainError('FORBIDDEN', 'A driver token answers only for its own driver');
     }
