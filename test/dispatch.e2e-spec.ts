@@ -24,7 +24,8 @@ const north = (point: Point, km: number): Point => ({ lat: point.lat + km / 111.
  * due by moving its due time in PostgreSQL (as time passing would).
  */
 describe('dispatch: waiting orders, offers, reassignment', () => {
-  const env = useServiceEnvironment('dispatch', { DISPATCH_TIMER_INTERVAL_MS: '50' });
+  // DRIVER_LOST_SECONDS 60 (the heartbeat TTL): its check runs every 5 s.
+  const env = useServiceEnvironment('dispatch', { DISPATCH_TIMER_INTERVAL_MS: '50', DRIVER_LOST_SECONDS: '60' });
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);
@@ -428,19 +429,22 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       const a = await availableDriver(north(BERLIN, 0.1));
       const b = await availableDriver(north(BERLIN, 1));
       const id = (await ready('SO-LOST').expect(200)).body.deliveryId;
-      // a stops pinging: its last heartbeat is 121 s old (DRIVER_LOST_SECONDS is 120).
-      await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '121 seconds' WHERE id = $1`, [a.id]);
-      expect(await reaches(id, 'ASSIGNED', 'b to get it')).toBeDefined();
-      await eventually(async () => (await delivery(id)).driverId === b.id, { what: 'b to get the order' });
+      // a stops pinging: its last heartbeat is 61 s old (DRIVER_LOST_SECONDS is 60 here).
+      await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '61 seconds' WHERE id = $1`, [a.id]);
+      await eventually(async () => (await delivery(id)).driverId === b.id, { what: 'b to get the order', timeoutMs: 20_000 });
       const events = await trail(id);
       expect(events[1]).toMatchObject({ type: 'delivery.pending', actor: 'dispatcher', data: expect.objectContaining({ reason: 'DRIVER_LOST', attempt: 2 }) });
       expect((await http().patch(`/deliveries/${id}/status`).set(bearer(a.token)).send({ status: 'PICKED_UP' }).expect(409)).body.code).toBe(
         'DELIVERY_REASSIGNED',
       );
-      // A driver that stopped pinging after pickup is not lost: it has the goods.
+      // A driver that stopped pinging after pickup is not lost: it has the goods. Another, assigned and
+      // silent, shows when a check has run since.
       await http().patch(`/deliveries/${id}/status`).set(bearer(b.token)).send({ status: 'PICKED_UP' }).expect(200);
-      await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '121 seconds' WHERE id = $1`, [b.id]);
-      await t.app.get(DispatchTimers).sweep();
+      const c = await availableDriver(north(BERLIN, 2));
+      const other = (await ready('SO-LOST-2').expect(200)).body.deliveryId;
+      expect((await delivery(other)).driverId).toBe(c.id);
+      await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '61 seconds' WHERE id = ANY($1::uuid[])`, [[b.id, c.id]]);
+      await eventually(async () => (await types(other)).includes('pending') || undefined, { what: "c's order to be taken off it", timeoutMs: 20_000 });
       expect(await delivery(id)).toMatchObject({ status: 'PICKED_UP', driverId: b.id });
     });
   });

@@ -257,7 +257,8 @@ export class DeliveriesRepository {
   async fireDue(timers: {
     limit: number;
     retrySeconds: number;
-    lostSeconds: number;
+    /** null: no lost-driver check this time. */
+    lostSeconds: number | null;
     timeoutsBeforeOffline: number;
     actor: string;
     firstAttemptAfterSeconds: number;

@@ -393,9 +393,9 @@ END $$;
 -- The dispatch timers that are due, claimed with SKIP LOCKED so that each fires
 -- once however many processes look, in one statement: offers that timed out
 -- (back to PENDING), waits that ended (EXPIRED), dispatch attempts to retry
--- (due again p_retry_seconds later; the caller attempts them), and assigned
--- drivers whose heartbeat has been stale for p_lost_seconds before pickup (back
--- to PENDING, reason DRIVER_LOST). One row per timer fired: its kind, the
+-- (due again p_retry_seconds later; the caller attempts them), and, unless
+-- p_lost_seconds is null, assigned drivers whose heartbeat has been stale for
+-- p_lost_seconds before pickup (back to PENDING, reason DRIVER_LOST). One row per timer fired: its kind, the
 -- delivery and the driver it freed.
 CREATE OR REPLACE FUNCTION fire_due_deliveries(
   p_limit integer, p_retry_seconds double precision, p_lost_seconds double precision, p_timeouts_before_offline integer,
@@ -404,15 +404,20 @@ CREATE OR REPLACE FUNCTION fire_due_deliveries(
 RETURNS TABLE (kind text, delivery jsonb, driver jsonb) LANGUAGE plpgsql AS $$
 DECLARE
   due uuid[];
-  lost uuid[];
+  lost uuid[] := '{}';
+  lost_cutoff timestamptz := clock_timestamp() - make_interval(secs => p_lost_seconds);
   d deliveries;
   back record;
 BEGIN
   due := ARRAY(SELECT id FROM deliveries WHERE due_at <= clock_timestamp() ORDER BY due_at LIMIT p_limit FOR UPDATE SKIP LOCKED);
-  lost := ARRAY(
-    SELECT x.id FROM deliveries x JOIN drivers r ON r.id = x.driver_id
-    WHERE x.status = 'ASSIGNED' AND r.last_seen_at < clock_timestamp() - make_interval(secs => p_lost_seconds)
-    ORDER BY r.last_seen_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
+  -- The lost-driver check reads every ASSIGNED delivery's driver: the caller asks for it less often
+  -- (p_lost_seconds null: not this time).
+  IF p_lost_seconds IS NOT NULL THEN
+    lost := ARRAY(
+      SELECT x.id FROM deliveries x JOIN drivers r ON r.id = x.driver_id
+      WHERE x.status = 'ASSIGNED' AND r.last_seen_at < lost_cutoff
+      ORDER BY r.last_seen_at LIMIT p_limit FOR UPDATE OF x SKIP LOCKED);
+  END IF;
   -- The drivers these timers free, locked at once in id order, as a batch of locations locks them:
   -- taken one by one, in timer order, they could deadlock with such a batch.
   PERFORM 1 FROM drivers WHERE id IN (SELECT driver_id FROM deliveries WHERE id = ANY(due || lost) AND driver_id IS NOT NULL)
@@ -440,7 +445,7 @@ BEGIN
   -- Still lost now that its row is locked (a ping may have landed in between), and still before pickup.
   FOR d IN
     SELECT x.* FROM deliveries x JOIN drivers r ON r.id = x.driver_id
-    WHERE x.id = ANY(lost) AND x.status = 'ASSIGNED' AND r.last_seen_at < clock_timestamp() - make_interval(secs => p_lost_seconds)
+    WHERE x.id = ANY(lost) AND x.status = 'ASSIGNED' AND r.last_seen_at < lost_cutoff
   LOOP
     SELECT * INTO back FROM return_to_pending(d, 'lost', 'DRIVER_LOST', NULL, p_retry_seconds, p_actor, NULL, p_first_attempt_after_seconds);
     RETURN QUERY SELECT 'driver-lost', back.delivery, back.driver;

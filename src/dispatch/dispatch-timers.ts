@@ -13,12 +13,14 @@ const FIRE_BATCH = 100;
  * moves its timer to the end of its wait.
  */
 export const DISPATCH_RETRY_SECONDS = 10;
+/** The longest time between two lost-driver checks of a process. */
+const LOST_CHECK_MAX_MS = 10_000;
 
 /**
  * The dispatch timers: offer timeouts, the end of an order's wait, dispatch
  * attempts to retry and lost drivers. Each is a row in PostgreSQL with a due
  * time (`deliveries.due_at`; a lost driver's is its last heartbeat plus
- * DRIVER_LOST_SECONDS), so a restart loses none. Every process looks every
+ * DRIVER_LOST_SECONDS, checked less often), so a restart loses none. Every process looks every
  * DISPATCH_TIMER_INTERVAL_MS; `fire_due_deliveries` claims the due rows with
  * SKIP LOCKED, so each timer fires once however many processes look.
  */
@@ -28,6 +30,7 @@ export class DispatchTimers implements OnApplicationBootstrap, BeforeApplication
   private timer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private stopped = false;
+  private lostCheckedAt = 0;
 
   constructor(
     private readonly config: AppConfig,
@@ -74,12 +77,25 @@ export class DispatchTimers implements OnApplicationBootstrap, BeforeApplication
     this.timer.unref();
   }
 
+  /**
+   * The lost-driver check reads every ASSIGNED delivery's driver, so it runs a
+   * twelfth of DRIVER_LOST_SECONDS apart (10 s at most, and never more often
+   * than the timers): a lost driver is found at most that much late.
+   */
+  private lostCheckDue(now: number): boolean {
+    const every = Math.max(this.config.dispatchTimerIntervalMs, Math.min(LOST_CHECK_MAX_MS, (this.config.driverLostSeconds * 1000) / 12));
+    if (now - this.lostCheckedAt < every) return false;
+    this.lostCheckedAt = now;
+    return true;
+  }
+
   private async fireAll(): Promise<void> {
+    const lostSeconds = this.lostCheckDue(Date.now()) ? this.config.driverLostSeconds : null;
     for (;;) {
       const fired = await this.deliveries.fireDue({
         limit: FIRE_BATCH,
         retrySeconds: DISPATCH_RETRY_SECONDS,
-        lostSeconds: this.config.driverLostSeconds,
+        lostSeconds,
         timeoutsBeforeOffline: this.config.offerTimeoutsBeforeOffline,
         actor: DISPATCHER_ACTOR,
         firstAttemptAfterSeconds: this.outbox.firstAttemptAfterSeconds(),
