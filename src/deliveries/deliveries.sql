@@ -12,11 +12,6 @@ CREATE OR REPLACE FUNCTION delivery_is_live(p_status varchar) RETURNS boolean LA
   SELECT p_status IN ('PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP')
 $$;
 
--- The order's latest delivery (a live one is always the latest: at most one is live, and it is the newest).
-CREATE OR REPLACE FUNCTION order_latest_delivery(p_seller_order_id varchar) RETURNS deliveries LANGUAGE sql STABLE AS $$
-  SELECT * FROM deliveries WHERE seller_order_id = p_seller_order_id ORDER BY created_at DESC, id DESC LIMIT 1
-$$;
-
 -- Whether the driver refused the order (declined it, let its offer time out, was taken off it or lost
 -- on it), on any of the order's deliveries: such a driver is never offered that order again.
 CREATE OR REPLACE FUNCTION order_refused_by(p_seller_order_id varchar, p_driver_id uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
@@ -108,7 +103,9 @@ BEGIN
     RETURN QUERY SELECT 'busy', NULL::jsonb, NULL::jsonb;
     RETURN;
   END IF;
-  SELECT * INTO latest FROM order_latest_delivery(p_seller_order_id);
+  -- The order's latest delivery (a live one is always the latest: at most one is live, and it is the newest),
+  -- read here rather than through a SQL function, which would be planned again on every claim.
+  SELECT * INTO latest FROM deliveries WHERE seller_order_id = p_seller_order_id ORDER BY created_at DESC, id DESC LIMIT 1;
   IF latest.id IS NOT NULL AND delivery_is_live(latest.status) THEN
     RETURN QUERY SELECT 'order-live', to_jsonb(latest), NULL::jsonb;
     RETURN;
@@ -208,7 +205,9 @@ DECLARE
   at_clock timestamptz;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('seller-order:' || p_seller_order_id));
-  SELECT * INTO latest FROM order_latest_delivery(p_seller_order_id);
+  -- The order's latest delivery (a live one is always the latest: at most one is live, and it is the newest),
+  -- read here rather than through a SQL function, which would be planned again on every claim.
+  SELECT * INTO latest FROM deliveries WHERE seller_order_id = p_seller_order_id ORDER BY created_at DESC, id DESC LIMIT 1;
   IF latest.id IS NOT NULL AND delivery_is_live(latest.status) THEN
     RETURN QUERY SELECT 'order-live', to_jsonb(latest);
     RETURN;
