@@ -4,10 +4,10 @@ import request from 'supertest';
 import { EVENT_TYPES } from '../src/deliveries/delivery-state-machine.js';
 import { deliveryWebhookProblems } from '../src/deliveries/delivery-webhook.js';
 import type { DeliveryStatus } from '../src/deliveries/delivery.entity.js';
-import { newDriver } from './support/factories.js';
+import { availableDriver as availableDriverAt } from './support/factories.js';
 import { sendEvent } from './support/fleet.js';
 import { useServiceEnvironment } from './support/service-environment.js';
-import { admin, bearer, TestApp } from './support/test-app.js';
+import { admin, TestApp } from './support/test-app.js';
 
 const BERLIN = { lat: 52.52, lon: 13.405 };
 
@@ -27,11 +27,7 @@ describe('the delivery webhook payload built in SQL', () => {
   });
   beforeEach(() => env.reset());
 
-  async function availableDriver(): Promise<void> {
-    const driver = await newDriver(t);
-    await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(BERLIN).expect(200);
-    await http().patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status: 'AVAILABLE' }).expect(200);
-  }
+  const availableDriver = () => availableDriverAt(t, BERLIN);
   async function assign(sellerOrderId: string, extra: Record<string, unknown> = {}, requestId?: string): Promise<string> {
     const call = sendEvent(t, 'seller-order-ready', { sellerOrderId, pickupLat: BERLIN.lat, pickupLon: BERLIN.lon, ...extra });
     const answer = await (requestId ? call.set('x-request-id', requestId) : call).expect(200);

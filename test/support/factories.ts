@@ -1,5 +1,5 @@
 import request from 'supertest';
-import { admin, TestApp } from './test-app.js';
+import { admin, bearer, TestApp } from './test-app.js';
 
 let phoneSequence = 0;
 
@@ -23,4 +23,12 @@ export async function newDriver(t: TestApp, fields: Record<string, unknown> = {}
     .send({ name: 'Test Driver', phone: newPhone(), ...fields })
     .expect(201);
   return { id: response.body.id, token: response.body.token, body: response.body };
+}
+
+/** A driver registered through the API, located at `point` and AVAILABLE with a fresh heartbeat: choosable. */
+export async function availableDriver(t: TestApp, point: { lat: number; lon: number }): Promise<CreatedDriver> {
+  const driver = await newDriver(t);
+  await request(t.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point).expect(200);
+  await request(t.server).patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status: 'AVAILABLE' }).expect(200);
+  return driver;
 }
