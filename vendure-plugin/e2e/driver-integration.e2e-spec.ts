@@ -1,0 +1,288 @@
+import { mergeConfig } from '@vendure/core';
+import { createTestEnvironment, registerInitializer, SqljsInitializer, testConfig } from '@vendure/testing';
+import gql from 'graphql-tag';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+
+import { DriverIntegrationPlugin, signedHeaders, WEBHOOK_PATH } from '../src';
+import { initialData } from './fixtures/initial-data';
+import { ADMIN_API_KEY, Driver, DriverService, freePort, WEBHOOK_SECRET } from './support/driver-service';
+import { TestSellerStrategy } from './support/seller-strategy';
+import { settleAtOncePaymentHandler } from './support/settle-at-once-payment';
+import { ADMIN_ORDER, CANCEL_ORDER, createSeller, eventually, placePaidOrder, products, REASSIGN, setDefaultPickup, SHOP_ORDER } from './support/shop';
+
+registerInitializer('sqljs', new SqljsInitializer(path.join(__dirname, '__data__')));
+
+const SHOP = { lat: 52.52, lon: 13.405 };
+const PIZZA_PLACE = { lat: 52.535, lon: 13.38 };
+const FLOWER_SHOP = { lat: 52.5, lon: 13.45 };
+const CUSTOMER = { lat: 52.51, lon: 13.39 };
+const near = (point: { lat: number; lon: number }, metres = 100) => ({ lat: point.lat + metres / 111_000, lon: point.lon });
+
+/** What the plugin sends as maxWaitSeconds, set per test. */
+const dispatch = { maxWaitSeconds: 0 };
+
+/**
+ * The plugin inside a real Vendure server (@vendure/testing, sql.js), against
+ * the real driver service built from this repository, started as a process on
+ * the local PostgreSQL and Redis. Every step is observed from outside: through
+ * Vendure's GraphQL APIs and the service's HTTP API.
+ */
+describe('DriverIntegrationPlugin', () => {
+    let vendurePort: number;
+    let service: DriverService;
+    let env: ReturnType<typeof createTestEnvironment>;
+    let catalog: Awaited<ReturnType<typeof products>>;
+    const drivers: Driver[] = [];
+
+    const adminOrder = async (id: string) => (await env.adminClient.query(ADMIN_ORDER, { id })).order;
+    const webhookUrl = () => `http://127.0.0.1:${vendurePort}${WEBHOOK_PATH}`;
+    const postWebhook = (headers: Record<string, string>, body: string) =>
+        fetch(webhookUrl(), { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+
+    /** A new driver, AVAILABLE at `point`; every other driver of this file is set OFFLINE first, so the choice is known. */
+    async function onlyDriverAt(name: string, point: { lat: number; lon: number }): Promise<Driver> {
+        await everyoneOffline();
+        const driver = await service.newDriver(name);
+        drivers.push(driver);
+        await service.available(driver, point);
+        return driver;
+    }
+    async function everyoneOffline(): Promise<void> {
+        for (const driver of drivers) {
+            const { status } = await service.driver(driver.id);
+            if (status === 'AVAILABLE') await service.call('PATCH', `/drivers/${driver.id}/status`, driver.token, { status: 'OFFLINE' });
+        }
+    }
+    const assignedOrder = (orderId: string) =>
+        eventually(`order ${orderId} assigned, with a fulfillment`, async () => {
+            const order = await adminOrder(orderId);
+            return order.driverDelivery?.status === 'ASSIGNED' && order.fulfillments.length === 1 && order;
+        });
+
+    before(async () => {
+        vendurePort = await freePort();
+        service = new DriverService(`http://127.0.0.1:${vendurePort}${WEBHOOK_PATH}`);
+        await service.start();
+        env = createTestEnvironment(
+            mergeConfig(testConfig, {
+                apiOptions: { port: vendurePort },
+                paymentOptions: { paymentMethodHandlers: [settleAtOncePaymentHandler] },
+                orderOptions: { orderSellerStrategy: new TestSellerStrategy() },
+                plugins: [
+                    DriverIntegrationPlugin.init({
+                        serviceUrl: service.url,
+                        webhookSecret: WEBHOOK_SECRET,
+                        adminApiKey: ADMIN_API_KEY,
+                        dispatch: () => ({ maxWaitSeconds: dispatch.maxWaitSeconds }),
+                        retry: { initialDelayMs: 200, maxDelayMs: 400, pollIntervalMs: 50 },
+                    }),
+                ],
+            }),
+        );
+        await env.server.init({ initialData, productsCsvPath: path.join(__dirname, '../../e2e/fixtures/products.csv'), customerCount: 1 });
+        await env.adminClient.asSuperAdmin();
+        await setDefaultPickup(env.adminClient, SHOP);
+        catalog = await products(env.adminClient);
+    });
+
+    after(async () => {
+        await env?.server.destroy();
+        await service?.stop();
+    });
+
+    it('answers 401 to a webhook that is unsigned, signed with another secret, or altered after signing', async () => {
+        const body = JSON.stringify({ type: 'delivery.cancelled', timestamp: new Date().toISOString(), data: { deliveryId: 'x', sellerOrderId: 'x', status: 'CANCELLED' } });
+        const otherSecret = `whsec_${randomBytes(32).toString('base64')}`;
+        const unsigned = await postWebhook({}, body);
+        const forged = await postWebhook(signedHeaders(otherSecret, 'msg_forged', body), body);
+        const altered = await postWebhook(signedHeaders(WEBHOOK_SECRET, 'msg_altered', body), body.replace('CANCELLED', 'DELIVERED'));
+        assert.deepEqual([unsigned.status, forged.status, altered.status], [401, 401, 401]);
+        // The same body, signed with the right secret, gets past the check (and is acknowledged: no such order).
+        assert.equal((await postWebhook(signedHeaders(WEBHOOK_SECRET, 'msg_genuine', body), body)).status, 204);
+    });
+
+    let firstOrder: { id: string; code: string; state: string };
+    let ada: Driver;
+
+    it('dispatches a paid order: the nearest driver is assigned, the order shows the delivery and gets a fulfillment', async () => {
+        ada = await onlyDriverAt('Ada Lovelace', near(SHOP));
+        firstOrder = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        assert.equal(firstOrder.state, 'PaymentSettled');
+
+        const order = await assignedOrder(firstOrder.id);
+        assert.equal(order.driverDelivery.driverId, ada.id);
+        assert.equal(order.driverDelivery.driverName, 'Ada Lovelace');
+        assert.equal(order.driverDelivery.attempt, 1);
+        const [fulfillment] = order.fulfillments;
+        assert.deepEqual([fulfillment.state, fulfillment.method, fulfillment.trackingCode], ['Pending', 'Driver service', order.driverDelivery.deliveryId]);
+        assert.ok(order.history.items.some((entry: any) => /Driver service: delivery \S+ ASSIGNED driver Ada Lovelace/.test(entry.data?.note ?? '')));
+
+        const delivery = await service.delivery(order.driverDelivery.deliveryId);
+        assert.equal(delivery.sellerOrderId, firstOrder.code);
+        assert.deepEqual(delivery.pickup, SHOP);
+        assert.deepEqual(delivery.dropoff, CUSTOMER);
+        assert.equal(delivery.driverId, ada.id);
+    });
+
+    it('gives the customer the delivery through the Shop API: status and first name only', async () => {
+        const { orderByCode } = await env.shopClient.query(SHOP_ORDER, { code: firstOrder.code });
+        assert.equal(orderByCode.driverDelivery.status, 'ASSIGNED');
+        assert.equal(orderByCode.driverDelivery.driverName, 'Ada');
+        assert.equal(orderByCode.driverDeliveries.length, 1);
+        await assert.rejects(
+            env.shopClient.query(gql(SHOP_ORDER.loc!.source.body.replace('driverName', 'driverName driverId')), { code: firstOrder.code }),
+            /driverId/,
+        );
+    });
+
+    it('moves the fulfillment and the order to Shipped at pickup, and to Delivered at the drop-off', async () => {
+        const { deliveryId } = (await adminOrder(firstOrder.id)).driverDelivery;
+        await service.move(ada, deliveryId, 'PICKED_UP');
+        const shipped = await eventually('order Shipped', async () => {
+            const order = await adminOrder(firstOrder.id);
+            return order.state === 'Shipped' && order;
+        });
+        assert.equal(shipped.fulfillments[0].state, 'Shipped');
+        assert.equal(shipped.driverDelivery.status, 'PICKED_UP');
+
+        await service.move(ada, deliveryId, 'DELIVERED');
+        const delivered = await eventually('order Delivered', async () => {
+            const order = await adminOrder(firstOrder.id);
+            return order.state === 'Delivered' && order;
+        });
+        assert.equal(delivered.fulfillments[0].state, 'Delivered');
+        assert.equal(delivered.driverDelivery.status, 'DELIVERED');
+    });
+
+    it('applies a replayed webhook once: the same webhook-id again changes nothing', async () => {
+        const delivered = await eventually('webhooks delivered', async () => {
+            const { items } = await service.webhookMessages('delivered');
+            const mine = items.filter(m => m.payload.data.sellerOrderId === firstOrder.code);
+            return mine.length >= 3 && mine;
+        });
+        const pickedUp = delivered.find(m => m.type === 'delivery.picked_up')!;
+        const before = await adminOrder(firstOrder.id);
+
+        // A late retry of the pickup message, as the service sends it: same id, same body, fresh timestamp.
+        const body = JSON.stringify(pickedUp.payload);
+        const replays = await Promise.all([1, 2].map(() => postWebhook(signedHeaders(WEBHOOK_SECRET, pickedUp.id, body), body)));
+        assert.ok(replays.every(r => r.status === 204), `answers ${replays.map(r => r.status)}`);
+
+        const afterwards = await adminOrder(firstOrder.id);
+        assert.equal(afterwards.state, 'Delivered');
+        assert.equal(afterwards.driverDelivery.status, 'DELIVERED');
+        assert.equal(afterwards.fulfillments[0].state, 'Delivered');
+        assert.equal(afterwards.history.items.length, before.history.items.length);
+    });
+
+    it('cancels the delivery and frees the driver when the order is cancelled', async () => {
+        const grace = await onlyDriverAt('Grace Hopper', near(SHOP));
+        const order = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        const assigned = await assignedOrder(order.id);
+        assert.equal((await service.driver(grace.id)).status, 'BUSY');
+
+        const { cancelOrder } = await env.adminClient.query(CANCEL_ORDER, { id: order.id });
+        assert.equal(cancelOrder.state, 'Cancelled', JSON.stringify(cancelOrder));
+
+        const cancelled = await eventually('delivery cancelled in the shop', async () => {
+            const current = await adminOrder(order.id);
+            return current.driverDelivery.status === 'CANCELLED' && current.fulfillments[0].state === 'Cancelled' && current;
+        });
+        assert.equal((await service.delivery(assigned.driverDelivery.deliveryId)).status, 'CANCELLED');
+        assert.equal((await service.driver(grace.id)).status, 'AVAILABLE');
+        assert.equal(cancelled.state, 'Cancelled');
+    });
+
+    it('with no driver free, the service keeps the order waiting and assigns it when a driver comes online', async () => {
+        await everyoneOffline();
+        dispatch.maxWaitSeconds = 600;
+        const order = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        const waiting = await eventually('order waiting at the service', async () => {
+            const current = await adminOrder(order.id);
+            return current.driverDelivery?.status === 'PENDING' && current;
+        });
+        assert.equal(waiting.fulfillments.length, 0);
+
+        const katherine = await onlyDriverAt('Katherine Johnson', near(SHOP));
+        const assigned = await assignedOrder(order.id);
+        assert.equal(assigned.driverDelivery.driverId, katherine.id);
+        assert.equal(assigned.driverDelivery.deliveryId, waiting.driverDelivery.deliveryId);
+    });
+
+    it('with no driver free and no waiting at the service, the plugin sends the order again on its own schedule', async () => {
+        await everyoneOffline();
+        dispatch.maxWaitSeconds = 0;
+        const order = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        const retrying = await eventually('order scheduled for a resend', async () => {
+            const current = await adminOrder(order.id);
+            return current.driverDelivery?.status === 'RETRYING' && current;
+        });
+        assert.equal(retrying.driverDelivery.deliveryId, null);
+        assert.match(retrying.driverDelivery.lastError, /no driver available/);
+
+        const dorothy = await onlyDriverAt('Dorothy Vaughan', near(SHOP));
+        const assigned = await assignedOrder(order.id);
+        assert.equal(assigned.driverDelivery.driverId, dorothy.id);
+        assert.equal(assigned.driverDelivery.lastError, null);
+    });
+
+    it('reassigns a delivery from the Admin API: the service re-dispatches it, the order keeps one fulfillment', async () => {
+        dispatch.maxWaitSeconds = 600;
+        const first = await onlyDriverAt('Mary Jackson', near(SHOP));
+        const order = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        await assignedOrder(order.id);
+        const second = await service.newDriver('Annie Easley');
+        drivers.push(second);
+        await service.available(second, near(SHOP, 500));
+
+        const { reassignDelivery } = await env.adminClient.query(REASSIGN, { id: order.id });
+        assert.ok(['PENDING', 'ASSIGNED'].includes(reassignDelivery.status), reassignDelivery.status);
+        const again = await eventually('assigned again', async () => {
+            const current = await adminOrder(order.id);
+            return current.driverDelivery.attempt === 2 && current.driverDelivery.status === 'ASSIGNED' && current;
+        });
+        assert.equal(again.fulfillments.length, 1);
+        assert.equal(again.fulfillments[0].state, 'Pending');
+        assert.ok([first.id, second.id].includes(again.driverDelivery.driverId));
+    });
+
+    it('dispatches each seller order of a two-seller order from its own seller pickup', async () => {
+        dispatch.maxWaitSeconds = 0;
+        await everyoneOffline();
+        await createSeller(env.adminClient, 'pizza-place', catalog.pizza.productId, PIZZA_PLACE);
+        await createSeller(env.adminClient, 'flower-shop', catalog.flowers.productId, FLOWER_SHOP);
+        const pizzaDriver = await service.newDriver('Pizza Driver');
+        const flowerDriver = await service.newDriver('Flower Driver');
+        drivers.push(pizzaDriver, flowerDriver);
+        await service.available(pizzaDriver, near(PIZZA_PLACE));
+        await service.available(flowerDriver, near(FLOWER_SHOP));
+
+        const aggregate = await placePaidOrder(env.shopClient, [catalog.pizza.variantId, catalog.flowers.variantId], CUSTOMER);
+        const split = await adminOrder(aggregate.id);
+        assert.equal(split.type, 'Aggregate');
+        assert.equal(split.sellerOrders.length, 2);
+
+        const bySeller = new Map<string, any>();
+        for (const sellerOrder of split.sellerOrders) {
+            const assigned = await assignedOrder(sellerOrder.id);
+            const seller = sellerOrder.channels.map((c: any) => c.code).find((c: string) => c !== '__default_channel__');
+            bySeller.set(seller, { order: assigned, delivery: await service.delivery(assigned.driverDelivery.deliveryId) });
+        }
+        assert.deepEqual(bySeller.get('pizza-place').delivery.pickup, PIZZA_PLACE);
+        assert.equal(bySeller.get('pizza-place').delivery.driverId, pizzaDriver.id);
+        assert.deepEqual(bySeller.get('flower-shop').delivery.pickup, FLOWER_SHOP);
+        assert.equal(bySeller.get('flower-shop').delivery.driverId, flowerDriver.id);
+
+        const aggregateAfter = await adminOrder(aggregate.id);
+        assert.equal(aggregateAfter.driverDelivery, null);
+        assert.equal(aggregateAfter.driverDeliveries.length, 2);
+        const { orderByCode } = await env.shopClient.query(SHOP_ORDER, { code: aggregate.code });
+        assert.deepEqual(
+            orderByCode.driverDeliveries.map((d: any) => d.status),
+            ['ASSIGNED', 'ASSIGNED'],
+        );
+    });
+});
