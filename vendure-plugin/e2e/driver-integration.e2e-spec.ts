@@ -1,4 +1,4 @@
-import { mergeConfig } from '@vendure/core';
+import { defaultFulfillmentProcess, FulfillmentProcess, FulfillmentState, mergeConfig } from '@vendure/core';
 import { createTestEnvironment, registerInitializer, SqljsInitializer, testConfig } from '@vendure/testing';
 import gql from 'graphql-tag';
 import assert from 'node:assert/strict';
@@ -23,6 +23,17 @@ const near = (point: { lat: number; lon: number }, metres = 100) => ({ lat: poin
 
 /** What the plugin sends as maxWaitSeconds, set per test. */
 const dispatch = { maxWaitSeconds: 0 };
+
+/** Fails the next `pending` moves to Shipped, as a shop database that is briefly unavailable would. */
+const hiccups = { pending: 0 };
+const hiccupingFulfillmentProcess: FulfillmentProcess<FulfillmentState> = {
+    onTransitionEnd(fromState, toState) {
+        if (toState === 'Shipped' && hiccups.pending > 0) {
+            hiccups.pending -= 1;
+            throw new Error('the shop database is busy');
+        }
+    },
+};
 
 /**
  * The plugin inside a real Vendure server (@vendure/testing, sql.js), against
@@ -70,6 +81,7 @@ describe('DriverIntegrationPlugin', () => {
             mergeConfig(testConfig, {
                 apiOptions: { port: vendurePort },
                 paymentOptions: { paymentMethodHandlers: [settleAtOncePaymentHandler] },
+                shippingOptions: { process: [defaultFulfillmentProcess, hiccupingFulfillmentProcess] },
                 orderOptions: { orderSellerStrategy: new TestSellerStrategy() },
                 plugins: [
                     DriverIntegrationPlugin.init({
@@ -155,6 +167,25 @@ describe('DriverIntegrationPlugin', () => {
         });
         assert.equal(delivered.fulfillments[0].state, 'Delivered');
         assert.equal(delivered.driverDelivery.status, 'DELIVERED');
+    });
+
+    it('answers 503 when a change cannot be applied, keeps nothing of it, and applies the service retry of the same message once', async () => {
+        const katherine = await onlyDriverAt('Katherine Coleman', near(SHOP));
+        const order = await placePaidOrder(env.shopClient, [catalog.cake.variantId], CUSTOMER);
+        const { driverDelivery } = await assignedOrder(order.id);
+        hiccups.pending = 1;
+        await service.move(katherine, driverDelivery.deliveryId, 'PICKED_UP');
+
+        const shipped = await eventually('order Shipped after the retry', async () => {
+            const current = await adminOrder(order.id);
+            return current.state === 'Shipped' && current;
+        });
+        assert.equal(hiccups.pending, 0);
+        const pickupNotes = shipped.history.items.filter((entry: any) => / PICKED_UP /.test(entry.data?.note ?? ''));
+        assert.equal(pickupNotes.length, 1);
+        const { items } = await service.webhookMessages('delivered');
+        const message = items.find(m => m.type === 'delivery.picked_up' && m.payload.data.sellerOrderId === order.code)!;
+        assert.ok(message.attempts >= 2, `attempts ${message.attempts}`);
     });
 
     it('applies a replayed webhook once: the same webhook-id again changes nothing', async () => {
