@@ -1,54 +1,20 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 
 import { DriverServiceError, sellerOrderCancelled, sellerOrderReady } from '../src';
 import { ADMIN_API_KEY, DriverService, WEBHOOK_SECRET } from './support/driver-service';
+import { serviceFront } from './support/service-front';
 
 const PICKUP = { lat: 52.52, lon: 13.405 };
-type Fault = 'lose-answer' | '503' | '429';
-
-/**
- * Between the client and the real service: each request is forwarded, or met
- * with the next planned fault. 'lose-answer' forwards it (the service acts)
- * and then drops the connection, so the answer never arrives.
- */
-async function faultyFront(target: string) {
-    const plan: Fault[] = [];
-    const seen: Array<{ webhookId: string; outcome: string }> = [];
-    const server = http.createServer(async (req, res) => {
-        const chunks: Buffer[] = [];
-        for await (const chunk of req) chunks.push(chunk as Buffer);
-        const fault = plan.shift();
-        const webhookId = String(req.headers['webhook-id']);
-        if (fault === '503' || fault === '429') {
-            seen.push({ webhookId, outcome: fault });
-            res.writeHead(Number(fault), { 'content-type': 'application/json', ...(fault === '429' ? { 'retry-after': '1' } : {}) });
-            return void res.end(JSON.stringify({ code: fault === '503' ? 'DATABASE_UNAVAILABLE' : 'RATE_LIMITED' }));
-        }
-        const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name))) as Record<string, string>;
-        const answer = await fetch(new URL(req.url!, target), { method: req.method, headers, body: Buffer.concat(chunks) });
-        const text = await answer.text();
-        seen.push({ webhookId, outcome: fault ?? String(answer.status) });
-        if (fault === 'lose-answer') return void res.socket?.destroy();
-        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(text);
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    return { url: `http://127.0.0.1:${port}`, plan, seen, close: () => new Promise(done => server.close(done)) };
-}
-
 /** The plugin's client against the real service: what it retries, with which webhook-id, and what it does not. */
 describe('the driver service client', () => {
     const service = new DriverService('http://127.0.0.1:9/unused');
-    let front: Awaited<ReturnType<typeof faultyFront>>;
+    let front: Awaited<ReturnType<typeof serviceFront>>;
     const options = () => ({ baseUrl: front.url, secret: WEBHOOK_SECRET, adminApiKey: ADMIN_API_KEY, retryDelaysMs: [10, 10, 10] });
 
     before(async () => {
         await service.start();
-        front = await faultyFront(service.url);
+        front = await serviceFront(service.url);
     });
     after(async () => {
         await front?.close();

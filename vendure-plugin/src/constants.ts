@@ -18,5 +18,5 @@ export const RETRYING = 'RETRYING';
 export const NOT_DISPATCHED = 'NOT_DISPATCHED';
 export const CANCELLED = 'CANCELLED';
 
-/** Statuses after which nothing more happens to a delivery. */
-export const FINAL_STATUSES = new Set(['DELIVERED', 'FAILED', CANCELLED, 'EXPIRED', NOT_DISPATCHED]);
+/** The service's final statuses: nothing more happens to such a delivery, and there is nothing left to cancel. */
+export const SERVICE_FINAL_STATUSES = new Set(['DELIVERED', 'FAILED', CANCELLED, 'EXPIRED']);

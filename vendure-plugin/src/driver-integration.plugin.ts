@@ -14,6 +14,7 @@ import { DriverWebhookReceipt } from './entities/driver-webhook-receipt.entity';
 import { DispatchService } from './service/dispatch.service';
 import { DriverDeliveryService } from './service/driver-delivery.service';
 import { FulfillmentSync } from './service/fulfillment-sync';
+import { OrderSender } from './service/order-sender';
 import { WebhookService } from './service/webhook.service';
 import { DriverIntegrationOptions } from './types';
 
@@ -36,6 +37,7 @@ import { DriverIntegrationOptions } from './types';
         DriverDeliveryService,
         DispatchService,
         FulfillmentSync,
+        OrderSender,
         WebhookService,
     ],
     controllers: [WebhookController],

@@ -55,6 +55,8 @@ export interface DriverIntegrationOptions {
     retry?: SendRetryOptions;
     /** Define the latitude/longitude custom fields the default strategies read. Default true. */
     defineCustomFields?: boolean;
+    /** Days a received webhook's id is kept to recognise a repeat. Default 90 (the service retries for about 28 h; operators can resend later). */
+    webhookReceiptRetentionDays?: number;
     /** Per request to the service. Default 15 s. */
     requestTimeoutMs?: number;
 }

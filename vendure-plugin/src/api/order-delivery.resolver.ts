@@ -1,10 +1,10 @@
 import { Args, Mutation, Parent, ResolveField, Resolver } from '@nestjs/graphql';
 import { OrderType, Permission } from '@vendure/common/lib/generated-types';
-import { Allow, Ctx, ID, Order, OrderService, RequestContext, Transaction, UserInputError } from '@vendure/core';
+import { Allow, Ctx, ID, Order, OrderService, RequestContext, UserInputError } from '@vendure/core';
 
 import { DriverServiceError, reassignDelivery } from '../client/driver-service-client';
 import { DriverDelivery } from '../entities/driver-delivery.entity';
-import { DriverDeliveryService, roundedMetres } from '../service/driver-delivery.service';
+import { DriverDeliveryService } from '../service/driver-delivery.service';
 
 async function deliveriesOf(deliveries: DriverDeliveryService, orderService: OrderService, ctx: RequestContext, order: Order): Promise<DriverDelivery[]> {
     if (order.type !== OrderType.Aggregate) return deliveries.findForOrders(ctx, [order.id]);
@@ -68,7 +68,7 @@ export class ReassignDeliveryResolver {
         private orderService: OrderService,
     ) {}
 
-    @Transaction()
+    // No transaction around it: the call to the service can take seconds, and the webhooks it causes write the row.
     @Mutation()
     @Allow(Permission.UpdateOrder)
     async reassignDelivery(@Ctx() ctx: RequestContext, @Args() args: { orderId: ID; reason?: string }): Promise<DriverDelivery> {
@@ -77,11 +77,12 @@ export class ReassignDeliveryResolver {
         const row = order ? await this.deliveries.findForOrder(ctx, order.id) : null;
         if (!order || !row?.deliveryId) throw new UserInputError(`Order ${args.orderId} has no delivery at the driver service`);
         try {
-            const delivery = await reassignDelivery(this.deliveries.serviceOptions, row.deliveryId, args.reason);
-            return await this.deliveries.update(ctx, row, { status: delivery.status, driverId: delivery.driverId, distanceMeters: roundedMetres(delivery.distanceMeters) });
+            await reassignDelivery(this.deliveries.serviceOptions, row.deliveryId, args.reason);
         } catch (error) {
             if (error instanceof DriverServiceError) throw new UserInputError(`Not reassigned: ${error.message}`);
             throw error;
         }
+        // The row follows the delivery.pending (and later) webhooks, in order; it is not written from this answer.
+        return (await this.deliveries.findForOrder(ctx, order.id))!;
     }
 }

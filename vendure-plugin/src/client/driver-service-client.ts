@@ -99,6 +99,7 @@ export class DriverServiceError extends Error {
 }
 
 const DEFAULT_RETRY_DELAYS_MS = [500, 2_000];
+const MAX_RETRY_AFTER_MS = 30_000;
 
 interface Attempt {
     method: 'GET' | 'POST';
@@ -138,7 +139,8 @@ async function call<T>(options: DriverServiceOptions, request: Attempt): Promise
         const message = typeof answer?.message === 'string' ? answer.message : text.slice(0, 200);
         failure = new DriverServiceError(response.status, code, `${request.path}: ${response.status} ${code ?? ''} ${message}`.trim());
         retryAfterMs = Number(response.headers.get('retry-after') ?? 0) * 1000 || 0;
-        if (!failure.retryable) break;
+        // A long Retry-After is left to the caller's own schedule rather than waited out here.
+        if (!failure.retryable || retryAfterMs > MAX_RETRY_AFTER_MS) break;
     }
     throw failure;
 }

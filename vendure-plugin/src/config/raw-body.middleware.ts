@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 
-export type RequestWithRawBody = Request & { rawBody?: Buffer };
+export type RequestWithRawBody = Request & { rawBody?: Buffer; _body?: boolean };
 
 /** Webhook bodies are small; anything larger is refused before it is read. */
 const LIMIT_BYTES = 256 * 1024;
@@ -26,6 +26,7 @@ export function rawBodyMiddleware(req: RequestWithRawBody, res: Response, next: 
     req.on('end', () => {
         if (refused) return;
         req.rawBody = Buffer.concat(chunks);
+        req._body = true; // body-parser's own mark of a body already read
         next();
     });
     req.on('error', next);

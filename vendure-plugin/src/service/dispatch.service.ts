@@ -2,10 +2,8 @@ import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } fro
 import { ModuleRef } from '@nestjs/core';
 import { OrderType } from '@vendure/common/lib/generated-types';
 import {
-    ChannelService,
     EventBus,
     ID,
-    idsAreEqual,
     Injector,
     JobQueue,
     JobQueueService,
@@ -18,31 +16,34 @@ import {
     TransactionalConnection,
 } from '@vendure/core';
 import { filter } from 'rxjs/operators';
-import { In, IsNull, LessThanOrEqual, Not } from 'typeorm';
+import { LessThan, LessThanOrEqual } from 'typeorm';
 
-import { DriverServiceError, ReadyAnswer, sellerOrderCancelled, sellerOrderReady } from '../client/driver-service-client';
-import { CANCELLED, DISPATCH_QUEUE, FINAL_STATUSES, loggerCtx, NOT_DISPATCHED, PLUGIN_OPTIONS, QUEUED, RETRYING } from '../constants';
+import { DISPATCH_QUEUE, loggerCtx, PLUGIN_OPTIONS, QUEUED, RETRYING, SERVICE_FINAL_STATUSES } from '../constants';
 import { DriverDelivery } from '../entities/driver-delivery.entity';
-import { DispatchOptions, DriverIntegrationOptions } from '../types';
-import { DriverDeliveryService, roundedMetres } from './driver-delivery.service';
-import { retryDelayMs, RetrySchedule, retrySchedule } from './retry-schedule';
+import { DriverWebhookReceipt } from '../entities/driver-webhook-receipt.entity';
+import { DriverIntegrationOptions } from '../types';
+import { DriverDeliveryService } from './driver-delivery.service';
+import { OrderSender, sendLease } from './order-sender';
 
 interface SyncJob {
     orderId: ID;
 }
 
+const PRUNE_EVERY_MS = 60 * 60_000;
+
 /**
- * Tells the service about orders: `seller-order-ready` when an order reaches
- * the ready state, `seller-order-cancelled` when it is cancelled. Each send is
- * a job on Vendure's job queue; one that finds no driver or no service is sent
- * again on this plugin's own schedule, kept on the DriverDelivery row
- * (`nextAttemptAt`), so the queue's retry timing plays no part.
+ * Turns order transitions into jobs on Vendure's job queue: the ready state
+ * sends `seller-order-ready`, `Cancelled` sends `seller-order-cancelled`. A
+ * poller in each process puts due resends back on the queue, claiming each
+ * row first so that one process does; it also recovers sends whose job was
+ * lost, and prunes old webhook receipts.
  */
 @Injectable()
 export class DispatchService implements OnApplicationBootstrap, OnApplicationShutdown {
     private queue: JobQueue<SyncJob>;
     private timer?: NodeJS.Timeout;
-    private readonly schedule: RetrySchedule;
+    private lastPrune = 0;
+    private readonly readyState: string;
 
     constructor(
         @Inject(PLUGIN_OPTIONS) private options: DriverIntegrationOptions,
@@ -50,12 +51,12 @@ export class DispatchService implements OnApplicationBootstrap, OnApplicationShu
         private jobQueueService: JobQueueService,
         private connection: TransactionalConnection,
         private orderService: OrderService,
-        private channelService: ChannelService,
         private requestContextService: RequestContextService,
         private deliveries: DriverDeliveryService,
+        private sender: OrderSender,
         private moduleRef: ModuleRef,
     ) {
-        this.schedule = retrySchedule(options.retry);
+        this.readyState = options.readyState ?? 'PaymentSettled';
     }
 
     async onApplicationBootstrap() {
@@ -64,22 +65,21 @@ export class DispatchService implements OnApplicationBootstrap, OnApplicationShu
         await this.options.dropoffPointStrategy?.init?.(injector);
         this.queue = await this.jobQueueService.createQueue({
             name: DISPATCH_QUEUE,
-            process: async job => this.sync(job.data.orderId),
+            process: async job => this.sender.sync(await this.freshContext(), job.data.orderId),
         });
-        const readyState = this.options.readyState ?? 'PaymentSettled';
         this.eventBus
             .ofType(OrderStateTransitionEvent)
-            .pipe(filter(event => event.toState === readyState || event.toState === 'Cancelled'))
+            .pipe(filter(event => event.toState === this.readyState || event.toState === 'Cancelled'))
             .subscribe(event => {
                 // A context of its own: the event's transaction has been committed by now.
-                const work = this.requestContextService
-                    .create({ apiType: 'admin' })
-                    .then(ctx => (event.toState === 'Cancelled' ? this.cancelled(ctx, event.order) : this.ready(ctx, event.order)));
+                const work = this.freshContext().then(ctx =>
+                    event.toState === 'Cancelled' ? this.cancelled(ctx, event.order) : this.ready(ctx, event.order),
+                );
                 work.catch(error => Logger.error(`Order ${event.order.code}: ${(error as Error).message}`, loggerCtx, (error as Error).stack));
             });
         this.timer = setInterval(() => {
-            this.enqueueDue().catch(error => Logger.error(`Resending: ${(error as Error).message}`, loggerCtx));
-        }, this.schedule.pollIntervalMs);
+            this.poll().catch(error => Logger.error(`Resending: ${(error as Error).message}`, loggerCtx));
+        }, this.sender.schedule.pollIntervalMs);
         this.timer.unref();
     }
 
@@ -87,145 +87,52 @@ export class DispatchService implements OnApplicationBootstrap, OnApplicationShu
         clearInterval(this.timer);
     }
 
-    /** An aggregate order is dispatched as its seller orders, each from its own seller's pickup. */
-    private async dispatchable(ctx: RequestContext, order: Order): Promise<Order[]> {
-        return order.type === OrderType.Aggregate ? this.orderService.getSellerOrders(ctx, order) : [order];
+    private freshContext(): Promise<RequestContext> {
+        return this.requestContextService.create({ apiType: 'admin' });
     }
 
     private async ready(ctx: RequestContext, order: Order): Promise<void> {
-        for (const each of await this.dispatchable(ctx, order)) {
-            if (await this.deliveries.createQueued(ctx, each)) await this.queue.add({ orderId: each.id }, { retries: 3 });
+        // An aggregate order is dispatched as its seller orders, each from its own seller's pickup,
+        // once each is ready itself (its own transition dispatches it otherwise).
+        const orders =
+            order.type === OrderType.Aggregate
+                ? (await this.orderService.getSellerOrders(ctx, order)).filter(sellerOrder => sellerOrder.state === this.readyState)
+                : [order];
+        for (const each of orders) {
+            if (await this.deliveries.createQueued(ctx, each, sendLease())) await this.queue.add({ orderId: each.id }, { retries: 3 });
         }
     }
 
     private async cancelled(ctx: RequestContext, order: Order): Promise<void> {
-        for (const each of await this.dispatchable(ctx, order)) {
+        const orders = order.type === OrderType.Aggregate ? await this.orderService.getSellerOrders(ctx, order) : [order];
+        for (const each of orders) {
             const row = await this.deliveries.findForOrder(ctx, each.id);
-            if (!row || this.deliveries.isFinal(row) || row.cancelRequestedAt) continue;
-            await this.deliveries.update(ctx, row, { cancelRequestedAt: new Date(), nextAttemptAt: null });
+            if (!row || SERVICE_FINAL_STATUSES.has(row.status) || row.cancelRequestedAt) continue;
+            // The cancellation counts its own sends; it is recorded before it is queued, so a lost job is recovered.
+            await this.deliveries.update(ctx, row, { cancelRequestedAt: new Date(), sendAttempts: 0, nextAttemptAt: sendLease() });
             await this.queue.add({ orderId: each.id }, { retries: 3 });
         }
     }
 
-    /** Sends that are due again go back on the queue. */
-    private async enqueueDue(): Promise<void> {
-        const ctx = await this.requestContextService.create({ apiType: 'admin' });
-        const due = await this.connection
-            .getRepository(ctx, DriverDelivery)
-            .find({ where: { nextAttemptAt: LessThanOrEqual(new Date()) }, order: { nextAttemptAt: 'ASC' }, take: 100 });
+    private async poll(): Promise<void> {
+        const ctx = await this.freshContext();
+        const repository = this.connection.getRepository(ctx, DriverDelivery);
+        const now = new Date();
+        const due = await repository.find({ where: { nextAttemptAt: LessThanOrEqual(now) }, order: { nextAttemptAt: 'ASC' }, take: 100 });
         for (const row of due) {
-            const changes: Partial<DriverDelivery> = { nextAttemptAt: null, ...(row.status === RETRYING ? { status: QUEUED } : {}) };
-            await this.deliveries.update(ctx, row, changes);
-            await this.queue.add({ orderId: row.orderId }, { retries: 3 });
+            // The claim: only the process whose update still finds the row due queues it.
+            const claimed = await repository.update(
+                { id: row.id, nextAttemptAt: LessThanOrEqual(now) },
+                { nextAttemptAt: sendLease(), ...(row.status === RETRYING ? { status: QUEUED } : {}) },
+            );
+            if (claimed.affected === 1) await this.queue.add({ orderId: row.orderId }, { retries: 3 });
         }
-    }
-
-    /** Does what the order's row asks for: a cancellation to send, or a ready order to send. */
-    async sync(orderId: ID): Promise<void> {
-        const ctx = await this.requestContextService.create({ apiType: 'admin' });
-        const row = await this.deliveries.findForOrder(ctx, orderId);
-        if (!row || this.deliveries.isFinal(row)) return;
-        if (row.cancelRequestedAt) return this.sendCancel(ctx, row);
-        if (row.status === QUEUED) return this.sendReady(ctx, row);
-    }
-
-    private async sendReady(ctx: RequestContext, row: DriverDelivery): Promise<void> {
-        const order = await this.connection.getRepository(ctx, Order).findOne({ where: { id: row.orderId }, relations: ['channels'] });
-        if (!order) return;
-        const sellerChannel = await this.sellerChannel(order);
-        const pickup = await this.options.pickupPointStrategy!.pickupPoint(ctx, order, sellerChannel);
-        if (!pickup) {
-            const reason = `no pickup point for channel "${sellerChannel.code}": set its pickupLatitude/pickupLongitude (or a stock location's)`;
-            await this.deliveries.update(ctx, row, { status: NOT_DISPATCHED, lastError: reason });
-            await this.deliveries.note(ctx, order.id, `not dispatched, ${reason}`);
-            return;
+        if (Date.now() - this.lastPrune >= PRUNE_EVERY_MS) {
+            this.lastPrune = Date.now();
+            const days = this.options.webhookReceiptRetentionDays ?? 90;
+            await this.connection
+                .getRepository(ctx, DriverWebhookReceipt)
+                .delete({ createdAt: LessThan(new Date(Date.now() - days * 86_400_000)) });
         }
-        const dropoff = await this.options.dropoffPointStrategy!.dropoffPoint(ctx, order);
-        const dispatch = await this.dispatchOptions(ctx, order);
-        await this.deliveries.update(ctx, row, { sendAttempts: row.sendAttempts + 1 });
-
-        let answer: ReadyAnswer;
-        try {
-            answer = await sellerOrderReady(this.deliveries.serviceOptions, {
-                sellerOrderId: order.code,
-                pickupLat: pickup.lat,
-                pickupLon: pickup.lon,
-                ...(dropoff ? { dropoffLat: dropoff.lat, dropoffLon: dropoff.lon } : {}),
-                channelId: sellerChannel.code,
-                ...dispatch,
-            });
-        } catch (error) {
-            return this.sendFailed(ctx, row, error);
-        }
-        if (!('deliveryId' in answer)) return this.retryLater(ctx, row, 'no driver available');
-        await this.deliveries.updateIf(ctx, row.id, [QUEUED], {
-            deliveryId: answer.deliveryId,
-            status: answer.status ?? 'ASSIGNED',
-            driverId: 'driverId' in answer ? answer.driverId : null,
-            distanceMeters: 'distanceMeters' in answer ? roundedMetres(answer.distanceMeters) : null,
-            lastError: null,
-        });
-        // A webhook may have come first and already moved the row on; it knows the delivery too.
-        await this.connection.getRepository(ctx, DriverDelivery).update({ id: row.id, deliveryId: IsNull() }, { deliveryId: answer.deliveryId });
-        // Cancelled while this send was on its way: the cancellation sent meanwhile found nothing to cancel.
-        const after = await this.deliveries.findForOrder(ctx, row.orderId);
-        if (after?.cancelRequestedAt && !this.deliveries.isFinal(after)) await this.sendCancel(ctx, after);
-    }
-
-    private async sendCancel(ctx: RequestContext, row: DriverDelivery): Promise<void> {
-        await this.deliveries.update(ctx, row, { sendAttempts: row.sendAttempts + 1 });
-        try {
-            await sellerOrderCancelled(this.deliveries.serviceOptions, row.orderCode, 'order cancelled in Vendure');
-        } catch (error) {
-            if (error instanceof DriverServiceError && error.retryable) return this.retryLater(ctx, row, error.message);
-            if (error instanceof DriverServiceError && error.code === 'DELIVERY_ALREADY_FINISHED') {
-                await this.deliveries.update(ctx, row, { nextAttemptAt: null, lastError: error.message });
-                await this.deliveries.note(ctx, row.orderId, 'the order was cancelled, but its delivery had already finished');
-                return;
-            }
-            // DELIVERY_NOT_FOUND: the service never had the order, so there is nothing to cancel there.
-            if (!(error instanceof DriverServiceError && error.code === 'DELIVERY_NOT_FOUND')) throw error;
-        }
-        await this.connection
-            .getRepository(ctx, DriverDelivery)
-            .update({ id: row.id, status: Not(In([...FINAL_STATUSES])) }, { status: CANCELLED, nextAttemptAt: null });
-    }
-
-    private async sendFailed(ctx: RequestContext, row: DriverDelivery, error: unknown): Promise<void> {
-        if (!(error instanceof DriverServiceError)) throw error;
-        if (error.retryable) return this.retryLater(ctx, row, error.message);
-        // A final refusal (an invalid pickup point, a wrong secret): sending it again would not help.
-        await this.deliveries.updateIf(ctx, row.id, [QUEUED], { status: NOT_DISPATCHED, lastError: error.message });
-        await this.deliveries.note(ctx, row.orderId, `not dispatched: ${error.message}`);
-        Logger.error(`Order ${row.orderCode} not dispatched: ${error.message}`, loggerCtx);
-    }
-
-    /** Sends again after a wait that grows with each send, up to `maxAttempts` sends. */
-    private async retryLater(ctx: RequestContext, row: DriverDelivery, reason: string): Promise<void> {
-        const fresh = (await this.deliveries.findForOrder(ctx, row.orderId)) ?? row;
-        const cancelling = fresh.cancelRequestedAt !== null;
-        if (fresh.sendAttempts >= this.schedule.maxAttempts) {
-            const status = !cancelling && fresh.status === QUEUED ? NOT_DISPATCHED : fresh.status;
-            await this.deliveries.update(ctx, fresh, { status, nextAttemptAt: null, lastError: reason });
-            await this.deliveries.note(ctx, fresh.orderId, `gave up after ${fresh.sendAttempts} sends: ${reason}`);
-            return;
-        }
-        const nextAttemptAt = new Date(Date.now() + retryDelayMs(this.schedule, fresh.sendAttempts));
-        const status = !cancelling && fresh.status === QUEUED ? RETRYING : fresh.status;
-        await this.deliveries.update(ctx, fresh, { status, nextAttemptAt, lastError: reason });
-    }
-
-    private async sellerChannel(order: Order) {
-        const defaultChannel = await this.channelService.getDefaultChannel();
-        return order.channels.find(channel => !idsAreEqual(channel.id, defaultChannel.id)) ?? defaultChannel;
-    }
-
-    private async dispatchOptions(ctx: RequestContext, order: Order): Promise<DispatchOptions> {
-        const { dispatch } = this.options;
-        const chosen = typeof dispatch === 'function' ? await dispatch(ctx, order) : dispatch;
-        return {
-            ...(chosen?.dispatchMode ? { dispatchMode: chosen.dispatchMode } : {}),
-            ...(chosen?.maxWaitSeconds !== undefined ? { maxWaitSeconds: chosen.maxWaitSeconds } : {}),
-        };
     }
 }

@@ -4,14 +4,15 @@ import { HistoryService, ID, Order, RequestContext, TransactionalConnection } fr
 import { In } from 'typeorm';
 
 import { DriverServiceOptions } from '../client/driver-service-client';
-import { FINAL_STATUSES, PLUGIN_OPTIONS, QUEUED } from '../constants';
+import { PLUGIN_OPTIONS, QUEUED } from '../constants';
 import { DriverDelivery } from '../entities/driver-delivery.entity';
 import { DriverIntegrationOptions } from '../types';
 
-/** The service gives distances to the centimetre; the shop keeps whole metres. */
+/** The service gives distances to the centimetre; the shop keeps whole metres (and whole seconds). */
 export function roundedMetres(value: number | null | undefined): number | null {
     return typeof value === 'number' && Number.isFinite(value) ? Math.round(value) : null;
 }
+export const roundedSeconds = roundedMetres;
 
 /** The owner of DriverDelivery rows: every change to one goes through here. */
 @Injectable()
@@ -40,12 +41,15 @@ export class DriverDeliveryService {
         return this.connection.getRepository(ctx, DriverDelivery).find({ where: { orderId: In(orderIds) }, order: { id: 'ASC' } });
     }
 
-    /** A new row for an order about to be dispatched; false when the order has one already. */
-    async createQueued(ctx: RequestContext, order: Order): Promise<boolean> {
+    /**
+     * A new row for an order about to be dispatched, false when the order has
+     * one already. `nextAttemptAt` is when the poller sends it if its job is lost.
+     */
+    async createQueued(ctx: RequestContext, order: Order, nextAttemptAt: Date | null = null): Promise<boolean> {
         const repository = this.connection.getRepository(ctx, DriverDelivery);
         if (await repository.findOne({ where: { orderId: order.id } })) return false;
         try {
-            await repository.insert(new DriverDelivery({ orderId: order.id, orderCode: order.code, status: QUEUED }));
+            await repository.insert(new DriverDelivery({ orderId: order.id, orderCode: order.code, status: QUEUED, nextAttemptAt }));
             return true;
         } catch (error) {
             // The same order reported ready twice at once (an aggregate and its seller order): one row wins.
@@ -67,13 +71,14 @@ export class DriverDeliveryService {
         return true;
     }
 
+    /**
+     * Writes only the given columns: a whole-row save would put back a stale
+     * value of a column another process changed meanwhile (a cancellation
+     * requested while a webhook was being applied, say).
+     */
     async update(ctx: RequestContext, row: DriverDelivery, changes: Partial<DriverDelivery>): Promise<DriverDelivery> {
-        Object.assign(row, changes);
-        return this.connection.getRepository(ctx, DriverDelivery).save(row);
-    }
-
-    isFinal(row: DriverDelivery): boolean {
-        return FINAL_STATUSES.has(row.status);
+        await this.connection.getRepository(ctx, DriverDelivery).update({ id: row.id }, changes);
+        return Object.assign(row, changes);
     }
 
     /** An order history entry for staff (not shown to the customer). */

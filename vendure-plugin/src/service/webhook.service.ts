@@ -3,11 +3,11 @@ import { Logger, Order, RequestContext, RequestContextService, TransactionalConn
 
 import { getDriver } from '../client/driver-service-client';
 import { HeaderBag, verifySignature, WebhookVerificationError } from '../client/standard-webhooks';
-import { loggerCtx, PLUGIN_OPTIONS } from '../constants';
+import { loggerCtx, PLUGIN_OPTIONS, SERVICE_FINAL_STATUSES } from '../constants';
 import { DriverDelivery } from '../entities/driver-delivery.entity';
 import { DriverWebhookReceipt } from '../entities/driver-webhook-receipt.entity';
 import { DriverIntegrationOptions } from '../types';
-import { DriverDeliveryService, roundedMetres } from './driver-delivery.service';
+import { DriverDeliveryService, roundedMetres, roundedSeconds } from './driver-delivery.service';
 import { FulfillmentSync } from './fulfillment-sync';
 
 /** The body of a webhook from the service (`delivery.*`); fields the plugin does not know are ignored. */
@@ -32,7 +32,7 @@ export interface DeliveryWebhook {
 export interface WebhookResult {
     /** 2xx tells the service the message is done; anything else makes it send it again later. */
     status: number;
-    outcome: 'applied' | 'duplicate' | 'unknown-order' | 'rejected' | 'invalid' | 'failed';
+    outcome: 'applied' | 'duplicate' | 'unknown-order' | 'stale-delivery' | 'rejected' | 'invalid' | 'failed';
     message?: string;
 }
 
@@ -95,6 +95,14 @@ export class WebhookService {
             await this.deliveries.createQueued(ctx, order);
             row = (await this.deliveries.findForOrder(ctx, order.id))!;
         }
+        const newDelivery = row.deliveryId !== null && row.deliveryId !== data.deliveryId;
+        if (newDelivery && !SERVICE_FINAL_STATUSES.has(row.status)) {
+            // A late message of an earlier delivery of this order: the current one decides.
+            Logger.warn(`Webhook ${webhookId}: delivery ${data.deliveryId} is not order ${order.code}'s current delivery ${row.deliveryId}`, loggerCtx);
+            return { status: 204, outcome: 'stale-delivery' };
+        }
+        const live = !SERVICE_FINAL_STATUSES.has(data.status);
+        const cancelling = row.cancelRequestedAt !== null && live;
         row = await this.deliveries.update(ctx, row, {
             deliveryId: data.deliveryId,
             status: data.status,
@@ -102,12 +110,19 @@ export class WebhookService {
             driverName: data.driverId ? (driverName ?? (data.driverId === row.driverId ? row.driverName : null)) : null,
             distanceMeters: roundedMetres(data.distanceMeters),
             attempt: data.attempt ?? row.attempt,
-            etaSeconds: data.etaSeconds ?? null,
-            trackingUrl: data.trackingUrl ?? row.trackingUrl,
-            // The service has the order now: any scheduled resend of seller-order-ready is moot.
-            nextAttemptAt: row.cancelRequestedAt ? row.nextAttemptAt : null,
+            etaSeconds: roundedSeconds(data.etaSeconds),
+            trackingUrl: data.trackingUrl ?? (newDelivery ? null : row.trackingUrl),
+            // A new delivery of the order (after a failed one, say) gets a fulfillment of its own.
+            ...(newDelivery ? { fulfillmentId: null } : {}),
+            // The service has the order now, so a scheduled resend of seller-order-ready is moot; a live
+            // delivery of an order cancelled meanwhile is cancelled at the next poll.
+            nextAttemptAt: cancelling ? new Date() : row.cancelRequestedAt ? row.nextAttemptAt : null,
             lastError: null,
         });
+        if (cancelling) {
+            await this.deliveries.note(ctx, order.id, `${describe(message, row)}, after the order was cancelled: cancelling it`);
+            return { status: 204, outcome: 'applied' };
+        }
         await this.fulfillments.follow(ctx, order, row, message.type);
         await this.deliveries.note(ctx, order.id, describe(message, row));
         return { status: 204, outcome: 'applied' };
@@ -118,7 +133,8 @@ export class WebhookService {
         const known = this.names.get(driverId);
         if (known) return known;
         try {
-            const driver = await getDriver({ ...this.deliveries.serviceOptions, retryDelaysMs: [] }, driverId);
+            // Briefly: the service waits 15 s for this webhook's answer, and the name is not worth a retry.
+            const driver = await getDriver({ ...this.deliveries.serviceOptions, retryDelaysMs: [], timeoutMs: 2_000 }, driverId);
             if (this.names.size >= NAME_CACHE_SIZE) this.names.delete(this.names.keys().next().value!);
             this.names.set(driverId, driver.name);
             return driver.name;
