@@ -12,10 +12,18 @@ import { initialData } from './fixtures/initial-data';
 import { ADMIN_API_KEY, Driver, DriverService, freePort, WEBHOOK_SECRET } from './support/driver-service';
 import { TestSellerStrategy } from './support/seller-strategy';
 import { serviceFront } from './support/service-front';
+import { ShopPostgres } from './support/shop-postgres';
 import { settleAtOncePaymentHandler } from './support/settle-at-once-payment';
 import { ADMIN_ORDER, CANCEL_ORDER, createSeller, eventually, placePaidOrder, products, REASSIGN, setDefaultPickup, SHOP_ORDER } from './support/shop';
 
-registerInitializer('sqljs', new SqljsInitializer(path.join(__dirname, '__data__')));
+/** Vendure's own database: sql.js by default, the local PostgreSQL with E2E_VENDURE_DB=postgres (CI runs both). */
+const onPostgres = process.env.E2E_VENDURE_DB === 'postgres';
+const shopPostgres = new ShopPostgres();
+if (onPostgres) registerInitializer('postgres', shopPostgres);
+else registerInitializer('sqljs', new SqljsInitializer(path.join(__dirname, '__data__')));
+const vendureDatabase = onPostgres
+    ? { type: 'postgres' as const, host: '127.0.0.1', port: 5432, username: 'postgres', password: '', database: 'unused', synchronize: true }
+    : testConfig.dbConnectionOptions;
 
 const SHOP = { lat: 52.52, lon: 13.405 };
 const PIZZA_PLACE = { lat: 52.535, lon: 13.38 };
@@ -43,7 +51,7 @@ const hiccupingFulfillmentProcess: FulfillmentProcess<FulfillmentState> = {
  * the local PostgreSQL and Redis. Every step is observed from outside: through
  * Vendure's GraphQL APIs and the service's HTTP API.
  */
-describe('DriverIntegrationPlugin', () => {
+describe(`DriverIntegrationPlugin (Vendure on ${onPostgres ? 'PostgreSQL' : 'sql.js'})`, () => {
     let vendurePort: number;
     let service: DriverService;
     /** The plugin reaches the service through this front, which can hold a request. */
@@ -85,6 +93,7 @@ describe('DriverIntegrationPlugin', () => {
         env = createTestEnvironment(
             mergeConfig(testConfig, {
                 apiOptions: { port: vendurePort },
+                dbConnectionOptions: vendureDatabase,
                 paymentOptions: { paymentMethodHandlers: [settleAtOncePaymentHandler] },
                 shippingOptions: { process: [defaultFulfillmentProcess, hiccupingFulfillmentProcess] },
                 orderOptions: { orderSellerStrategy: new TestSellerStrategy() },
@@ -111,6 +120,7 @@ describe('DriverIntegrationPlugin', () => {
         await env?.server.destroy();
         await front?.close();
         await service?.stop();
+        if (onPostgres) await shopPostgres.drop();
     });
 
     it('answers 401 to a webhook that is unsigned, signed with another secret, or altered after signing', async () => {

@@ -14,6 +14,17 @@ const REDIS_URL = process.env.E2E_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const WEBHOOK_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
 export const ADMIN_API_KEY = randomBytes(24).toString('hex');
 
+/** One statement on the local PostgreSQL's maintenance database (CREATE/DROP DATABASE). */
+export async function adminSql(sql: string): Promise<void> {
+    const client = new Client({ connectionString: PG_ADMIN_URL });
+    await client.connect();
+    try {
+        await client.query(sql);
+    } finally {
+        await client.end();
+    }
+}
+
 export async function freePort(): Promise<number> {
     const server = createServer().listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -79,14 +90,8 @@ export class DriverService {
         await this.admin(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`);
     }
 
-    private async admin(sql: string): Promise<void> {
-        const client = new Client({ connectionString: PG_ADMIN_URL });
-        await client.connect();
-        try {
-            await client.query(sql);
-        } finally {
-            await client.end();
-        }
+    private admin(sql: string): Promise<void> {
+        return adminSql(sql);
     }
 
     async call<T = Record<string, any>>(method: string, path: string, token: string, body?: object): Promise<{ status: number; body: T }> {
