@@ -7,6 +7,7 @@ import { DeliveryFunctions1763700500000 } from './1763700500000-delivery-functio
 import { BatchedClaims1763700600000 } from './1763700600000-batched-claims.js';
 import { SqlRoutines1763700700000 } from './1763700700000-sql-routines.js';
 import { Dispatch1763700800000 } from './1763700800000-dispatch.js';
+import { LocationQuality1763700900000 } from './1763700900000-location-quality.js';
 
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
@@ -23,4 +24,5 @@ export const MIGRATIONS = [
   BatchedClaims1763700600000,
   SqlRoutines1763700700000,
   Dispatch1763700800000,
+  LocationQuality1763700900000,
 ];

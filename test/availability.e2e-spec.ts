@@ -21,7 +21,8 @@ const BERLIN = { lat: 52.52, lon: 13.405 };
  * this file may flush, stop and start.
  */
 describe('availability: location, heartbeat, status and nearest search', () => {
-  const env = useServiceEnvironment('availability');
+  // Drivers here jump across the city between pings; the speed filter has its own suite (location-filters).
+  const env = useServiceEnvironment('availability', { LOCATION_MAX_SPEED_KMH: '0' });
   const { redisServer } = env;
   let database: ServiceEnvironment['database'];
   let redis: Redis;
@@ -35,7 +36,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
   beforeEach(() => env.reset());
 
-  const ping = (driver: CreatedDriver, point: { lat: number; lon: number; recordedAt?: string }) =>
+  const ping = (driver: CreatedDriver, point: { lat: number; lon: number; recordedAt?: string; accuracy?: number; heading?: number; speed?: number }) =>
     http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point);
   const setStatus = (driver: CreatedDriver, status: string) =>
     http().patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status });
@@ -119,6 +120,22 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(stored.last_seen_at.getTime()).toBeGreaterThanOrEqual(now);
     });
 
+    it("keeps the newest point's accuracy, heading and speed, returned in lastLocation; an older point's are not kept", async () => {
+      const driver = await newDriver(t);
+      const at = (secondsAgo: number) => new Date(Date.now() - (Date.now() % 1000) - secondsAgo * 1000).toISOString();
+      const [first, older, newer] = [at(10), at(15), at(5)];
+      await ping(driver, { lat: 52.53, lon: 13.41, recordedAt: first, accuracy: 8.5, heading: 270, speed: 12.25 }).expect(200);
+      await ping(driver, { lat: 52.5, lon: 13.4, recordedAt: older, accuracy: 3, heading: 90, speed: 1 }).expect(200);
+      await flushLocations();
+      const read = async () => (await http().get(`/drivers/${driver.id}`).set(admin).expect(200)).body.lastLocation;
+      expect(await read()).toEqual({ lat: 52.53, lon: 13.41, recordedAt: first, accuracy: 8.5, heading: 270, speed: 12.25 });
+
+      // A newer point without them: they are unknown now, not the old point's.
+      await ping(driver, { lat: 52.54, lon: 13.42, recordedAt: newer }).expect(200);
+      await flushLocations();
+      expect(await read()).toEqual({ lat: 52.54, lon: 13.42, recordedAt: newer, accuracy: null, heading: null, speed: null });
+    });
+
     it('does not let a phone clock running ahead hide later points', async () => {
       const driver = await availableDriver();
       const ahead = new Date(Date.now() + 4 * 60_000).toISOString();
@@ -172,13 +189,9 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       });
       const store = t.app.get(AvailabilityStore);
       const now = new Date();
-      const at = (lat: number) => ({ lat, lon: 13.4, recordedAt: now });
-      const results = await Promise.all([
-        store.recordPing(available.id, at(52.51), now, 60, null),
-        store.recordPing(offline.id, at(52.52), now, 60, null),
-        store.recordPing(spent.id, at(52.54), now, 60, limit),
-        store.recordPing(unknown, at(52.53), now, 60, null),
-      ]);
+      const direct = (driverId: string, lat: number, rateLimit: RateLimitWindow | null = null) =>
+        store.recordPing({ driverId, point: { lat, lon: 13.4, recordedAt: now, moves: true }, now, ttlSeconds: 60, maxSpeedKmh: 0, limit: rateLimit });
+      const results = await Promise.all([direct(available.id, 52.51), direct(offline.id, 52.52), direct(spent.id, 52.54, limit), direct(unknown, 52.53)]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
       await eventually(async () => calls.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
@@ -186,11 +199,11 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const scripts = calls.filter((c) => c[0] !== 'echo');
 
       expect(results).toEqual([
-        { state: { status: 'AVAILABLE', isActive: true }, waitMs: 0 },
-        { state: { status: 'OFFLINE', isActive: true }, waitMs: 0 },
+        { state: { status: 'AVAILABLE', isActive: true }, outcome: 'moved', waitMs: 0 },
+        { state: { status: 'OFFLINE', isActive: true }, outcome: 'moved', waitMs: 0 },
         // Half a minute left of this window, then a whole one for its count to weigh nothing.
-        { state: { status: 'AVAILABLE', isActive: true }, waitMs: 90_000 },
-        { state: null, waitMs: 0 },
+        { state: { status: 'AVAILABLE', isActive: true }, outcome: 'older', waitMs: 90_000 },
+        { state: null, outcome: 'older', waitMs: 0 }, // (the outcome of a refused or unknown ping means nothing)
       ]);
       expect(scripts.map((c) => c[0])).toEqual(['evalsha']);
       expect(scripts[0].join(' ')).toContain(offline.id);
@@ -386,8 +399,9 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const [good, bad] = [await newDriver(t), await newDriver(t)];
       const writer = t.app.get(LocationWriter);
       const seenAt = new Date();
-      await writer.record({ driverId: bad.id, lat: 1, lon: 1, recordedAt: new Date('0000-06-01T00:00:00Z'), seenAt });
-      await writer.record({ driverId: good.id, lat: 46.2, lon: 6.1, recordedAt: seenAt, seenAt });
+      const unrated = { moves: true, accuracy: null, heading: null, speed: null };
+      await writer.record({ driverId: bad.id, lat: 1, lon: 1, recordedAt: new Date('0000-06-01T00:00:00Z'), seenAt, ...unrated });
+      await writer.record({ driverId: good.id, lat: 46.2, lon: 6.1, recordedAt: seenAt, seenAt, ...unrated });
       await writer.flush();
       expect(await row(good.id)).toMatchObject({ last_lat: 46.2, last_lon: 6.1 });
       expect((await row(bad.id)).last_lat).toBeNull();

@@ -25,7 +25,8 @@ const north = (point: Point, km: number): Point => ({ lat: point.lat + km / 111.
  */
 describe('dispatch: waiting orders, offers, reassignment', () => {
   // DRIVER_LOST_SECONDS 60 (the heartbeat TTL): its check runs every 5 s.
-  const env = useServiceEnvironment('dispatch', { DISPATCH_TIMER_INTERVAL_MS: '50', DRIVER_LOST_SECONDS: '60' });
+  // Drivers here ping from one city straight into another; the speed filter has its own suite (location-filters).
+  const env = useServiceEnvironment('dispatch', { DISPATCH_TIMER_INTERVAL_MS: '50', DRIVER_LOST_SECONDS: '60', LOCATION_MAX_SPEED_KMH: '0' });
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);

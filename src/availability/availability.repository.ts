@@ -12,7 +12,16 @@ export interface LocationWrite {
   lon: number;
   recordedAt: Date;
   seenAt: Date;
+  /** False for a point that is only a heartbeat (too inaccurate, or a jump): the location stays. */
+  moves: boolean;
+  /** As the phone reported them; null when it did not. */
+  accuracy: number | null;
+  heading: number | null;
+  speed: number | null;
 }
+
+/** The point moves the driver: not filtered, and at least as new as the stored one (an older one is only a heartbeat). */
+const NEWEST = 'v.moves AND (d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at)';
 
 /** PostgreSQL side of location pings (the write-behind's batches) and of the nearest search. */
 @Injectable()
@@ -38,17 +47,25 @@ export class AvailabilityRepository {
       lon: p.lon,
       recorded_at: p.recordedAt.toISOString(),
       seen_at: p.seenAt.toISOString(),
+      moves: p.moves,
+      accuracy: p.accuracy,
+      heading: p.heading,
+      speed: p.speed,
     }));
     await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT id FROM drivers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [rows.map((r) => r.id)]);
       await manager.query(
         `UPDATE drivers AS d SET
-           last_lat = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lat ELSE d.last_lat END,
-           last_lon = CASE WHEN d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at THEN v.lon ELSE d.last_lon END,
-           last_location_at = GREATEST(d.last_location_at, v.recorded_at),
+           last_lat = CASE WHEN ${NEWEST} THEN v.lat ELSE d.last_lat END,
+           last_lon = CASE WHEN ${NEWEST} THEN v.lon ELSE d.last_lon END,
+           last_accuracy = CASE WHEN ${NEWEST} THEN v.accuracy ELSE d.last_accuracy END,
+           last_heading = CASE WHEN ${NEWEST} THEN v.heading ELSE d.last_heading END,
+           last_speed = CASE WHEN ${NEWEST} THEN v.speed ELSE d.last_speed END,
+           last_location_at = CASE WHEN v.moves THEN GREATEST(d.last_location_at, v.recorded_at) ELSE d.last_location_at END,
            last_seen_at = GREATEST(d.last_seen_at, v.seen_at)
          FROM jsonb_to_recordset($1::jsonb) AS v(id uuid, lat double precision, lon double precision,
-                                                 recorded_at timestamptz, seen_at timestamptz)
+                                                 recorded_at timestamptz, seen_at timestamptz, moves boolean,
+                                                 accuracy double precision, heading double precision, speed double precision)
          WHERE d.id = v.id`,
         [JSON.stringify(rows)],
       );

@@ -12,15 +12,24 @@ import { RATE_LIMIT_FUNCTION } from '../rate-limit/rate-limit.script.js';
  * Location pings (each also the heartbeat), several in one call: those that
  * arrived in one event-loop turn. Never changes the status: a driver enters
  * or stays in the GEO set only if Redis' copy of PostgreSQL's state says
- * active and AVAILABLE. An older point than the stored one refreshes the
- * heartbeat but does not move the driver. Each ping's rate limit is applied
- * first: a refused ping changes nothing.
+ * active and AVAILABLE. A point older than the stored one, one the caller
+ * found too inaccurate (moves 0), and one implying a speed over maxKmh from
+ * the stored point (a GPS jump; maxKmh 0: no limit) refresh the heartbeat but
+ * do not move the driver; location-filter.ts decides the same way without
+ * Redis. Each ping's rate limit is applied first: a refused ping changes nothing.
  * KEYS: geo, status, heartbeat, location, then per ping: online, rate limit current window, previous window
- * ARGV per ping: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow
- * Returns, per ping, three entries: state or false, 1 if the point was newest else 0, ms to wait when refused else 0.
+ * ARGV per ping: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow, moves (1/0), maxKmh
+ * Returns, per ping, three entries: state or false; the outcome: 1 moved, 0 older, 2 too fast, 3 not moving (too
+ * inaccurate); ms to wait when refused else 0.
  */
 export const RECORD_PINGS = `${RATE_LIMIT_FUNCTION}${CHOOSABLE}
-local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedAt, now, ttl, limit, windowMs, into)
+local function metres(lat1, lon1, lat2, lon2)
+  local dLat, dLon = math.rad(lat2 - lat1), math.rad(lon2 - lon1)
+  local a = math.sin(dLat / 2) ^ 2 + math.cos(math.rad(lat1)) * math.cos(math.rad(lat2)) * math.sin(dLon / 2) ^ 2
+  return 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(a)))
+end
+
+local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedAt, now, ttl, limit, windowMs, into, moves, maxKmh)
   local state = redis.call('HGET', KEYS[2], id)
   -- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
   if not state then return false, 0, 0 end
@@ -31,10 +40,19 @@ local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedA
   redis.call('SET', online, '1', 'EX', ttl)
   redis.call('ZADD', KEYS[3], 'GT', now, id)
   local newest = 1
+  if moves == '0' then newest = 3 end
   local previous = redis.call('HGET', KEYS[4], id)
-  if previous then
-    local previousAt = tonumber(string.match(previous, '[^ ]+ [^ ]+ ([^ ]+)'))
-    if previousAt and tonumber(recordedAt) < previousAt then newest = 0 end
+  if previous and newest == 1 then
+    local previousLon, previousLat, previousAt = string.match(previous, '([^ ]+) ([^ ]+) ([^ ]+)')
+    previousAt = tonumber(previousAt)
+    local at = tonumber(recordedAt)
+    if previousAt and at < previousAt then
+      newest = 0
+    elseif previousAt and tonumber(maxKmh) > 0 then
+      local distance = metres(tonumber(previousLat), tonumber(previousLon), tonumber(lat), tonumber(lon))
+      local seconds = (at - previousAt) / 1000
+      if distance > 0 and (seconds <= 0 or distance / seconds * 3.6 > tonumber(maxKmh)) then newest = 2 end
+    end
   end
   if newest == 1 then redis.call('HSET', KEYS[4], id, lon .. ' ' .. lat .. ' ' .. recordedAt) end
   local location = redis.call('HGET', KEYS[4], id)
@@ -50,9 +68,10 @@ end
 
 local results = {}
 for p = 0, (#KEYS - 4) / 3 - 1 do
-  local k, a = 4 + p * 3, p * 9
+  local k, a = 4 + p * 3, p * 11
   local state, newest, wait = record(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
-    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9])
+    ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9],
+    ARGV[a + 10], ARGV[a + 11])
   results[#results + 1] = state
   results[#results + 1] = newest
   results[#results + 1] = wait

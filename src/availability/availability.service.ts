@@ -2,23 +2,36 @@ import { Injectable, Logger } from '@nestjs/common';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
+import type { DriverState } from '../fleet/driver-state.js';
 import { MAX_GEO_LAT } from '../fleet/state-mirror.scripts.js';
 import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityRepository } from './availability.repository.js';
-import { AvailabilityStore } from './availability.store.js';
+import { AvailabilityStore, PingPoint } from './availability.store.js';
 import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
+import { FilterLimits, judgePoint, StoredPoint, tooInaccurate } from './location-filter.js';
 import { LocationWriter } from './location-writer.js';
 
 export interface LocationPing {
   lat: number;
   lon: number;
   recordedAt?: Date;
+  accuracy?: number;
+  heading?: number;
+  speed?: number;
 }
 
 export interface NearbyDriver {
   driver: DriverEntity;
   distanceMeters: number;
+}
+
+/** The driver's stored point, as PostgreSQL has it. */
+function storedPoint(state: DriverState): StoredPoint | null {
+  return state.lastLat !== null && state.lastLon !== null && state.lastLocationAt !== null
+    ? { lat: state.lastLat, lon: state.lastLon, recordedAt: state.lastLocationAt }
+    : null;
 }
 
 /** Extra candidates asked of either path, so near-ties at the cut-off rank the same on both. */
@@ -36,6 +49,7 @@ const MAX_CANDIDATES = 2_000;
 @Injectable()
 export class AvailabilityService {
   private readonly logger = new Logger(AvailabilityService.name);
+  private readonly limits: FilterLimits;
 
   constructor(
     private readonly config: AppConfig,
@@ -44,46 +58,72 @@ export class AvailabilityService {
     private readonly writer: LocationWriter,
     private readonly fleet: FleetService,
     private readonly rateLimiter: RateLimiter,
-  ) {}
+    private readonly metrics: MetricsService,
+  ) {
+    this.limits = { maxAccuracyMeters: config.locationMaxAccuracyMeters, maxSpeedKmh: config.locationMaxSpeedKmh };
+  }
 
   /**
-   * Records a location ping. Never changes the status. Answers the driver's
-   * status from Redis when it knows the driver (no PostgreSQL query on the hot
-   * path), from PostgreSQL otherwise.
+   * Records a location ping. Never changes the status. A point that is older
+   * than the stored one, too inaccurate, or a jump no vehicle makes is
+   * acknowledged and only counts as a heartbeat (location-filter.ts). Answers
+   * the driver's status from Redis when it knows the driver (no PostgreSQL
+   * query on the hot path), from PostgreSQL otherwise.
    */
   async recordLocation(driverId: string, ping: LocationPing): Promise<{ status: DriverStatus; online: true }> {
     const now = new Date();
     // A phone whose clock runs ahead must not make later, correct points look older.
     const recordedAt = ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now;
-    const point = { lat: ping.lat, lon: ping.lon, recordedAt };
+    const point = { lat: ping.lat, lon: ping.lon, recordedAt, moves: !tooInaccurate(ping.accuracy, this.limits) };
     const limit = this.rateLimiter.window('location', driverId, now.getTime());
-    let status = await this.pingRedis(driverId, point, now, limit);
-    if (status === undefined) {
+    let result = await this.pingRedis(driverId, point, now, limit);
+    if (result === undefined) {
       // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
       const state = await this.fleet.mirrorCurrent(driverId);
       if (!state) throw driverNotFound(driverId);
-      status = state.status;
-      await this.pingRedis(driverId, point, now, limit);
+      result = (await this.pingRedis(driverId, point, now, limit)) ?? {
+        status: state.status,
+        outcome: judgePoint({ ...point, accuracy: ping.accuracy }, this.writer.latestPoint(driverId) ?? storedPoint(state), this.limits),
+      };
     }
-    await this.writer.record({ driverId, ...point, seenAt: now });
-    return { status, online: true };
+    if (result.outcome !== 'moved') this.metrics.locationIgnored(result.outcome);
+    await this.writer.record({
+      driverId,
+      lat: point.lat,
+      lon: point.lon,
+      recordedAt,
+      seenAt: now,
+      // An older point still goes to PostgreSQL, which keeps the newest; a filtered one is a heartbeat only.
+      moves: result.outcome === 'moved' || result.outcome === 'older',
+      accuracy: ping.accuracy ?? null,
+      heading: ping.heading ?? null,
+      speed: ping.speed ?? null,
+    });
+    return { status: result.status, online: true };
   }
 
   /**
-   * The driver's status as Redis knows it after recording the ping; undefined when Redis cannot say
-   * (then no rate limit applies). Throws 429 when the driver's allowance is spent: nothing was recorded.
+   * The driver's status as Redis knows it after recording the ping, and what the point did; undefined when
+   * Redis cannot say (then no rate limit applies). Throws 429 when the driver's allowance is spent: nothing was recorded.
    */
-  private async pingRedis(driverId: string, point: { lat: number; lon: number; recordedAt: Date }, now: Date, limit: RateLimitWindow | null) {
+  private async pingRedis(driverId: string, point: PingPoint, now: Date, limit: RateLimitWindow | null) {
     if (!this.store.isReady()) return undefined;
     let result;
     try {
-      result = await this.store.recordPing(driverId, point, now, this.config.driverHeartbeatTtlSeconds, limit);
+      result = await this.store.recordPing({
+        driverId,
+        point,
+        now,
+        ttlSeconds: this.config.driverHeartbeatTtlSeconds,
+        maxSpeedKmh: this.limits.maxSpeedKmh,
+        limit,
+      });
     } catch (error) {
       this.logger.debug(`Redis ping failed, PostgreSQL only: ${(error as Error).message}`);
       return undefined;
     }
     if (result.waitMs > 0) throw rateLimited(waitSeconds(result.waitMs));
-    return result.state?.status;
+    return result.state ? { status: result.state.status, outcome: result.outcome } : undefined;
   }
 
   /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering (by the fleet). */

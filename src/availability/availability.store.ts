@@ -7,6 +7,7 @@ import type { RateLimitWindow } from '../rate-limit/rate-limiter.js';
 import { RedisService } from '../redis/redis.service.js';
 import { RECORD_PINGS, SEARCH_NEAREST } from './availability.scripts.js';
 import { redisSearchRadiusKm } from './geo.js';
+import type { PointOutcome } from './location-filter.js';
 
 type ScriptResult = Promise<unknown>;
 interface AvailabilityCommands {
@@ -17,17 +18,30 @@ interface AvailabilityCommands {
 export interface PingResult {
   /** Redis' copy of the driver's state, or null when Redis does not know the driver yet. */
   state: { status: DriverState['status']; isActive: boolean } | null;
+  /** What the point did (meaningless when `state` is null or the ping was refused). */
+  outcome: PointOutcome;
   /** When the driver's rate limit refused the ping (nothing was recorded): the ms to wait; else 0. */
   waitMs: number;
 }
 
-interface Ping {
+export interface PingPoint {
+  lat: number;
+  lon: number;
+  recordedAt: Date;
+  /** False for a point already judged too inaccurate: only a heartbeat. */
+  moves: boolean;
+}
+
+export interface Ping {
   driverId: string;
-  point: { lat: number; lon: number; recordedAt: Date };
+  point: PingPoint;
   now: Date;
   ttlSeconds: number;
+  maxSpeedKmh: number;
   limit: RateLimitWindow | null;
 }
+
+const OUTCOMES: Record<string, PointOutcome> = { 0: 'older', 1: 'moved', 2: 'speed', 3: 'accuracy' };
 
 export interface RedisCandidate {
   driverId: string;
@@ -71,28 +85,23 @@ export class AvailabilityStore {
    * Records a location ping. The pings of one event-loop turn go to Redis
    * together, in one script call (`RECORD_PINGS`); each gets its own result.
    */
-  recordPing(
-    driverId: string,
-    point: { lat: number; lon: number; recordedAt: Date },
-    now: Date,
-    ttlSeconds: number,
-    limit: RateLimitWindow | null,
-  ): Promise<PingResult> {
-    return this.pings.add({ driverId, point, now, ttlSeconds, limit });
+  recordPing(ping: Ping): Promise<PingResult> {
+    return this.pings.add(ping);
   }
 
   private async recordPings(pings: Ping[]): Promise<PingResult[]> {
     const keys: string[] = [KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location];
     const args: Array<string | number> = [];
-    for (const { driverId, point, now, ttlSeconds, limit } of pings) {
+    for (const { driverId, point, now, ttlSeconds, maxSpeedKmh, limit } of pings) {
       keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
       args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
+      args.push(point.moves ? 1 : 0, maxSpeedKmh);
     }
     const flat = (await this.redis().recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
     if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);
     return pings.map((_, i) => {
       const state = flat[i * 3] as string | null;
-      return { state: state ? decodeState(state) : null, waitMs: Number(flat[i * 3 + 2]) };
+      return { state: state ? decodeState(state) : null, outcome: OUTCOMES[String(flat[i * 3 + 1])], waitMs: Number(flat[i * 3 + 2]) };
     });
   }
 

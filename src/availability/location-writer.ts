@@ -84,7 +84,13 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
   /** Writes points; the fleet then tells dispatch where these drivers are now. */
   private async write(points: LocationWrite[]): Promise<void> {
     await this.repository.writeLocations(points);
-    this.fleet.driversMoved(points.map((p) => ({ id: p.driverId, lat: p.lat, lon: p.lon })));
+    this.fleet.driversMoved(points.filter((p) => p.moves).map((p) => ({ id: p.driverId, lat: p.lat, lon: p.lon })));
+  }
+
+  /** The newest buffered point that moves the driver, if any: newer than what PostgreSQL has. */
+  latestPoint(driverId: string): { lat: number; lon: number; recordedAt: Date } | null {
+    const point = this.pending.get(driverId);
+    return point?.moves ? point : null;
   }
 
   private merge(point: LocationWrite): void {
@@ -93,7 +99,8 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
       this.pending.set(point.driverId, point);
       return;
     }
-    const newer = point.recordedAt >= existing.recordedAt ? point : existing;
+    // A heartbeat-only point never displaces a point that moves the driver.
+    const newer = !point.moves ? existing : !existing.moves || point.recordedAt >= existing.recordedAt ? point : existing;
     const seenAt = point.seenAt > existing.seenAt ? point.seenAt : existing.seenAt;
     this.pending.set(point.driverId, { ...newer, seenAt });
   }

@@ -52,8 +52,8 @@ export function registerLocationRoute(app: NestFastifyApplication): void {
         const principal = await authenticator.authorize(request, LOCATION_ROUTE.access);
         const answer = await replays.once(principal, request, 200, async () => {
           // The path and the body are checked together, as Nest checks a handler's arguments: the first refusal answers.
-          const [id, { lat, lon, recordedAt }] = await Promise.all([driverId((request.params as { id: string }).id), body(request.body)]);
-          return availability.recordLocation(id, { lat, lon, recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt) });
+          const [id, { recordedAt, ...point }] = await Promise.all([driverId((request.params as { id: string }).id), body(request.body)]);
+          return availability.recordLocation(id, { ...point, recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt) });
         });
         return reply.status(200).send(answer);
       } catch (error) {

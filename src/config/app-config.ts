@@ -57,6 +57,10 @@ export class AppConfig {
   dispatchMaxWaitSeconds!: number;
   /** How long a driver has to accept an offer. */
   offerTimeoutSeconds!: number;
+  /** A point whose accuracy is worse than this (metres) is only a heartbeat; 0: no limit. */
+  locationMaxAccuracyMeters!: number;
+  /** A point implying a faster move than this from the last accepted one is only a heartbeat; 0: no limit. */
+  locationMaxSpeedKmh!: number;
   /** Offers let time out in a row that set a driver OFFLINE. */
   offerTimeoutsBeforeOffline!: number;
   /** An assigned driver whose heartbeat is this stale before pickup is lost: its order goes to the next driver. */

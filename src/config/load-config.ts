@@ -63,6 +63,8 @@ export const CONFIG_VARIABLES = [
   'OFFER_TIMEOUTS_BEFORE_OFFLINE',
   'DRIVER_LOST_SECONDS',
   'DISPATCH_TIMER_INTERVAL_MS',
+  'LOCATION_MAX_ACCURACY_METERS',
+  'LOCATION_MAX_SPEED_KMH',
 ] as const;
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
@@ -266,6 +268,8 @@ export function loadConfig(env: Env): AppConfig {
     offerTimeoutsBeforeOffline: r.int('OFFER_TIMEOUTS_BEFORE_OFFLINE', 2, 1, 100),
     driverLostSeconds: readLostSeconds(r, driverHeartbeatTtlSeconds),
     dispatchTimerIntervalMs: r.int('DISPATCH_TIMER_INTERVAL_MS', 1_000, 20, 60_000),
+    locationMaxAccuracyMeters: r.int('LOCATION_MAX_ACCURACY_METERS', 100, 0, 100_000),
+    locationMaxSpeedKmh: r.int('LOCATION_MAX_SPEED_KMH', 250, 0, 10_000),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -40,6 +40,16 @@ export class DriverEntity {
   @Column({ name: 'last_location_at', type: 'timestamptz', nullable: true })
   lastLocationAt!: Date | null;
 
+  /** Of the last point, as the phone reported them: metres, degrees from north, metres per second. */
+  @Column({ name: 'last_accuracy', type: 'double precision', nullable: true })
+  lastAccuracy!: number | null;
+
+  @Column({ name: 'last_heading', type: 'double precision', nullable: true })
+  lastHeading!: number | null;
+
+  @Column({ name: 'last_speed', type: 'double precision', nullable: true })
+  lastSpeed!: number | null;
+
   @Column({ name: 'last_seen_at', type: 'timestamptz', nullable: true })
   lastSeenAt!: Date | null;
 

@@ -36,6 +36,12 @@ export class MetricsService {
     labelNames: ['job', 'outcome'] as const,
     registers: [this.registry],
   });
+  private readonly ignoredPoints = new Counter({
+    name: 'location_points_ignored_total',
+    help: 'Location points acknowledged but not used to move the driver, by reason (accuracy, speed, older)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
   private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
   private webhooksEnabled = false;
 
@@ -72,6 +78,10 @@ export class MetricsService {
 
   backgroundRun(job: 'reconcile' | 'sweep', outcome: 'ran' | 'skipped'): void {
     this.backgroundRuns.inc({ job, outcome });
+  }
+
+  locationIgnored(reason: 'accuracy' | 'speed' | 'older'): void {
+    this.ignoredPoints.inc({ reason });
   }
 
   webhookAttempt(): void {

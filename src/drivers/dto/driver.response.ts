@@ -6,6 +6,12 @@ export class LocationDto {
   @ApiProperty({ example: 52.52 }) lat!: number;
   @ApiProperty({ example: 13.405 }) lon!: number;
   @ApiProperty({ format: 'date-time' }) recordedAt!: string;
+  @ApiProperty({ type: Number, nullable: true, description: 'Horizontal accuracy of the point, metres; null when the phone gave none' })
+  accuracy!: number | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'Degrees clockwise from north; null when the phone gave none' })
+  heading!: number | null;
+  @ApiProperty({ type: Number, nullable: true, description: 'Metres per second; null when the phone gave none' })
+  speed!: number | null;
 }
 
 export class DriverResponseDto {
@@ -47,7 +53,14 @@ export function toDriverResponse(driver: DriverEntity): DriverResponseDto {
     isActive: driver.isActive,
     lastLocation:
       driver.lastLat !== null && driver.lastLon !== null && driver.lastLocationAt !== null
-        ? { lat: driver.lastLat, lon: driver.lastLon, recordedAt: driver.lastLocationAt.toISOString() }
+        ? {
+            lat: driver.lastLat,
+            lon: driver.lastLon,
+            recordedAt: driver.lastLocationAt.toISOString(),
+            accuracy: driver.lastAccuracy,
+            heading: driver.lastHeading,
+            speed: driver.lastSpeed,
+          }
         : null,
     createdAt: driver.createdAt.toISOString(),
     updatedAt: driver.updatedAt.toISOString(),
