@@ -247,6 +247,16 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       domain: ({ target }) => driverNotFound(target),
       budget: 900,
     },
+    'POST /drivers/:id/locations': {
+      method: 'POST',
+      path: '/drivers/:id/locations',
+      callers: ['admin', 'driver', 'driver-backend'],
+      ownDriver: true,
+      target: 'driver',
+      body: S.locationBatch,
+      domain: ({ target }) => driverNotFound(target),
+      budget: 700,
+    },
     'PATCH /drivers/:id/status': {
       method: 'PATCH',
       path: '/drivers/:id/status',
@@ -515,6 +525,7 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     'PATCH /drivers/:id',
     'POST /drivers/:id/token',
     'PATCH /drivers/:id/location',
+    'POST /drivers/:id/locations',
     'PATCH /drivers/:id/status',
     'GET /deliveries',
     'GET /deliveries/:id',
@@ -550,7 +561,14 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
   );
 
   it('answers a signed request again by webhook-id: same body, same answer; another body, 409; nothing else stored', async () => {
-    const signedRoutes = ['POST /events/seller-order-ready', 'POST /events/seller-order-cancelled', 'PATCH /drivers/:id/location', 'PATCH /drivers/:id/status', 'PATCH /deliveries/:id/status'];
+    const signedRoutes = [
+      'POST /events/seller-order-ready',
+      'POST /events/seller-order-cancelled',
+      'PATCH /drivers/:id/location',
+      'POST /drivers/:id/locations',
+      'PATCH /drivers/:id/status',
+      'PATCH /deliveries/:id/status',
+    ];
     const arb = fc
       .constantFrom(...signedRoutes)
       .chain((key) => caseArb(routes[key], () => fixtures).map((c) => ({ key, c })))

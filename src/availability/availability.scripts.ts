@@ -18,7 +18,8 @@ import { RATE_LIMIT_FUNCTION } from '../rate-limit/rate-limit.script.js';
  * do not move the driver; location-filter.ts decides the same way without
  * Redis. Each ping's rate limit is applied first: a refused ping changes nothing.
  * KEYS: geo, status, heartbeat, location, then per ping: online, rate limit current window, previous window
- * ARGV per ping: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow, moves (1/0), maxKmh
+ * ARGV per ping: id, lon, lat, recordedAtMs, nowMs, ttlSeconds, limit (0: none), windowMs, msIntoWindow, moves (1/0), maxKmh,
+ * accuracy, heading, speed ('-' when unknown; stored with the point, see redis-keys.ts)
  * Returns, per ping, three entries: state or false; the outcome: 1 moved, 0 older, 2 too fast, 3 not moving (too
  * inaccurate); ms to wait when refused else 0.
  */
@@ -29,7 +30,8 @@ local function metres(lat1, lon1, lat2, lon2)
   return 2 * 6371008.8 * math.asin(math.min(1, math.sqrt(a)))
 end
 
-local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedAt, now, ttl, limit, windowMs, into, moves, maxKmh)
+local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedAt, now, ttl, limit, windowMs, into, moves, maxKmh,
+    accuracy, heading, speed)
   local state = redis.call('HGET', KEYS[2], id)
   -- An unknown driver writes nothing: the caller asks PostgreSQL, mirrors it, and pings again.
   if not state then return false, 0, 0 end
@@ -54,7 +56,9 @@ local function record(online, rateCurrent, ratePrevious, id, lon, lat, recordedA
       if distance > 0 and (seconds <= 0 or distance / seconds * 3.6 > tonumber(maxKmh)) then newest = 2 end
     end
   end
-  if newest == 1 then redis.call('HSET', KEYS[4], id, lon .. ' ' .. lat .. ' ' .. recordedAt) end
+  if newest == 1 then
+    redis.call('HSET', KEYS[4], id, lon .. ' ' .. lat .. ' ' .. recordedAt .. ' ' .. accuracy .. ' ' .. heading .. ' ' .. speed)
+  end
   local location = redis.call('HGET', KEYS[4], id)
   local storedLon, storedLat = string.match(location, '([^ ]+) ([^ ]+)')
   -- Heard from just now, so its heartbeat is fresh: the state and the location decide.
@@ -68,10 +72,10 @@ end
 
 local results = {}
 for p = 0, (#KEYS - 4) / 3 - 1 do
-  local k, a = 4 + p * 3, p * 11
+  local k, a = 4 + p * 3, p * 14
   local state, newest, wait = record(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
     ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9],
-    ARGV[a + 10], ARGV[a + 11])
+    ARGV[a + 10], ARGV[a + 11], ARGV[a + 12], ARGV[a + 13], ARGV[a + 14])
   results[#results + 1] = state
   results[#results + 1] = newest
   results[#results + 1] = wait

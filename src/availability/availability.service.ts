@@ -10,7 +10,7 @@ import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore, PingPoint } from './availability.store.js';
 import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
-import { FilterLimits, judgePoint, StoredPoint, tooInaccurate } from './location-filter.js';
+import { FilterLimits, judgePoint, PointOutcome, StoredPoint, tooInaccurate } from './location-filter.js';
 import { LocationWriter } from './location-writer.js';
 
 export interface LocationPing {
@@ -71,35 +71,79 @@ export class AvailabilityService {
    * query on the hot path), from PostgreSQL otherwise.
    */
   async recordLocation(driverId: string, ping: LocationPing): Promise<{ status: DriverStatus; online: true }> {
+    const { status } = await this.recordPoints(driverId, [ping]);
+    return { status, online: true };
+  }
+
+  /**
+   * Records a batch of points (what a phone buffered offline) as one update:
+   * one rate-limit unit, the points taken oldest first, each judged against
+   * the last accepted one, so the newest accepted point is where the driver is.
+   */
+  async recordLocations(driverId: string, pings: LocationPing[]): Promise<{ accepted: number; ignored: number; status: DriverStatus; online: true }> {
+    const { status, outcomes } = await this.recordPoints(driverId, pings);
+    const accepted = outcomes.filter((outcome) => outcome === 'moved').length;
+    return { accepted, ignored: outcomes.length - accepted, status, online: true };
+  }
+
+  private async recordPoints(driverId: string, pings: LocationPing[]): Promise<{ status: DriverStatus; outcomes: PointOutcome[] }> {
     const now = new Date();
-    // A phone whose clock runs ahead must not make later, correct points look older.
-    const recordedAt = ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now;
-    const point = { lat: ping.lat, lon: ping.lon, recordedAt, moves: !tooInaccurate(ping.accuracy, this.limits) };
+    const points = pings
+      .map((ping) => ({
+        lat: ping.lat,
+        lon: ping.lon,
+        // A phone whose clock runs ahead must not make later, correct points look older.
+        recordedAt: ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now,
+        moves: !tooInaccurate(ping.accuracy, this.limits),
+        accuracy: ping.accuracy,
+        heading: ping.heading,
+        speed: ping.speed,
+      }))
+      .sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
     const limit = this.rateLimiter.window('location', driverId, now.getTime());
-    let result = await this.pingRedis(driverId, point, now, limit);
-    if (result === undefined) {
+    // The first point carries the rate limit (a refused update records nothing) and learns the status.
+    let first = await this.pingRedis(driverId, points[0], now, limit);
+    let state: DriverState | null = null;
+    if (first === undefined) {
       // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
-      const state = await this.fleet.mirrorCurrent(driverId);
+      state = await this.fleet.mirrorCurrent(driverId);
       if (!state) throw driverNotFound(driverId);
-      result = (await this.pingRedis(driverId, point, now, limit)) ?? {
-        status: state.status,
-        outcome: judgePoint({ ...point, accuracy: ping.accuracy }, this.writer.latestPoint(driverId) ?? storedPoint(state), this.limits),
-      };
+      first = await this.pingRedis(driverId, points[0], now, limit);
     }
-    if (result.outcome !== 'moved') this.metrics.locationIgnored(result.outcome);
-    await this.writer.record({
-      driverId,
-      lat: point.lat,
-      lon: point.lon,
-      recordedAt,
-      seenAt: now,
-      // An older point still goes to PostgreSQL, which keeps the newest; a filtered one is a heartbeat only.
-      moves: result.outcome === 'moved' || result.outcome === 'older',
-      accuracy: ping.accuracy ?? null,
-      heading: ping.heading ?? null,
-      speed: ping.speed ?? null,
-    });
-    return { status: result.status, online: true };
+    const rest = first === undefined ? [] : await Promise.all(points.slice(1).map((point) => this.pingRedis(driverId, point, now, null)));
+    const inRedis = first !== undefined && rest.every((result) => result !== undefined);
+    let outcomes: PointOutcome[];
+    if (inRedis) {
+      outcomes = [first!.outcome, ...rest.map((result) => result!.outcome)];
+    } else {
+      state ??= await this.fleet.mirrorCurrent(driverId);
+      if (!state) throw driverNotFound(driverId);
+      let previous: StoredPoint | null = this.writer.latestPoint(driverId) ?? storedPoint(state);
+      outcomes = points.map((point) => {
+        const outcome = judgePoint(point, previous, this.limits);
+        if (outcome === 'moved') previous = point;
+        return outcome;
+      });
+    }
+    for (const [i, point] of points.entries()) {
+      const outcome = outcomes[i];
+      if (outcome !== 'moved') this.metrics.locationIgnored(outcome);
+      await this.writer.record({
+        driverId,
+        lat: point.lat,
+        lon: point.lon,
+        recordedAt: point.recordedAt,
+        seenAt: now,
+        // An older point still goes to PostgreSQL, which keeps the newest; a filtered one is a heartbeat only.
+        moves: outcome === 'moved' || outcome === 'older',
+        accuracy: point.accuracy ?? null,
+        heading: point.heading ?? null,
+        speed: point.speed ?? null,
+      });
+    }
+    // Read your writes: other processes see a point Redis holds; without Redis, only PostgreSQL can show it to them.
+    if (!inRedis) await this.writer.flush();
+    return { status: (first ?? state!).status, outcomes };
   }
 
   /**

@@ -30,6 +30,9 @@ export interface PingPoint {
   recordedAt: Date;
   /** False for a point already judged too inaccurate: only a heartbeat. */
   moves: boolean;
+  accuracy?: number;
+  heading?: number;
+  speed?: number;
 }
 
 export interface Ping {
@@ -95,7 +98,7 @@ export class AvailabilityStore {
     for (const { driverId, point, now, ttlSeconds, maxSpeedKmh, limit } of pings) {
       keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
       args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
-      args.push(point.moves ? 1 : 0, maxSpeedKmh);
+      args.push(point.moves ? 1 : 0, maxSpeedKmh, point.accuracy ?? '-', point.heading ?? '-', point.speed ?? '-');
     }
     const flat = (await this.redis().recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
     if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Param, Patch, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
 import { ApiAuthErrors } from '../common/api-docs.decorators.js';
@@ -9,8 +9,9 @@ import { AvailabilityService } from './availability.service.js';
 import { roundMeters } from './geo.js';
 import { NearbyQuery, NearbyResponseDto } from './dto/nearby.query.js';
 import { UpdateStatusDto } from './dto/update-status.dto.js';
+import { LocationBatchAcceptedDto, LocationBatchDto } from './dto/update-location.dto.js';
 
-/** Nearby search and AVAILABLE/OFFLINE; location updates are served by location.route.ts. */
+/** Nearby search, AVAILABLE/OFFLINE and batches of points; single location updates are served by location.route.ts. */
 @ApiTags('drivers')
 @ApiBearerAuth()
 @ApiAuthErrors()
@@ -24,6 +25,24 @@ export class DriverAvailabilityController {
   async nearby(@Query() query: NearbyQuery): Promise<NearbyResponseDto> {
     const hits = await this.availability.findNearest({ ...query, limit: query.limit ?? 10 });
     return { items: hits.map((hit) => ({ driver: toDriverResponse(hit.driver), distanceMeters: roundMeters(hit.distanceMeters) })) };
+  }
+
+  @Post(':id/locations')
+  @HttpCode(200)
+  @AllowCallers('admin', 'driver', 'driver-backend')
+  @OwnDriverOnly()
+  @ApiOperation({
+    summary: 'Report a batch of 1–100 points (what the phone buffered offline); the newest accepted one moves the driver',
+    description:
+      'One location update for the rate limit. Points are taken oldest first; each older than the stored point, too inaccurate or a GPS jump is counted in `ignored` and only refreshes the heartbeat. One invalid point refuses the whole batch (400, naming it) and stores nothing.',
+  })
+  @ApiOkResponse({ type: LocationBatchAcceptedDto })
+  @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  async updateLocations(@Param('id', UuidParam()) id: string, @Body() dto: LocationBatchDto): Promise<LocationBatchAcceptedDto> {
+    return this.availability.recordLocations(
+      id,
+      dto.points.map(({ recordedAt, ...point }) => ({ ...point, recordedAt: new Date(recordedAt) })),
+    );
   }
 
   @Patch(':id/status')

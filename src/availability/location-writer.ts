@@ -27,7 +27,9 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
   constructor(
     private readonly repository: AvailabilityRepository,
     private readonly fleet: FleetService,
-  ) {}
+  ) {
+    fleet.setBufferedLocations((driverId) => this.latestPoint(driverId));
+  }
 
   /** Buffers a point (or, during shutdown, writes it at once). */
   async record(point: LocationWrite): Promise<void> {
@@ -88,7 +90,7 @@ export class LocationWriter implements BeforeApplicationShutdown, OnApplicationS
   }
 
   /** The newest buffered point that moves the driver, if any: newer than what PostgreSQL has. */
-  latestPoint(driverId: string): { lat: number; lon: number; recordedAt: Date } | null {
+  latestPoint(driverId: string): LocationWrite | null {
     const point = this.pending.get(driverId);
     return point?.moves ? point : null;
   }

@@ -4,9 +4,12 @@ import { DomainError } from './domain-error.js';
 function messagesOf(errors: ValidationError[], parent = ''): string[] {
   return errors.flatMap((error) => {
     const path = parent ? `${parent}.${error.property}` : error.property;
-    const own = Object.values(error.constraints ?? {}).map((m) =>
+    const own = Object.entries(error.constraints ?? {}).map(([constraint, m]) =>
       // class-validator words messages with the bare property name; name the full path.
-      parent && m.startsWith(`${error.property} `) ? `${path}${m.slice(error.property.length)}` : m,
+      !parent ? m
+      : constraint === 'whitelistValidation' ? `property ${path} should not exist`
+      : m.startsWith(`${error.property} `) ? `${path}${m.slice(error.property.length)}`
+      : m,
     );
     return [...own, ...messagesOf(error.children ?? [], path)];
   });

@@ -29,10 +29,11 @@ export class DriversService {
     }
   }
 
+  /** The driver, with the newest location any process has answered for (read your writes). */
   async get(id: string): Promise<DriverEntity> {
     const driver = await this.drivers.findById(id);
     if (!driver) throw driverNotFound(id);
-    return driver;
+    return this.fleet.withNewestLocation(driver);
   }
 
   async list(query: { status?: DriverStatus; limit?: number; cursor?: string }) {

@@ -8,7 +8,7 @@ import { AvailabilityReconciler } from './availability-reconciler.js';
 import { DriverEntity } from './driver.entity.js';
 import { DriverState, heartbeatCutoff } from './driver-state.js';
 import { FleetRepository } from './fleet.repository.js';
-import { DriverStateMirror } from './state-mirror.js';
+import { DriverStateMirror, NewestPoint } from './state-mirror.js';
 
 /** The answer for a driver id no driver has. */
 export const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
@@ -65,6 +65,7 @@ export class FleetTransaction {
 export class FleetService {
   private readonly logger = new Logger(FleetService.name);
   private readonly choosableListeners: Array<(drivers: DriverAt[]) => void> = [];
+  private bufferedLocation?: (driverId: string) => NewestPoint | null;
 
   constructor(
     private readonly config: AppConfig,
@@ -73,6 +74,39 @@ export class FleetService {
     private readonly reconciler: AvailabilityReconciler,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
+
+  /**
+   * Where points not yet written to PostgreSQL are kept (the location module's write-behind buffer):
+   * the fleet asks it, so that it does not depend on that module.
+   */
+  setBufferedLocations(source: (driverId: string) => NewestPoint | null): void {
+    this.bufferedLocation = source;
+  }
+
+  /**
+   * The driver with its newest location: a point this process has buffered, or
+   * one Redis holds (from any process), can be newer than PostgreSQL's row.
+   * Read your writes: once a ping is answered, every process shows it.
+   */
+  async withNewestLocation(driver: DriverEntity): Promise<DriverEntity> {
+    let newest = this.bufferedLocation?.(driver.id) ?? null;
+    if (this.mirror.isReady()) {
+      const held = await this.mirror.location(driver.id).catch((error: Error) => {
+        this.logger.debug(`Redis location read failed, PostgreSQL's stands: ${error.message}`);
+        return null;
+      });
+      if (held && (!newest || held.recordedAt > newest.recordedAt)) newest = held;
+    }
+    if (!newest || (driver.lastLocationAt && newest.recordedAt <= driver.lastLocationAt)) return driver;
+    return Object.assign(Object.create(Object.getPrototypeOf(driver) as object) as DriverEntity, driver, {
+      lastLat: newest.lat,
+      lastLon: newest.lon,
+      lastLocationAt: newest.recordedAt,
+      lastAccuracy: newest.accuracy,
+      lastHeading: newest.heading,
+      lastSpeed: newest.speed,
+    });
+  }
 
   /** Heartbeats older than this are stale: such a driver cannot be chosen. */
   heartbeatCutoff(now = new Date()): Date {

@@ -7,7 +7,8 @@
  * - `driver:online:{id}` heartbeat key, expires after DRIVER_HEARTBEAT_TTL_SECONDS.
  * - `drivers:heartbeat`  sorted set id → last heartbeat (ms): lets the sweeper find
  *                        expired heartbeats without scanning every driver.
- * - `drivers:location`   hash id → "lon lat recordedAtMs": the newest point of every driver.
+ * - `drivers:location`   hash id → "lon lat recordedAtMs accuracy heading speed" (the last three '-' when
+ *                        unknown, or absent when seeded from PostgreSQL): the newest point of every driver.
  * - `drivers:synced`     set by a complete reconciliation; without it (Redis new,
  *                        flushed or reconnected) searches use PostgreSQL.
  * - `drivers:reconciling` the token of the reconciliation under way: a lease that

@@ -17,6 +17,16 @@ interface MirrorCommands {
 
 const at = (date: Date | null) => (date ? String(date.getTime()) : '');
 
+/** A driver's newest point with what the phone said of it (null: not said). */
+export interface NewestPoint {
+  lat: number;
+  lon: number;
+  recordedAt: Date;
+  accuracy: number | null;
+  heading: number | null;
+  speed: number | null;
+}
+
 /**
  * The Redis copy of drivers' state: `drivers:status`, the GEO set's
  * membership, and the markers of reconciliation. Every operation is one
@@ -38,6 +48,16 @@ export class DriverStateMirror {
       endSync: { numberOfKeys: 1, lua: END_SYNC },
     });
     this.isReady = () => redisService.isReady;
+  }
+
+  /** The newest point Redis holds for the driver (`drivers:location`), or null. */
+  async location(driverId: string): Promise<NewestPoint | null> {
+    const value = await this.redis().hget(KEYS.location, driverId);
+    if (!value) return null;
+    const [lon, lat, at, accuracy, heading, speed] = value.split(' ');
+    const optional = (token: string | undefined) => (token === undefined || token === '-' ? null : Number(token));
+    if (!at || !Number(at)) return null;
+    return { lat: Number(lat), lon: Number(lon), recordedAt: new Date(Number(at)), accuracy: optional(accuracy), heading: optional(heading), speed: optional(speed) };
   }
 
   /**

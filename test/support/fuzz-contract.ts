@@ -112,6 +112,8 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
     speed: { field: { type: 'number', min: 0, max: 150 }, presence: 'optional' },
     recordedAt: { field: { type: 'datetime' }, presence: 'omittable' },
   };
+  const locationPoint: Schema = { ...location, recordedAt: { field: { type: 'datetime' }, presence: 'required' } };
+  const locationBatch: Schema = { points: { field: { type: 'array', of: locationPoint, min: 1, max: 100 }, presence: 'required' } };
   const driverStatus: Schema = {
     status: { field: { type: 'enum', values: ['AVAILABLE', 'OFFLINE'] }, presence: 'required' },
   };
@@ -140,7 +142,7 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
   const driverIds = fc.oneof(fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k as DriverKey].id), fc.uuid({ version: 4 }));
   const acceptOffer: Schema = { driverId: { field: { type: 'uuid', valid: driverIds }, presence: 'optional' } };
   const declineOffer: Schema = { ...acceptOffer, ...answerReason };
-  return { createDriver, updateDriver, location, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason, acceptOffer, declineOffer };
+  return { createDriver, updateDriver, location, locationBatch, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason, acceptOffer, declineOffer };
 }
 
 const DELIVERY_STATUSES = ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED', 'EXPIRED'];

@@ -128,7 +128,9 @@ export type FieldType =
   | { type: 'boolean' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'phone'; valid: fc.Arbitrary<string> }
-  | { type: 'datetime' };
+  | { type: 'datetime' }
+  /** A JSON array of `min`–`max` objects of schema `of` (a batch). */
+  | { type: 'array'; of: Schema; min: number; max: number };
 
 /**
  * required: must be there, null refused. optional: may be left out, null
@@ -205,7 +207,30 @@ export function validText(field: FieldType): fc.Arbitrary<string> {
       return field.valid.map(jsonString);
     case 'datetime':
       return fc.integer({ min: 0, max: 7 * 86_400_000 }).map((ago) => jsonString(new Date(Date.now() - 60_000 - ago).toISOString()));
+    case 'array':
+      return fc.array(validItem(field.of), { minLength: field.min, maxLength: Math.min(field.max, 4) }).map((items) => `[${items.join(',')}]`);
   }
+}
+
+/** An object of `schema` the contract accepts, as text. */
+const validItem = (schema: Schema) => jsonBody(schema, { invalidWeight: 1 }).filter((plan) => plan.ok && plan.text.startsWith('{')).map((plan) => plan.text);
+
+/** An array field refused for its length or for one item, as text. */
+function invalidArray(field: Extract<FieldType, { type: 'array' }>): fc.Arbitrary<string> {
+  const tooMany = validItem(field.of).map((item) => `[${Array.from({ length: field.max + 1 }, () => item).join(',')}]`);
+  const oneBad = fc
+    .tuple(fc.array(validItem(field.of), { maxLength: 3 }), jsonBody(field.of).filter((plan) => !plan.ok), fc.nat())
+    .map(([good, bad, at]) => {
+      const items = [...good];
+      items.splice(at % (good.length + 1), 0, bad.text);
+      return `[${items.join(',')}]`;
+    });
+  return fc.oneof(
+    ...(field.min > 0 ? [fc.constant('[]')] : []),
+    tooMany,
+    oneBad,
+    fc.constantFrom('"points"', '42', 'true', '{}', '{"0":{}}', '[null]', '[[]]', '["a"]', '[1]'),
+  );
 }
 
 /** A value the field refuses, as text. `nullable`: null counts as "not given" for this field. */
@@ -263,6 +288,8 @@ export function invalidText(field: FieldType, nullable: boolean): fc.Arbitrary<s
       return fc.oneof(badPhone.filter((p) => !E164.test(p)).map(jsonString), notString, ...nul, withNul.map(jsonString));
     case 'datetime':
       return fc.oneof(badDateTime.map(jsonString), notString, ...nul, withNul.map(jsonString));
+    case 'array':
+      return fc.oneof(invalidArray(field), ...nul);
   }
 }
 

@@ -1,6 +1,7 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsNumber, IsOptional, Matches, Max, Min, ValidateBy } from 'class-validator';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsNumber, IsObject, IsOptional, Matches, Max, Min, ValidateBy, ValidateNested } from 'class-validator';
 import { Omittable } from '../../common/omittable.decorator.js';
 
 const finite = { allowNaN: false, allowInfinity: false };
@@ -86,22 +87,64 @@ const NotFarInFuture = () =>
     },
   });
 
+/** `recordedAt`'s rules; required in a batch, where the order of the points rests on it. */
+function RecordedAt(required: boolean) {
+  const when = 'When the phone took the point';
+  return applyDecorators(
+    NotFarInFuture(),
+    ValidateBy({ name: 'realDateTime', validator: { validate: isRealDateTime, defaultMessage: () => 'recordedAt is not a real date and time' } }),
+    Matches(DATE_TIME, { message: 'recordedAt must be an ISO-8601 date-time with an offset, such as 2026-01-01T12:00:00Z' }),
+    ...(required
+      ? [IsDefined(), ApiProperty({ format: 'date-time', description: `${when}.` })]
+      : [
+          Omittable(),
+          ApiPropertyOptional({
+            format: 'date-time',
+            description: `${when} (default: now). A point older than the last stored one is acknowledged and ignored.`,
+          }),
+        ]),
+  );
+}
+
 export class UpdateLocationDto {
   @LocationNumber('lat') lat!: number;
   @LocationNumber('lon') lon!: number;
   @LocationNumber('accuracy') accuracy?: number;
   @LocationNumber('heading') heading?: number;
   @LocationNumber('speed') speed?: number;
+  @RecordedAt(false) recordedAt?: string;
+}
 
-  @ApiPropertyOptional({
-    format: 'date-time',
-    description: 'When the phone took the point (default: now). A point older than the last stored one is acknowledged and ignored.',
-  })
-  @Omittable()
-  @Matches(DATE_TIME, { message: 'recordedAt must be an ISO-8601 date-time with an offset, such as 2026-01-01T12:00:00Z' })
-  @ValidateBy({ name: 'realDateTime', validator: { validate: isRealDateTime, defaultMessage: () => 'recordedAt is not a real date and time' } })
-  @NotFarInFuture()
-  recordedAt?: string;
+/** A point of a batch: as a single update, with `recordedAt` required. */
+export class LocationPointDto {
+  @LocationNumber('lat') lat!: number;
+  @LocationNumber('lon') lon!: number;
+  @LocationNumber('accuracy') accuracy?: number;
+  @LocationNumber('heading') heading?: number;
+  @LocationNumber('speed') speed?: number;
+  @RecordedAt(true) recordedAt!: string;
+}
+
+/** The most points one batch may carry. */
+export const MAX_BATCH_POINTS = 100;
+
+export class LocationBatchDto {
+  @ApiProperty({ type: [LocationPointDto], minItems: 1, maxItems: MAX_BATCH_POINTS, description: 'In any order: they are sorted by recordedAt' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_BATCH_POINTS)
+  // Each an object: class-transformer would turn a nested array into an array of points, which ValidateNested lets by.
+  @IsObject({ each: true })
+  @ValidateNested({ each: true })
+  @Type(() => LocationPointDto)
+  points!: LocationPointDto[];
+}
+
+export class LocationBatchAcceptedDto {
+  @ApiProperty({ description: 'Points that moved the driver along its track (the newest of them is where it is now)' }) accepted!: number;
+  @ApiProperty({ description: 'Points acknowledged but ignored: older than the stored point, too inaccurate, or a GPS jump' }) ignored!: number;
+  @ApiProperty({ enum: ['AVAILABLE', 'BUSY', 'OFFLINE'] }) status!: string;
+  @ApiProperty({ enum: [true] }) online!: true;
 }
 
 export class LocationAcceptedDto {
