@@ -6,6 +6,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { LocationAcceptedDto, UpdateLocationDto } from './availability/dto/update-location.dto.js';
 import { documentLocationRoute, registerLocationRoute } from './availability/location.route.js';
+import { documentOsmAndRoutes, registerOsmAndRoutes } from './availability/osmand.route.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
@@ -94,8 +95,9 @@ export async function createApp(
   fastify.removeContentTypeParser('text/plain');
 
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
-  // The one route served by Fastify itself rather than a Nest controller (see location.route.ts).
+  // Routes served by Fastify itself rather than a Nest controller (see location.route.ts, osmand.route.ts).
   registerLocationRoute(app);
+  registerOsmAndRoutes(app);
 
   const document = SwaggerModule.createDocument(
     app,
@@ -112,6 +114,7 @@ export async function createApp(
     { extraModels: [UpdateLocationDto, LocationAcceptedDto] },
   );
   documentLocationRoute(document);
+  documentOsmAndRoutes(document);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',

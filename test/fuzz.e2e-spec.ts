@@ -509,7 +509,10 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, ops]) =>
       Object.keys(ops).map((method) => `${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ':$1')}`),
     );
-    expect(Object.keys(routes).sort()).toEqual([...new Set([...served, ...documented])].sort());
+    // The OsmAnd routes carry the driver's token in the query or the body and accept fields they do not know, as
+    // Traccar does: this suite's oracle is Nest's validation, so test/osmand.e2e-spec.ts fuzzes them instead.
+    const fuzzedElsewhere = ['GET /osmand', 'POST /osmand'];
+    expect([...Object.keys(routes), ...fuzzedElsewhere].sort()).toEqual([...new Set([...served, ...documented])].sort());
   });
 
   it('turns off every rate limit the service has (this suite tests validation, not the limiter)', () => {

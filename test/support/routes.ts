@@ -4,6 +4,7 @@ import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALLOWED_CALLERS } from '../../src/auth/auth.decorators.js';
 import type { CallerKind } from '../../src/auth/principal.js';
 import { LOCATION_ROUTE } from '../../src/availability/location.route.js';
+import { OSMAND_ROUTES } from '../../src/availability/osmand.route.js';
 
 export interface ServedRoute {
   method: string;
@@ -15,8 +16,8 @@ export interface ServedRoute {
 
 /**
  * Every route the application serves, read from the controllers' own
- * metadata, so a new route is never missed, and the one route Fastify serves
- * itself (location updates), from its own declaration.
+ * metadata, so a new route is never missed, and the routes Fastify serves
+ * itself (location updates, OsmAnd), from their own declarations.
  */
 export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
   const routes: ServedRoute[] = [];
@@ -36,5 +37,7 @@ export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
     }
   }
   routes.push({ method: LOCATION_ROUTE.method, path: LOCATION_ROUTE.url, callers: LOCATION_ROUTE.access.callers });
+  // The driver's token comes in the query or the body: to the guard these are public.
+  for (const route of OSMAND_ROUTES) routes.push({ method: route.method, path: route.url, callers: 'public' });
   return routes;
 }
