@@ -190,7 +190,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const store = t.app.get(AvailabilityStore);
       const now = new Date();
       const direct = (driverId: string, lat: number, rateLimit: RateLimitWindow | null = null) =>
-        store.recordPing({ driverId, point: { lat, lon: 13.4, recordedAt: now, moves: true }, now, ttlSeconds: 60, maxSpeedKmh: 0, limit: rateLimit });
+        store.recordPing({ driverId, points: [{ lat, lon: 13.4, recordedAt: now, moves: true }], now, ttlSeconds: 60, maxSpeedKmh: 0, limit: rateLimit });
       const results = await Promise.all([direct(available.id, 52.51), direct(offline.id, 52.52), direct(spent.id, 52.54, limit), direct(unknown, 52.53)]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
@@ -199,11 +199,11 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const scripts = calls.filter((c) => c[0] !== 'echo');
 
       expect(results).toEqual([
-        { state: { status: 'AVAILABLE', isActive: true }, outcome: 'moved', waitMs: 0 },
-        { state: { status: 'OFFLINE', isActive: true }, outcome: 'moved', waitMs: 0 },
+        { state: { status: 'AVAILABLE', isActive: true }, outcomes: ['moved'], waitMs: 0 },
+        { state: { status: 'OFFLINE', isActive: true }, outcomes: ['moved'], waitMs: 0 },
         // Half a minute left of this window, then a whole one for its count to weigh nothing.
-        { state: { status: 'AVAILABLE', isActive: true }, outcome: 'older', waitMs: 90_000 },
-        { state: null, outcome: 'older', waitMs: 0 }, // (the outcome of a refused or unknown ping means nothing)
+        { state: { status: 'AVAILABLE', isActive: true }, outcomes: [], waitMs: 90_000 },
+        { state: null, outcomes: [], waitMs: 0 },
       ]);
       expect(scripts.map((c) => c[0])).toEqual(['evalsha']);
       expect(scripts[0].join(' ')).toContain(offline.id);

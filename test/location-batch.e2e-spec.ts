@@ -90,6 +90,21 @@ describe('POST /drivers/:id/locations', () => {
     expect(await redis.hexists('drivers:location', driver.id)).toBe(0);
   });
 
+  it('takes concurrent batches of many drivers, which share Redis calls, each with its own answer', async () => {
+    const drivers = await Promise.all(Array.from({ length: 20 }, () => newDriver(t)));
+    const answers = await Promise.all(
+      drivers.map((driver, d) =>
+        send(
+          driver,
+          Array.from({ length: 100 }, (_, i) => ({ ...north(d * 1000 + i * 5), recordedAt: secondsAgo(200 - i) })),
+        ),
+      ),
+    );
+    expect(answers.map((a) => [a.status, a.body.accepted])).toEqual(drivers.map(() => [200, 100]));
+    const newest = await redis.hmget('drivers:location', ...drivers.map((d) => d.id));
+    expect(newest.map((v) => Number(v!.split(' ')[1]))).toEqual(drivers.map((_, d) => north(d * 1000 + 99 * 5).lat));
+  });
+
   it('answers 403 on another driver and 404 for an unknown one', async () => {
     const [a, b] = [await newDriver(t), await newDriver(t)];
     const points = [{ ...north(1), recordedAt: secondsAgo(5) }];

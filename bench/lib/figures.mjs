@@ -32,6 +32,24 @@ async function locationFigure(bench) {
   ];
 }
 
+/**
+ * Batches against single pings, both on the service in the same run: points
+ * a second carried by `POST /drivers/:id/locations` (100 a request) over
+ * single `PATCH /drivers/:id/location` requests a second.
+ * @param {Bench} bench @returns {Promise<Row[]>}
+ */
+async function locationBatchFigure(bench) {
+  const { locationDrivers, locationConnections } = bench.settings;
+  const drivers = bench.berlin.slice(0, locationDrivers);
+  const batchPoints = 100;
+  const load = (/** @type {'location' | 'locations'} */ kind) => (/** @type {number} */ seconds) =>
+    runLoad({ kind, url: bench.service.url, connections: locationConnections, seconds, city: BERLIN.name, drivers, batchPoints }, bench.settings.workDir);
+  const { service: batches, baseline: singles } = await compare(bench, 'location batches', { service: load('locations'), baseline: load('location') });
+  const clean = batches.non2xx === 0 && batches.errors === 0 && singles.non2xx === 0;
+  const figure = `location batches of ${batchPoints} vs single pings, ${locationConnections} conn: points/s`;
+  return [ratioRow(figure, 'points/s', batches.rps * batchPoints, singles.rps, { text: '≥ 10x', holds: (r) => clean && r >= 10 })];
+}
+
 /** @param {Bench} bench @returns {Promise<Row[]>} */
 async function memoryFigure(bench) {
   const drivers = bench.berlin;
@@ -212,6 +230,7 @@ async function relayFigures(bench, assignmentRate) {
 
 export const FIGURES = {
   location: locationFigure,
+  locationBatch: locationBatchFigure,
   memory: memoryFigure,
   'search-redis': redisSearchFigure,
   'search-pg': postgresSearchFigure,

@@ -10,13 +10,14 @@ import { webhookSigner } from './credentials.mjs';
 
 /**
  * @typedef {object} LoadSpec
- * @property {'location' | 'nearby' | 'order'} kind
+ * @property {'location' | 'locations' | 'nearby' | 'order'} kind
  * @property {string} url
  * @property {number} connections
  * @property {number} [seconds] duration (ignored when `amount` is set)
  * @property {number} [amount] stop after this many requests
  * @property {string} city a name in CITIES
- * @property {Array<{ id: string, token: string }>} [drivers] location: whose tokens to rotate through
+ * @property {Array<{ id: string, token: string }>} [drivers] location, locations: whose tokens to rotate through
+ * @property {number} [batchPoints] locations: points per batch
  * @property {string} [adminKey] nearby
  * @property {string} [vendureSecret] order
  * @property {string} [orderPrefix] order: sellerOrderId prefix, unique per run
@@ -42,6 +43,31 @@ function locationRequests(spec) {
       req.path = `/drivers/${driver.id}/location`;
       req.headers = { ...req.headers, 'content-type': 'application/json', authorization: `Bearer ${driver.token}` };
       req.body = JSON.stringify(city.randomPoint());
+      return req;
+    },
+  };
+}
+
+/**
+ * Batches of `batchPoints` points, as a phone flushes what it buffered: each
+ * batch newer than the last (a shared clock steps a millisecond a point,
+ * from an hour ago), so every point is taken.
+ * @param {LoadSpec} spec @returns {RequestStep}
+ */
+function locationBatchRequests(spec) {
+  const drivers = spec.drivers ?? [];
+  const city = CITIES[spec.city];
+  const size = spec.batchPoints ?? 100;
+  let next = 0;
+  let clock = Date.now() - 3_600_000;
+  return {
+    setupRequest(req) {
+      const driver = drivers[next++ % drivers.length];
+      const points = Array.from({ length: size }, () => ({ ...city.randomPoint(), recordedAt: new Date((clock += 1)).toISOString() }));
+      req.method = 'POST';
+      req.path = `/drivers/${driver.id}/locations`;
+      req.headers = { ...req.headers, 'content-type': 'application/json', authorization: `Bearer ${driver.token}` };
+      req.body = JSON.stringify({ points });
       return req;
     },
   };
@@ -91,6 +117,6 @@ function orderRequests(spec) {
 
 /** @param {LoadSpec} spec @returns {RequestStep[]} */
 export function buildRequests(spec) {
-  const streams = { location: locationRequests, nearby: nearbyRequests, order: orderRequests };
+  const streams = { location: locationRequests, locations: locationBatchRequests, nearby: nearbyRequests, order: orderRequests };
   return [streams[spec.kind](spec)];
 }

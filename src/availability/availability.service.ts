@@ -101,62 +101,59 @@ export class AvailabilityService {
       }))
       .sort((a, b) => a.recordedAt.getTime() - b.recordedAt.getTime());
     const limit = this.rateLimiter.window('location', driverId, now.getTime());
-    // The first point carries the rate limit (a refused update records nothing) and learns the status.
-    let first = await this.pingRedis(driverId, points[0], now, limit);
+    let result = await this.pingRedis(driverId, points, now, limit);
     let state: DriverState | null = null;
-    if (first === undefined) {
+    if (result === undefined) {
       // Redis is down or does not know this driver yet: PostgreSQL answers, Redis learns the state, then the ping.
       state = await this.fleet.mirrorCurrent(driverId);
       if (!state) throw driverNotFound(driverId);
-      first = await this.pingRedis(driverId, points[0], now, limit);
+      result = await this.pingRedis(driverId, points, now, limit);
     }
-    const rest = first === undefined ? [] : await Promise.all(points.slice(1).map((point) => this.pingRedis(driverId, point, now, null)));
-    const inRedis = first !== undefined && rest.every((result) => result !== undefined);
+    const inRedis = result !== undefined;
     let outcomes: PointOutcome[];
-    if (inRedis) {
-      outcomes = [first!.outcome, ...rest.map((result) => result!.outcome)];
+    if (result !== undefined) {
+      outcomes = result.outcomes;
     } else {
-      state ??= await this.fleet.mirrorCurrent(driverId);
-      if (!state) throw driverNotFound(driverId);
-      let previous: StoredPoint | null = this.writer.latestPoint(driverId) ?? storedPoint(state);
+      let previous: StoredPoint | null = this.writer.latestPoint(driverId) ?? storedPoint(state!);
       outcomes = points.map((point) => {
         const outcome = judgePoint(point, previous, this.limits);
         if (outcome === 'moved') previous = point;
         return outcome;
       });
     }
-    for (const [i, point] of points.entries()) {
-      const outcome = outcomes[i];
-      if (outcome !== 'moved') this.metrics.locationIgnored(outcome);
-      await this.writer.record({
-        driverId,
-        lat: point.lat,
-        lon: point.lon,
-        recordedAt: point.recordedAt,
-        seenAt: now,
-        // An older point still goes to PostgreSQL, which keeps the newest; a filtered one is a heartbeat only.
-        moves: outcome === 'moved' || outcome === 'older',
-        accuracy: point.accuracy ?? null,
-        heading: point.heading ?? null,
-        speed: point.speed ?? null,
-      });
-    }
+    for (const outcome of outcomes) if (outcome !== 'moved') this.metrics.locationIgnored(outcome);
+    // PostgreSQL needs one point of the update: the newest accepted one, or, when none was, the newest
+    // older one (it keeps its own newest), or a heartbeat alone (a filtered point moves nothing).
+    const last = (wanted: PointOutcome) => points.findLast((_, i) => outcomes[i] === wanted);
+    const moving = last('moved') ?? last('older');
+    const point = moving ?? points[points.length - 1];
+    await this.writer.record({
+      driverId,
+      lat: point.lat,
+      lon: point.lon,
+      recordedAt: point.recordedAt,
+      seenAt: now,
+      moves: moving !== undefined,
+      accuracy: point.accuracy ?? null,
+      heading: point.heading ?? null,
+      speed: point.speed ?? null,
+    });
     // Read your writes: other processes see a point Redis holds; without Redis, only PostgreSQL can show it to them.
     if (!inRedis) await this.writer.flush();
-    return { status: (first ?? state!).status, outcomes };
+    return { status: (result ?? state!).status, outcomes };
   }
 
   /**
-   * The driver's status as Redis knows it after recording the ping, and what the point did; undefined when
+   * The driver's status as Redis knows it after recording the points, and what each did; undefined when
    * Redis cannot say (then no rate limit applies). Throws 429 when the driver's allowance is spent: nothing was recorded.
    */
-  private async pingRedis(driverId: string, point: PingPoint, now: Date, limit: RateLimitWindow | null) {
+  private async pingRedis(driverId: string, points: PingPoint[], now: Date, limit: RateLimitWindow | null) {
     if (!this.store.isReady()) return undefined;
     let result;
     try {
       result = await this.store.recordPing({
         driverId,
-        point,
+        points,
         now,
         ttlSeconds: this.config.driverHeartbeatTtlSeconds,
         maxSpeedKmh: this.limits.maxSpeedKmh,
@@ -167,7 +164,7 @@ export class AvailabilityService {
       return undefined;
     }
     if (result.waitMs > 0) throw rateLimited(waitSeconds(result.waitMs));
-    return result.state ? { status: result.state.status, outcome: result.outcome } : undefined;
+    return result.state ? { status: result.state.status, outcomes: result.outcomes } : undefined;
   }
 
   /** AVAILABLE or OFFLINE, committed in PostgreSQL, then mirrored to Redis before answering (by the fleet). */

@@ -18,8 +18,8 @@ interface AvailabilityCommands {
 export interface PingResult {
   /** Redis' copy of the driver's state, or null when Redis does not know the driver yet. */
   state: { status: DriverState['status']; isActive: boolean } | null;
-  /** What the point did (meaningless when `state` is null or the ping was refused). */
-  outcome: PointOutcome;
+  /** What each point did, in the order given (empty when `state` is null or the ping was refused). */
+  outcomes: PointOutcome[];
   /** When the driver's rate limit refused the ping (nothing was recorded): the ms to wait; else 0. */
   waitMs: number;
 }
@@ -35,9 +35,10 @@ export interface PingPoint {
   speed?: number;
 }
 
+/** One location update: a point, or a batch of one driver's points, oldest first. */
 export interface Ping {
   driverId: string;
-  point: PingPoint;
+  points: PingPoint[];
   now: Date;
   ttlSeconds: number;
   maxSpeedKmh: number;
@@ -45,6 +46,7 @@ export interface Ping {
 }
 
 const OUTCOMES: Record<string, PointOutcome> = { 0: 'older', 1: 'moved', 2: 'speed', 3: 'accuracy' };
+const known = (value: number | undefined) => value ?? '-';
 
 export interface RedisCandidate {
   driverId: string;
@@ -85,26 +87,29 @@ export class AvailabilityStore {
   }
 
   /**
-   * Records a location ping. The pings of one event-loop turn go to Redis
-   * together, in one script call (`RECORD_PINGS`); each gets its own result.
+   * Records a location update (a point or a batch). The updates of one
+   * event-loop turn go to Redis together, in one script call
+   * (`RECORD_PINGS`); each gets its own result.
    */
   recordPing(ping: Ping): Promise<PingResult> {
-    return this.pings.add(ping);
+    // A batch is its own call: merged with others, one script call could carry tens of thousands of points.
+    return ping.points.length > 1 ? this.recordPings([ping]).then(([result]) => result) : this.pings.add(ping);
   }
 
   private async recordPings(pings: Ping[]): Promise<PingResult[]> {
     const keys: string[] = [KEYS.geo, KEYS.status, KEYS.heartbeat, KEYS.location];
     const args: Array<string | number> = [];
-    for (const { driverId, point, now, ttlSeconds, maxSpeedKmh, limit } of pings) {
+    for (const { driverId, points, now, ttlSeconds, maxSpeedKmh, limit } of pings) {
       keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
-      args.push(driverId, point.lon, point.lat, point.recordedAt.getTime(), now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]));
-      args.push(point.moves ? 1 : 0, maxSpeedKmh, point.accuracy ?? '-', point.heading ?? '-', point.speed ?? '-');
+      args.push(driverId, now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]), maxSpeedKmh, points.length);
+      for (const p of points) args.push(p.lon, p.lat, p.recordedAt.getTime(), p.moves ? 1 : 0, known(p.accuracy), known(p.heading), known(p.speed));
     }
     const flat = (await this.redis().recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
     if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);
     return pings.map((_, i) => {
       const state = flat[i * 3] as string | null;
-      return { state: state ? decodeState(state) : null, outcome: OUTCOMES[String(flat[i * 3 + 1])], waitMs: Number(flat[i * 3 + 2]) };
+      const outcomes = [...String(flat[i * 3 + 1] ?? '')].map((digit) => OUTCOMES[digit]);
+      return { state: state ? decodeState(state) : null, outcomes, waitMs: Number(flat[i * 3 + 2]) };
     });
   }
 

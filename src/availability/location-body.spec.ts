@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { StrictValidationPipe } from '../common/validation.pipe.js';
-import { isPlainValidLocation, UpdateLocationDto } from './dto/update-location.dto.js';
+import { isPlainValidBatch, isPlainValidLocation, LocationBatchDto, UpdateLocationDto } from './dto/update-location.dto.js';
 
 const pipe = new StrictValidationPipe();
 const acceptedByDto = (body: unknown) =>
@@ -70,5 +70,35 @@ describe('location body: the quick check made from the rules', () => {
     ['an array', [1, 2]],
   ])('leaves %s to the validation pipe', (_, body) => {
     expect(isPlainValidLocation(body)).toBe(false);
+  });
+
+  it('passes only batches LocationBatchDto accepts (ordinary points, some with random fields laid over them)', async () => {
+    const batchAccepted = (body: unknown) =>
+      new StrictValidationPipe().transform(body, { type: 'body', metatype: LocationBatchDto }).then(
+        () => true,
+        () => false,
+      );
+    const point = fc.tuple(ordinary, fc.dictionary(key, value, { maxKeys: 2 }), fc.boolean()).map(([base, overlay, plain]) => (plain ? { ...base } : { ...base, ...overlay }));
+    let served = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(point, { minLength: 0, maxLength: 4 }), async (points) => {
+        const body = { points };
+        if (!isPlainValidBatch(body)) return;
+        served += 1;
+        // The pipe's own cheap path is what is under test here: validate in full, as if it had none.
+        const original = LocationBatchDto.isPlainValid;
+        try {
+          (LocationBatchDto as { isPlainValid?: unknown }).isPlainValid = undefined;
+          expect(await batchAccepted(body)).toBe(true);
+        } finally {
+          LocationBatchDto.isPlainValid = original;
+        }
+      }),
+      { numRuns: 1_500 },
+    );
+    expect(served).toBeGreaterThan(50);
+    expect(isPlainValidBatch({ points: [] })).toBe(false);
+    expect(isPlainValidBatch({ points: [{ lat: 1, lon: 1 }] })).toBe(false);
+    expect(isPlainValidBatch({ points: [[]] })).toBe(false);
   });
 });

@@ -32,6 +32,8 @@ export class RedisService implements OnApplicationShutdown {
       lazyConnect: true,
       // Commands issued in the same tick (many location updates at once) go out in one write.
       enableAutoPipelining: true,
+      // This client's own list (withScripts adds the scripts), not ioredis' shared default.
+      autoPipeliningIgnoredCommands: [],
     };
     const { url, host, port, password } = config.redis;
     this.client = url ? new Redis(url, options) : new Redis({ ...options, host, port, password });
@@ -63,6 +65,10 @@ export class RedisService implements OnApplicationShutdown {
   withScripts<C>(scripts: { [K in keyof C]: { lua: string; numberOfKeys?: number } }): () => Redis & C {
     for (const [name, script] of Object.entries(scripts) as Array<[string, { lua: string; numberOfKeys?: number }]>) {
       this.client?.defineCommand(name, script);
+      // Not auto-pipelined: a script call that times out inside an auto-pipeline leaves ioredis with fewer results
+      // than callbacks, and it throws outside any caller (redis/ioredis#1931), taking the process down. Callers
+      // batch their own calls (Batcher), so little is lost.
+      this.client?.options.autoPipeliningIgnoredCommands?.push(name);
     }
     return () => {
       if (!this.client || !this.isReady) throw new Error('Redis is not connected');

@@ -128,7 +128,20 @@ export class LocationPointDto {
 /** The most points one batch may carry. */
 export const MAX_BATCH_POINTS = 100;
 
+/** True only for a batch LocationBatchDto accepts: 1–100 points, each as the quick check of a single update passes it, with recordedAt. */
+export function isPlainValidBatch(body: unknown, now = Date.now()): body is LocationBatchDto {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const keys = Object.keys(body);
+  const points = (body as { points?: unknown }).points;
+  if (keys.length !== 1 || keys[0] !== 'points' || !Array.isArray(points)) return false;
+  if (points.length < 1 || points.length > MAX_BATCH_POINTS) return false;
+  return points.every((point) => isPlainValidLocation(point, now) && typeof (point as { recordedAt?: unknown }).recordedAt === 'string');
+}
+
 export class LocationBatchDto {
+  /** The validation pipe's cheap path (see StrictValidationPipe); location-body.spec.ts checks it against the decorators. */
+  static isPlainValid = (body: unknown) => isPlainValidBatch(body);
+
   @ApiProperty({ type: [LocationPointDto], minItems: 1, maxItems: MAX_BATCH_POINTS, description: 'In any order: they are sorted by recordedAt' })
   @IsArray()
   @ArrayMinSize(1)
