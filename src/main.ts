@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { connectionDrain, createApp } from './app.factory.js';
 import { createAppLogger } from './common/logger.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
+import { DataDirectoryLockedError } from './database/embedded-lock.js';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -16,7 +17,17 @@ async function bootstrap(): Promise<void> {
     throw error;
   }
 
-  const app = await createApp(config, createAppLogger(config.logLevel));
+  let app;
+  try {
+    app = await createApp(config, createAppLogger(config.logLevel));
+  } catch (error) {
+    // One line that says what to do, not a stack trace.
+    if (error instanceof DataDirectoryLockedError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
   const logger = new Logger('Bootstrap');
   await app.listen({ port: config.port, host: '0.0.0.0' });
   const database = config.database.kind === 'embedded' ? `embedded PGlite in ${config.database.dataDir}` : 'PostgreSQL';
@@ -30,9 +41,6 @@ async function bootstrap(): Promise<void> {
   for (const [name, value] of Object.entries(secrets)) {
     if (!value) logger.warn(`${name} is not set: the callers that need it are refused`);
   }
-  // PM2 (wait_ready) starts routing traffic to this process once it says so.
-  process.send?.('ready');
-
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -63,6 +71,9 @@ async function bootstrap(): Promise<void> {
   process.on('SIGINT', shutdown);
   // PM2 sends 'shutdown' over IPC on Windows and with --shutdown-with-message.
   process.on('message', (message) => message === 'shutdown' && shutdown('SIGTERM'));
+  // Only now: a SIGTERM that follows 'ready' at once must find the handler (without one, it kills the process).
+  // PM2 (wait_ready) starts routing traffic to this process once it says so.
+  process.send?.('ready');
 }
 
 void bootstrap().catch((error: unknown) => {

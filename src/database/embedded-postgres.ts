@@ -4,6 +4,7 @@ import { earthdistance } from '@electric-sql/pglite/contrib/earthdistance';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { lockDataDirectory } from './embedded-lock.js';
 
 type Callback = (error: Error | null, result?: unknown) => void;
 
@@ -21,6 +22,7 @@ type Callback = (error: Error | null, result?: unknown) => void;
 export function createEmbeddedDriver(dataDir: string): { Pool: new () => EventEmitter } {
   const directory = resolve(dataDir);
   mkdirSync(directory, { recursive: true });
+  lockDataDirectory(directory);
   let database: Promise<PGlite> | undefined;
   const open = () => (database ??= PGlite.create(directory, { extensions: { cube, earthdistance } }));
 
