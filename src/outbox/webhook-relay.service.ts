@@ -33,6 +33,19 @@ export function retryAfterSeconds(header: string | null, now = Date.now()): numb
   return Number.isNaN(at) ? null : Math.max(0, (at - now) / 1000);
 }
 
+/** The longest Retry-After honoured beyond the schedule's own wait: a receiver cannot park a message for days. */
+export const MAX_RETRY_AFTER_SECONDS = 3_600;
+
+/**
+ * The wait before the next attempt: the schedule's (jittered) wait, or the
+ * receiver's Retry-After when that is longer, up to the larger of the
+ * scheduled wait and MAX_RETRY_AFTER_SECONDS.
+ */
+export function nextDelaySeconds(scheduled: number, retryAfter: number | null): number {
+  const honoured = Math.min(retryAfter ?? 0, Math.max(scheduled, MAX_RETRY_AFTER_SECONDS));
+  return Math.max(scheduled, honoured);
+}
+
 /**
  * Sends the outbox to VENDURE_WEBHOOK_URL, signed per Standard Webhooks with
  * VENDURE_WEBHOOK_SECRET and the message's stable id. Runs in every process:
@@ -210,7 +223,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     const wait = final ? 0 : schedule[message.attempts];
     // ±10 % jitter, so a receiver coming back is not hit by every sender at once.
     const jittered = wait * (0.9 + randomInt(0, 201) / 1000);
-    const delaySeconds = Math.max(jittered, retryAfter ?? 0);
+    const delaySeconds = nextDelaySeconds(jittered, retryAfter);
     if (final) {
       this.metrics.webhookDeadLettered();
       this.logger.warn(`Webhook ${message.id} (${message.type}) failed after ${message.attempts} attempts: ${error}`);

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { AppConfig } from '../config/app-config.js';
 import type { MetricsService } from '../metrics/metrics.service.js';
 import type { WebhookMessage, WebhookMessagesRepository } from './webhook-messages.repository.js';
-import { WebhookRelay } from './webhook-relay.service.js';
+import { MAX_RETRY_AFTER_SECONDS, nextDelaySeconds, WebhookRelay } from './webhook-relay.service.js';
 
 /**
  * The relay's shutdown order, as pure logic: the outbox is a stand-in whose
@@ -75,5 +75,18 @@ describe('WebhookRelay shutdown', () => {
     expect(await Promise.race([shutdown, twoTurns()])).toBe('pending');
     recorded!();
     expect(await shutdown).toBe('done');
+  });
+});
+
+describe(nextDelaySeconds.name, () => {
+  it("waits the schedule's time, or a longer Retry-After", () => {
+    expect(nextDelaySeconds(300, null)).toBe(300);
+    expect(nextDelaySeconds(300, 120)).toBe(300);
+    expect(nextDelaySeconds(5, 600)).toBe(600);
+  });
+
+  it('honours a Retry-After only up to an hour, or the scheduled wait when that is longer', () => {
+    expect(nextDelaySeconds(5, 7 * 86_400)).toBe(MAX_RETRY_AFTER_SECONDS);
+    expect(nextDelaySeconds(7_200, 7 * 86_400)).toBe(7_200);
   });
 });
