@@ -206,6 +206,13 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
   });
 
   describe('GET /docs-json', () => {
+    it('defines every schema it refers to (a dangling $ref breaks client generators)', async () => {
+      const { body: doc } = await http().get('/docs-json').expect(200);
+      const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+      expect(refs.length).toBeGreaterThan(10);
+      expect([...new Set(refs)].filter((name) => !(name in doc.components.schemas))).toEqual([]);
+    });
+
     it('lists every route the service serves, each with its responses, and the request schemas', async () => {
       const { body: doc } = await http().get('/docs-json').expect(200);
       const served = servedRoutes(t.app).map((route) => `${route.method} ${route.path}`);

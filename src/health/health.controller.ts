@@ -1,11 +1,13 @@
 import { Controller, Get, HttpStatus, Res } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
-import { HealthReportDto } from './health.response.js';
+import { ComponentHealthDto, HealthReportDto } from './health.response.js';
 import { HealthService } from './health.service.js';
 
 @ApiTags('operations')
+// Referenced by HealthReportDto's maps ($ref), which the document would otherwise leave undefined.
+@ApiExtraModels(ComponentHealthDto)
 @Controller('health')
 export class HealthController {
   constructor(private readonly health: HealthService) {}
