@@ -8,6 +8,7 @@ import { DeliveryEntity } from '../deliveries/delivery.entity.js';
 import { DeliveryOutbox } from '../deliveries/delivery-outbox.js';
 import { DeliveryTransitions } from '../deliveries/delivery-transitions.service.js';
 import { LIVE_STATUSES } from '../deliveries/delivery-state-machine.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { CANDIDATES_PER_ROUND, Dispatcher } from './dispatcher.service.js';
 
 export interface ReadyOrder {
@@ -92,9 +93,24 @@ export class AssignmentService {
     private readonly transitions: DeliveryTransitions,
     private readonly outbox: DeliveryOutbox,
     private readonly dispatcher: Dispatcher,
+    private readonly metrics: MetricsService,
   ) {}
 
+  /** Answers a ready order, counted in `assignments_total` and timed in `assignment_duration_seconds` by outcome. */
   async assign(order: ReadyOrder, actor: string): Promise<ReadyAnswer> {
+    const started = performance.now();
+    let outcome: Parameters<MetricsService['assignment']>[0] = 'error';
+    try {
+      const answer = await this.assignOrder(order, actor);
+      const status = 'status' in answer ? answer.status : undefined;
+      outcome = answer.assigned ? 'assigned' : status === 'OFFERED' ? 'offered' : status === 'PENDING' ? 'pending' : 'no_driver';
+      return answer;
+    } finally {
+      this.metrics.assignment(outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async assignOrder(order: ReadyOrder, actor: string): Promise<ReadyAnswer> {
     const dispatch = this.dispatchOf(order);
     const withStatus = this.usesDispatch(order);
     const tried = new Set<string>();

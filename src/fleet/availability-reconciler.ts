@@ -54,7 +54,11 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     private readonly store: DriverStateMirror,
     private readonly redis: RedisService,
     private readonly metrics: MetricsService,
-  ) {}
+  ) {
+    metrics.setDriverCountsSource(async () =>
+      this.store.isReady() ? this.store.counts(heartbeatCutoff(this.config.driverHeartbeatTtlSeconds)) : null,
+    );
+  }
 
   onApplicationBootstrap(): void {
     if (!this.redis.client) return;

@@ -50,6 +50,12 @@ export class DriverStateMirror {
     this.isReady = () => redisService.isReady;
   }
 
+  /** Drivers heard from since `cutoff`, and drivers in the GEO set (choosable). */
+  async counts(cutoff: Date): Promise<{ online: number; choosable: number }> {
+    const [online, choosable] = await Promise.all([this.redis().zcount(KEYS.heartbeat, cutoff.getTime(), '+inf'), this.redis().zcard(KEYS.geo)]);
+    return { online, choosable };
+  }
+
   /** The newest point Redis holds for the driver (`drivers:location`), or null. */
   async location(driverId: string): Promise<NewestPoint | null> {
     const value = await this.redis().hget(KEYS.location, driverId);

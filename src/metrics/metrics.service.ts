@@ -42,6 +42,20 @@ export class MetricsService {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  private readonly assignments = new Counter({
+    name: 'assignments_total',
+    help: 'seller-order-ready events answered, by outcome (assigned, offered, pending, no_driver, error)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly assignmentDuration = new Histogram({
+    name: 'assignment_duration_seconds',
+    help: 'Time to answer seller-order-ready, by outcome',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  private driverCounts?: () => Promise<{ online: number; choosable: number } | null>;
   private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
   private webhooksEnabled = false;
 
@@ -63,12 +77,35 @@ export class MetricsService {
     fromStats('webhook_messages_pending', 'Outbox messages not yet delivered', 'pending');
     fromStats('webhook_messages_failed', 'Outbox messages dead-lettered after their last attempt', 'failed');
     fromStats('webhook_oldest_pending_age_seconds', 'Age of the oldest undelivered outbox message', 'oldestPendingSeconds');
+    const drivers: Gauge = new Gauge({
+      name: 'drivers',
+      help: 'Drivers by state, from Redis: online (heartbeat fresh) and choosable (online, AVAILABLE, located); empty without Redis',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect: async () => {
+        drivers.reset();
+        const counts = await this.driverCounts?.().catch(() => null);
+        if (!counts) return;
+        drivers.set({ state: 'online' }, counts.online);
+        drivers.set({ state: 'choosable' }, counts.choosable);
+      },
+    });
     const enabled: Gauge = new Gauge({
       name: 'webhook_relay_enabled',
       help: '1 when VENDURE_WEBHOOK_URL and VENDURE_WEBHOOK_SECRET are set; 0 means messages stay pending',
       registers: [this.registry],
       collect: () => enabled.set(this.webhooksEnabled ? 1 : 0),
     });
+  }
+
+  /** Where the drivers gauge reads its counts at scrape time (Redis: two O(log n) commands). */
+  setDriverCountsSource(source: () => Promise<{ online: number; choosable: number } | null>): void {
+    this.driverCounts = source;
+  }
+
+  assignment(outcome: 'assigned' | 'offered' | 'pending' | 'no_driver' | 'error', seconds: number): void {
+    this.assignments.inc({ outcome });
+    this.assignmentDuration.observe({ outcome }, seconds);
   }
 
   setWebhookStatsSource(source: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>, enabled: boolean) {
