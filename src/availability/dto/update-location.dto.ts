@@ -1,5 +1,5 @@
 import { applyDecorators } from '@nestjs/common';
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsNumber, IsObject, IsOptional, Matches, Max, Min, ValidateBy, ValidateNested } from 'class-validator';
 import { Omittable } from '../../common/omittable.decorator.js';
@@ -116,12 +116,7 @@ export class UpdateLocationDto {
 }
 
 /** A point of a batch: as a single update, with `recordedAt` required. */
-export class LocationPointDto {
-  @LocationNumber('lat') lat!: number;
-  @LocationNumber('lon') lon!: number;
-  @LocationNumber('accuracy') accuracy?: number;
-  @LocationNumber('heading') heading?: number;
-  @LocationNumber('speed') speed?: number;
+export class LocationPointDto extends OmitType(UpdateLocationDto, ['recordedAt'] as const) {
   @RecordedAt(true) recordedAt!: string;
 }
 
