@@ -3,8 +3,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { CONFIG_VARIABLES } from '../src/config/load-config.js';
 
 const read = (file: string) => readFileSync(file, 'utf8');
-/** Variables the docs name that belong to other programs (Docker's PostgreSQL image, PM2). */
-const NOT_OURS = new Set(['POSTGRES_PASSWORD', 'PM2_INSTANCES', 'PM2_MAX_MEMORY', 'NODE_MAX_OLD_SPACE_MB']);
+/** Variables the docs name that belong to other programs (Docker's PostgreSQL image, PM2, the operator scripts). */
+const NOT_OURS = new Set(['POSTGRES_PASSWORD', 'PM2_INSTANCES', 'PM2_MAX_MEMORY', 'NODE_MAX_OLD_SPACE_MB', 'DRIVER_SERVICE_URL']);
 /** Files besides the service that read the environment: the PM2 file and the operator scripts. */
 const ENV_READERS = ['ecosystem.config.cjs', ...readdirSync('scripts').map((name) => `scripts/${name}`)];
 
