@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
@@ -38,6 +38,7 @@ export class DriverAvailabilityController {
   })
   @ApiOkResponse({ type: LocationBatchAcceptedDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
+  @ApiTooManyRequests()
   async updateLocations(@Param('id', UuidParam()) id: string, @Body() dto: LocationBatchDto): Promise<LocationBatchAcceptedDto> {
     return this.availability.recordLocations(
       id,

@@ -1,4 +1,4 @@
-import { DATE_TIME, isRealDateTime, LOCATION_NUMBERS, MAX_CLOCK_SKEW_MS } from './dto/update-location.dto.js';
+import { DATE_TIME, isRealDateTime, LOCATION_NUMBERS, MAX_BATCH_POINTS, MAX_CLOCK_SKEW_MS } from './dto/update-location.dto.js';
 import type { LocationPing } from './availability.service.js';
 
 /** One knot in metres per second: OsmAnd reports speed in knots, the service keeps m/s. */
@@ -32,12 +32,13 @@ export function readOsmAnd(query: Fields, body: unknown, now = Date.now()): OsmA
   const fields = Object.keys(query).length > 0 ? query : isObject(body) ? body : {};
   const token = single(fields.id) ?? single(fields.deviceid);
   const problems: string[] = [];
+  const read = numbers(problems);
   const point = {
-    lat: number(fields, 'lat', problems, true),
-    lon: number(fields, 'lon', problems, true),
-    accuracy: number(fields, 'accuracy', problems),
-    heading: number(fields, 'bearing', problems, false, 'heading') ?? number(fields, 'heading', problems),
-    speed: knots(number(fields, 'speed', problems, false, 'speed', 150 / METRES_PER_SECOND_PER_KNOT)),
+    lat: read(fields.lat, 'lat', 'lat', true),
+    lon: read(fields.lon, 'lon', 'lon', true),
+    accuracy: read(fields.accuracy, 'accuracy', 'accuracy'),
+    heading: read(fields.bearing, 'bearing', 'heading') ?? read(fields.heading, 'heading', 'heading'),
+    speed: knots(read(fields.speed, 'speed', 'speed', false, MAX_KNOTS)),
     recordedAt: timestamp(single(fields.timestamp), problems, now),
   };
   if (problems.length > 0) throw new OsmAndError(problems);
@@ -48,7 +49,7 @@ function readTraccarJson(body: Fields, now: number): OsmAndReport {
   const token = typeof body.device_id === 'string' ? body.device_id : undefined;
   const locations = Array.isArray(body.location) ? body.location : [body.location];
   const problems: string[] = [];
-  if (locations.length === 0 || locations.length > 100) problems.push('location must hold 1 to 100 points');
+  if (locations.length === 0 || locations.length > MAX_BATCH_POINTS) problems.push(`location must hold 1 to ${MAX_BATCH_POINTS} points`);
   const points = locations.map((location, i) => {
     const at = locations.length > 1 ? `location.${i}` : 'location';
     if (!isObject(location) || !isObject(location.coords)) {
@@ -57,14 +58,14 @@ function readTraccarJson(body: Fields, now: number): OsmAndReport {
     }
     const coords = location.coords;
     // The apps report -1 for a speed or heading they do not know.
-    const known = (key: string) => (typeof coords[key] === 'number' && coords[key] < 0 ? undefined : coords[key]);
-    const fields = { latitude: coords.latitude, longitude: coords.longitude, accuracy: coords.accuracy, heading: known('heading'), speed: known('speed') };
+    const known = (value: unknown) => (typeof value === 'number' && value < 0 ? undefined : value);
+    const read = numbers(problems, `${at}.coords.`);
     const point = {
-      lat: number(fields, 'latitude', problems, true, 'lat', undefined, `${at}.coords.latitude`),
-      lon: number(fields, 'longitude', problems, true, 'lon', undefined, `${at}.coords.longitude`),
-      accuracy: number(fields, 'accuracy', problems, false, 'accuracy', undefined, `${at}.coords.accuracy`),
-      heading: number(fields, 'heading', problems, false, 'heading', undefined, `${at}.coords.heading`),
-      speed: number(fields, 'speed', problems, false, 'speed', undefined, `${at}.coords.speed`),
+      lat: read(coords.latitude, 'latitude', 'lat', true),
+      lon: read(coords.longitude, 'longitude', 'lon', true),
+      accuracy: read(coords.accuracy, 'accuracy', 'accuracy'),
+      heading: read(known(coords.heading), 'heading', 'heading'),
+      speed: read(known(coords.speed), 'speed', 'speed'),
       recordedAt: timestamp(location.timestamp, problems, now, `${at}.timestamp`),
     };
     return compact(point);
@@ -83,32 +84,29 @@ function single(value: unknown): string | undefined {
   return typeof first === 'string' ? first : typeof first === 'number' ? String(first) : undefined;
 }
 
+/** The most knots a point may report: the 150 m/s a location update allows. */
+const MAX_KNOTS = LOCATION_NUMBERS.speed.maximum / METRES_PER_SECOND_PER_KNOT;
+
 /**
- * A number field, by the ranges of a location update (`rule`, see LOCATION_NUMBERS);
- * query and form values arrive as text, JSON values as numbers.
+ * A reader of number fields by the ranges of a location update (`rule`, see
+ * LOCATION_NUMBERS), noting problems under `prefix` + the field's name. Query
+ * and form values arrive as text, JSON values as numbers.
  */
-function number(
-  fields: Fields,
-  key: string,
-  problems: string[],
-  required = false,
-  rule: keyof typeof LOCATION_NUMBERS = key as keyof typeof LOCATION_NUMBERS,
-  max?: number,
-  name = key,
-): number | undefined {
-  const raw = fields[key];
-  if (raw === undefined || raw === '') {
-    if (required) problems.push(`${name} is required`);
+function numbers(problems: string[], prefix = '') {
+  return (raw: unknown, name: string, rule: keyof typeof LOCATION_NUMBERS, required = false, max?: number): number | undefined => {
+    if (raw === undefined || raw === '') {
+      if (required) problems.push(`${prefix}${name} is required`);
+      return undefined;
+    }
+    const text = typeof raw === 'number' ? raw : single(raw);
+    const value = typeof text === 'number' ? text : text !== undefined && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text.trim()) ? Number(text) : NaN;
+    const { minimum, maximum } = LOCATION_NUMBERS[rule];
+    const top = max ?? maximum;
+    if (!Number.isFinite(value)) problems.push(`${prefix}${name} must be a number`);
+    else if (value < minimum || value > top) problems.push(`${prefix}${name} must be from ${minimum} to ${Number(top.toFixed(2))}`);
+    else return value;
     return undefined;
-  }
-  const text = typeof raw === 'number' ? raw : single(raw);
-  const value = typeof text === 'number' ? text : text !== undefined && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text.trim()) ? Number(text) : NaN;
-  const { minimum, maximum } = LOCATION_NUMBERS[rule];
-  const top = max ?? maximum;
-  if (!Number.isFinite(value)) problems.push(`${name} must be a number`);
-  else if (value < minimum || value > top) problems.push(`${name} must be from ${minimum} to ${Number(top.toFixed(2))}`);
-  else return value;
-  return undefined;
+  };
 }
 
 const knots = (value: number | undefined) => (value === undefined ? undefined : value * METRES_PER_SECOND_PER_KNOT);

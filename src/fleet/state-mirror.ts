@@ -61,7 +61,7 @@ export class DriverStateMirror {
     const value = await this.redis().hget(KEYS.location, driverId);
     if (!value) return null;
     const [lon, lat, at, accuracy, heading, speed] = value.split(' ');
-    const optional = (token: string | undefined) => (token === undefined || token === '-' ? null : Number(token));
+    const optional = (field: string | undefined) => (field === undefined || field === '-' ? null : Number(field));
     if (!at || !Number(at)) return null;
     return { lat: Number(lat), lon: Number(lon), recordedAt: new Date(Number(at)), accuracy: optional(accuracy), heading: optional(heading), speed: optional(speed) };
   }
