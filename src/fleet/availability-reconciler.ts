@@ -179,6 +179,9 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
       const message = `Reconciled ${drivers} drivers with Redis in ${Date.now() - started} ms (${pruned} stale GEO members removed)`;
       if (pruned > 0) this.logger.log(message);
       else this.logger.debug(message);
+      // Reported while the lease is still held: the next run, in any process, starts after this one's end.
+      // (Should Redis fail just now, the lease lapses by itself; the run did complete.)
+      await this.store.endSync(token).catch(() => undefined);
       return { drivers, pruned };
     } catch (error) {
       this.logger.warn(`Reconciliation failed, will retry: ${(error as Error).message}`);

@@ -111,12 +111,12 @@ return removed
 /**
  * Marks Redis as synced, but only if the run's token survived the whole run:
  * a FLUSHALL or restart during a reconciliation must not leave a half-filled
- * Redis marked as complete.
+ * Redis marked as complete. The lease is kept: the run ends it (END_SYNC)
+ * once it has reported, so no other run starts before this one is over.
  * KEYS: reconciling, synced     ARGV: token, timestamp
  */
 export const MARK_SYNCED = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
 redis.call('SET', KEYS[2], ARGV[2])
 return 1
 `;
