@@ -26,8 +26,8 @@ COPY scripts ./scripts
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 EXPOSE 3001
-# Slim images have no curl; Node's fetch does the check.
+# Readiness: healthy while it can serve, unhealthy while it drains. Slim images have no curl; Node's fetch does the check.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3001) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3001) + '/health/ready').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The same heap budget as `npm start` and the PM2 file.
 CMD ["node", "--max-old-space-size=192", "dist/src/main.js"]

@@ -23,8 +23,10 @@ if (!externalDatabase && requested !== '1') {
   console.warn('driver-service: no DATABASE_URL or DB_* set, so the embedded database is used and PM2 runs 1 instance');
 }
 
-// The service drains and stops within SHUTDOWN_TIMEOUT_MS; PM2 waits a little longer before SIGKILL.
+// The service serves on for SHUTDOWN_GRACE_SECONDS (5 s in production) with /health/ready at 503,
+// then drains and stops within SHUTDOWN_TIMEOUT_MS; PM2 waits a little longer before SIGKILL.
 const shutdownTimeoutMs = Number(process.env.SHUTDOWN_TIMEOUT_MS) || 10000;
+const graceSeconds = process.env.SHUTDOWN_GRACE_SECONDS ? Number(process.env.SHUTDOWN_GRACE_SECONDS) || 0 : 5;
 
 module.exports = {
   apps: [
@@ -41,7 +43,7 @@ module.exports = {
       // only then does PM2 route connections to it and, in a reload, stop the old worker.
       wait_ready: true,
       listen_timeout: 30000,
-      kill_timeout: shutdownTimeoutMs + 5000,
+      kill_timeout: graceSeconds * 1000 + shutdownTimeoutMs + 5000,
       max_memory_restart: process.env.PM2_MAX_MEMORY || '512M',
       // A worker that keeps failing at start-up (a bad variable, say) is not restarted forever.
       min_uptime: 10000,

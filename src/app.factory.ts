@@ -69,7 +69,7 @@ export async function createApp(
     }
     requestContext.run({ requestId: request.id }, done);
   });
-  // Once draining or shutdown begins, answers close their connection, so keep-alive
+  // Once shutdown begins (its grace period included), answers close their connection, so keep-alive
   // clients move to another instance and the server is not held open by idle sockets.
   let closing = false;
   fastify.addHook('preClose', (done) => {

@@ -1,9 +1,11 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { setTimeout as delay } from 'node:timers/promises';
 import { connectionDrain, createApp } from './app.factory.js';
 import { createAppLogger } from './common/logger.js';
 import { ConfigError, loadConfig } from './config/load-config.js';
 import { DataDirectoryLockedError } from './database/embedded-lock.js';
+import { Lifecycle } from './health/lifecycle.js';
 
 async function bootstrap(): Promise<void> {
   let config;
@@ -41,30 +43,39 @@ async function bootstrap(): Promise<void> {
   for (const [name, value] of Object.entries(secrets)) {
     if (!value) logger.warn(`${name} is not set: the callers that need it are refused`);
   }
+  const lifecycle = app.get(Lifecycle);
+  const graceMs = config.shutdownGraceSeconds * 1000;
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    logger.log(`${signal} received: finishing requests in flight, then stopping`);
+    // From now on /health/ready answers 503, so a load balancer stops sending new requests here.
+    lifecycle.beginShutdown();
+    logger.log(
+      graceMs > 0
+        ? `${signal} received: not ready; serving for ${config.shutdownGraceSeconds} s more, then finishing requests in flight and stopping`
+        : `${signal} received: finishing requests in flight, then stopping`,
+    );
     const deadline = setTimeout(() => {
-      logger.error(`Shutdown took longer than ${config.shutdownTimeoutMs} ms; exiting`);
+      logger.error(`Shutdown took longer than ${config.shutdownGraceSeconds} s + ${config.shutdownTimeoutMs} ms; exiting`);
       process.exit(1);
-    }, config.shutdownTimeoutMs);
+    }, graceMs + config.shutdownTimeoutMs);
     deadline.unref();
     // Keep-alive clients are let go one answer (or one idle timeout) at a time; 2 s of the budget stay for the close.
-    connectionDrain(app)
-      .drain(app.getHttpServer(), Math.max(0, config.shutdownTimeoutMs - 2_000))
+    // With no grace period the listener closes in this tick, before another connection is accepted.
+    (graceMs > 0 ? delay(graceMs) : Promise.resolve())
+      .then(() => connectionDrain(app).drain(app.getHttpServer(), Math.max(0, config.shutdownTimeoutMs - 2_000)))
       .then(() => app.close())
       .then(
-      () => {
-        logger.log('Stopped');
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
-        process.exit(1);
-      },
-    );
+        () => {
+          logger.log('Stopped');
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error(`Shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+          process.exit(1);
+        },
+      );
   };
   // `on`, not `once`: a repeated signal during shutdown must not fall back to the default (immediate exit).
   process.on('SIGTERM', shutdown);

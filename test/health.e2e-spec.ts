@@ -47,6 +47,16 @@ describe('GET /health and running with a dependency down', () => {
     });
   });
 
+  it('is live and ready with both up; ready lists database, redis and process, each up', async () => {
+    await http().get('/health/live').expect(200, { status: 'ok' });
+    const ready = await http().get('/health/ready').expect(200);
+    expect(ready.body).toMatchObject({
+      status: 'ok',
+      details: { database: { status: 'up' }, redis: { status: 'up' }, process: { status: 'up' } },
+      error: {},
+    });
+  });
+
   it('reports redis down with 200 when Redis stops, and the driver routes keep working', async () => {
     await redis.stop();
     const health = await eventually(
@@ -59,6 +69,11 @@ describe('GET /health and running with a dependency down', () => {
     expect(health.status).toBe(200);
     expect(health.body.status).toBe('ok');
     expect(health.body.info.database).toEqual({ status: 'up' });
+
+    // Ready all the same: the service runs on PostgreSQL alone, which terminus calls degraded.
+    const ready = await http().get('/health/ready').expect(200);
+    expect(ready.body.status).toBe('degraded');
+    expect(ready.body.details.redis).toEqual({ status: 'degraded', message: 'unreachable' });
 
     const driver = await newDriver(t);
     await http().get(`/drivers/${driver.id}`).set(admin).expect(200);
@@ -82,6 +97,10 @@ describe('GET /health and running with a dependency down', () => {
       expect(health.body.status).toBe('error');
       expect(health.body.error.database.status).toBe('down');
       expect(health.body.details.redis.status).toBe('up');
+      // Not ready, but live: an orchestrator takes it out of rotation rather than restarting it.
+      const ready = await http().get('/health/ready').expect(503);
+      expect(ready.body).toMatchObject({ status: 'error', error: { database: { status: 'down' } } });
+      await http().get('/health/live').expect(200);
 
       const read = await http().get(`/drivers/${driver.id}`).set(admin).expect(503);
       expect(read.body).toMatchObject({ statusCode: 503, code: 'DATABASE_UNAVAILABLE' });

@@ -120,4 +120,46 @@ describe('the service process', () => {
     const { rows } = await blocker.query(`SELECT count(*)::int AS n FROM drivers WHERE name = 'In flight'`);
     expect(rows[0].n).toBe(5);
   });
+  it('on SIGTERM with a grace period: not ready but live while still serving; 20 requests just sent all get an answer; exit 0', async () => {
+    const database = await createTestDatabase('grace');
+    cleanups.push(() => database.drop());
+    const port = await freePort();
+    const service = new ServiceProcess({
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      ADMIN_API_KEY: ADMIN_KEY,
+      SHUTDOWN_GRACE_SECONDS: '6',
+    });
+    cleanups.push(() => service.stop());
+    await service.ready();
+    const base = `http://127.0.0.1:${port}`;
+    const created = await fetch(`${base}/drivers`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'Grace', phone: newPhone() }) });
+    const driver = (await created.json()) as { id: string };
+    await expect(fetch(`${base}/health/ready`).then((r) => r.status)).resolves.toBe(200);
+
+    // Twenty requests on their way, each on a connection of its own, as the signal arrives.
+    const paths = Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? `/drivers/${driver.id}` : '/health/ready'));
+    const answers = paths.map((path) =>
+      fetch(`${base}${path}`, { headers: json }).then(
+        (response) => response.status,
+        (error: Error) => `${path}: ${error.message}`,
+      ),
+    );
+    service.child.kill('SIGTERM');
+    await service.logged('SIGTERM received');
+
+    // The grace period: readiness fails so a load balancer moves away; the process still serves.
+    const ready = await fetch(`${base}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(((await ready.json()) as { details: unknown }).details).toMatchObject({ process: { status: 'down', message: 'shutting down' } });
+    await expect(fetch(`${base}/health/live`).then((r) => r.status)).resolves.toBe(200);
+    await expect(fetch(`${base}/drivers/${driver.id}`, { headers: json }).then((r) => r.status)).resolves.toBe(200);
+
+    const statuses = await Promise.all(answers);
+    // A driver read is answered 200; a readiness probe 200 or, once the signal is in, 503. None fails at the connection.
+    const expected = (i: number) => (paths[i] === '/health/ready' ? [200, 503] : [200]);
+    expect(statuses.filter((status, i) => !expected(i).includes(status as number))).toEqual([]);
+    expect(await service.exited).toBe(0);
+    expect(service.stdout).toContain('not ready; serving for 6 s more');
+  });
 });

@@ -41,6 +41,11 @@ export class AppConfig {
   reconcileIntervalSeconds!: number;
   /** How long a graceful shutdown may take before the process gives up (ms). */
   shutdownTimeoutMs!: number;
+  /**
+   * On SIGTERM, how long the process keeps serving while `/health/ready`
+   * answers 503, before it stops accepting connections (s).
+   */
+  shutdownGraceSeconds!: number;
   /** How long an idle keep-alive connection stays open (ms); announced to clients in `Keep-Alive: timeout=`. */
   httpKeepAliveTimeoutMs!: number;
   /** Waits before each attempt of an outbound webhook, in seconds; the first is normally 0. */

@@ -52,6 +52,7 @@ export const CONFIG_VARIABLES = [
   'ASSIGNMENT_MAX_RADIUS_KM',
   'RECONCILE_INTERVAL_SECONDS',
   'SHUTDOWN_TIMEOUT_MS',
+  'SHUTDOWN_GRACE_SECONDS',
   'DRIVER_TOKEN_CACHE_TTL_MS',
   'WEBHOOK_RETRY_SCHEDULE_SECONDS',
   'RATE_LIMIT_LOCATION_PER_MINUTE',
@@ -237,9 +238,10 @@ export function loadConfig(env: Env): AppConfig {
     r.fail('DB_SYNCHRONIZE', 'the schema is changed by migrations only; leave it unset or set it to false');
   }
   const driverHeartbeatTtlSeconds = r.int('DRIVER_HEARTBEAT_TTL_SECONDS', 60, 1, 86_400);
+  const nodeEnv = r.oneOf('NODE_ENV', NODE_ENVS, 'development');
   const config: AppConfig = Object.assign(new AppConfig(), {
     port: r.int('PORT', 3001, 1, 65535),
-    nodeEnv: r.oneOf('NODE_ENV', NODE_ENVS, 'development'),
+    nodeEnv,
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     database: readDatabase(r),
     migrationsRun: r.bool('DB_MIGRATIONS_RUN', true),
@@ -257,6 +259,8 @@ export function loadConfig(env: Env): AppConfig {
     assignmentMaxRadiusKm: r.number('ASSIGNMENT_MAX_RADIUS_KM', 100, 0.1, 100),
     reconcileIntervalSeconds: r.int('RECONCILE_INTERVAL_SECONDS', 30, 1, 86_400),
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 10_000, 100, 600_000),
+    // In production a load balancer or orchestrator needs a moment to see /health/ready fail.
+    shutdownGraceSeconds: r.int('SHUTDOWN_GRACE_SECONDS', nodeEnv === 'production' ? 5 : 0, 0, 300),
     httpKeepAliveTimeoutMs: r.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 1_000, 600_000),
     driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
     webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
