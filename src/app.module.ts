@@ -14,6 +14,7 @@ import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { RateLimitModule } from './rate-limit/rate-limit.module.js';
 import { RedisModule } from './redis/redis.module.js';
+import { RetentionModule } from './retention/retention.module.js';
 import { SignedRequestsModule } from './signed-requests/signed-requests.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
 
@@ -36,6 +37,7 @@ export class AppModule {
         HealthModule,
         OutboxModule,
         SignedRequestsModule,
+        RetentionModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -72,6 +72,8 @@ export class AppConfig {
   driverLostSeconds!: number;
   /** How often each process looks for dispatch timers that are due (ms). */
   dispatchTimerIntervalMs!: number;
+  /** Delivered outbox messages are deleted this many days after their delivery; pending and failed ones are kept. */
+  retentionDays!: number;
 }
 
 export const DISPATCH_MODES = ['auto', 'offer'] as const;

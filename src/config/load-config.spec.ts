@@ -58,6 +58,13 @@ describe(loadConfig.name, () => {
     expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '301' })).toEqual(['SHUTDOWN_GRACE_SECONDS: must be a whole number from 0 to 300 (got "301")']);
   });
 
+  it('keeps delivered webhook messages 14 days unless RETENTION_DAYS says, from 1 day to 10 years', () => {
+    expect(loadConfig({}).retentionDays).toBe(14);
+    expect(loadConfig({ RETENTION_DAYS: '1' }).retentionDays).toBe(1);
+    expect(loadConfig({ RETENTION_DAYS: ' 3650 ' }).retentionDays).toBe(3650);
+    expect(problemsOf({ RETENTION_DAYS: '0' })).toEqual(['RETENTION_DAYS: must be a whole number from 1 to 3650 (got "0")']);
+  });
+
   it('uses PostgreSQL when DATABASE_URL or DB_HOST is set', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({ kind: 'postgres', url: 'postgres://u@h:5432/d' });
     expect(loadConfig({ DB_HOST: 'db', DB_PORT: '5433', DB_NAME: 'x' }).database).toMatchObject({
@@ -97,6 +104,10 @@ describe(loadConfig.name, () => {
     ['ASSIGNMENT_MAX_RADIUS_KM', 'far'],
     ['RECONCILE_INTERVAL_SECONDS', '1.5'],
     ['DRIVER_TOKEN_CACHE_TTL_MS', '60001'],
+    ['RETENTION_DAYS', '3651'],
+    ['RETENTION_DAYS', '7.5'],
+    ['RETENTION_DAYS', '-1'],
+    ['RETENTION_DAYS', 'forever'],
   ])('refuses %s=%s, naming the variable', (name, value) => {
     const problems = problemsOf({ [name]: value });
     expect(problems).toHaveLength(1);

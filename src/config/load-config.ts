@@ -66,6 +66,7 @@ export const CONFIG_VARIABLES = [
   'DISPATCH_TIMER_INTERVAL_MS',
   'LOCATION_MAX_ACCURACY_METERS',
   'LOCATION_MAX_SPEED_KMH',
+  'RETENTION_DAYS',
 ] as const;
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
@@ -274,6 +275,7 @@ export function loadConfig(env: Env): AppConfig {
     dispatchTimerIntervalMs: r.int('DISPATCH_TIMER_INTERVAL_MS', 1_000, 20, 60_000),
     locationMaxAccuracyMeters: r.int('LOCATION_MAX_ACCURACY_METERS', 100, 0, 100_000),
     locationMaxSpeedKmh: r.int('LOCATION_MAX_SPEED_KMH', 250, 0, 10_000),
+    retentionDays: r.int('RETENTION_DAYS', 14, 1, 3_650),
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -32,8 +32,14 @@ export class MetricsService {
   });
   private readonly backgroundRuns = new Counter({
     name: 'background_job_runs_total',
-    help: 'Cluster-wide background jobs (reconcile, sweep) this process ran, or skipped because another process had',
+    help: 'Cluster-wide background jobs (reconcile, sweep, retention) this process ran, or skipped because another process had',
     labelNames: ['job', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly retentionDeleted = new Counter({
+    name: 'retention_deleted_rows_total',
+    help: 'Rows the retention job of this process deleted, by table (webhook_messages, webhook_receipts)',
+    labelNames: ['table'] as const,
     registers: [this.registry],
   });
   private readonly ignoredPoints = new Counter({
@@ -113,8 +119,12 @@ export class MetricsService {
     this.webhooksEnabled = enabled;
   }
 
-  backgroundRun(job: 'reconcile' | 'sweep', outcome: 'ran' | 'skipped'): void {
+  backgroundRun(job: 'reconcile' | 'sweep' | 'retention', outcome: 'ran' | 'skipped'): void {
     this.backgroundRuns.inc({ job, outcome });
+  }
+
+  retentionDeletedRows(table: 'webhook_messages' | 'webhook_receipts', rows: number): void {
+    if (rows > 0) this.retentionDeleted.inc({ table }, rows);
   }
 
   locationIgnored(reason: 'accuracy' | 'speed' | 'older'): void {

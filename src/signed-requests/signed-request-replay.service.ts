@@ -1,4 +1,4 @@
-import { HttpStatus, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { HttpStatus, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Principal } from '../auth/principal.js';
@@ -9,12 +9,14 @@ import { ReceiptAnswer, ReceiptSighting, WebhookReceiptsRepository } from './web
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
 export const REPLAY_WINDOW_SECONDS = 10 * 60;
-const CLEANUP_EVERY_MS = 60_000;
 const IN_PROGRESS_WAIT_MS = 5_000;
 /** A first attempt that has not answered after this long is taken to be dead; a retry takes over. */
 const ABANDONED_AFTER_SECONDS = 30;
-/** Receipts outlive the window by a margin, so clock differences cannot open a gap. */
-const KEEP_SECONDS = REPLAY_WINDOW_SECONDS + 60;
+/**
+ * Receipts outlive the window by a margin, so clock differences cannot open a
+ * gap; the retention job (src/retention/) deletes them after that.
+ */
+export const RECEIPT_KEEP_SECONDS = REPLAY_WINDOW_SECONDS + 60;
 
 export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: number; response: unknown };
 
@@ -26,9 +28,7 @@ export type ReplayDecision = { kind: 'first' } | { kind: 'replay'; statusCode: n
  * process of a cluster sees them.
  */
 @Injectable()
-export class SignedRequestReplayService implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(SignedRequestReplayService.name);
-  private cleanupTimer?: NodeJS.Timeout;
+export class SignedRequestReplayService {
   /** First sightings and answers of concurrent requests are written together (see Batcher). */
   private readonly sightings = new Batcher<ReceiptSighting, boolean>((sightings) => this.receipts.claim(sightings));
   private readonly answers = new Batcher<ReceiptAnswer>((answers) => this.receipts.complete(answers));
@@ -100,18 +100,5 @@ export class SignedRequestReplayService implements OnApplicationBootstrap, OnApp
   /** Forgets a request that failed on our side (5xx), so that its retry is processed afresh. */
   release(source: string, webhookId: string): Promise<void> {
     return this.receipts.release(source, webhookId);
-  }
-
-  onApplicationBootstrap(): void {
-    this.cleanupTimer = setInterval(() => {
-      this.receipts.deleteOlderThan(KEEP_SECONDS).catch((error: Error) => {
-        this.logger.warn(`Could not delete old webhook receipts: ${error.message}`);
-      });
-    }, CLEANUP_EVERY_MS);
-    this.cleanupTimer.unref();
-  }
-
-  onApplicationShutdown(): void {
-    clearInterval(this.cleanupTimer);
   }
 }

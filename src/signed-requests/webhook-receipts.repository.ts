@@ -116,12 +116,4 @@ export class WebhookReceiptsRepository {
   async release(source: string, webhookId: string): Promise<void> {
     await this.dataSource.query(`DELETE FROM webhook_receipts USING ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
   }
-
-  async deleteOlderThan(seconds: number): Promise<number> {
-    const [, deleted] = await this.dataSource.query(
-      `DELETE FROM webhook_receipts WHERE created_at < now() - make_interval(secs => $1)`,
-      [seconds],
-    );
-    return deleted ?? 0;
-  }
 }
