@@ -1,5 +1,5 @@
 #!/usr/bin/env node
 // Prints a fresh Standard Webhooks secret for VENDURE_WEBHOOK_SECRET or DRIVER_WEBHOOK_SECRET.
-import { randomBytes } from 'node:crypto';
+import { newWebhookSecret } from './standard-webhook.mjs';
 
-process.stdout.write(`whsec_${randomBytes(32).toString('base64')}\n`);
+process.stdout.write(`${newWebhookSecret()}\n`);

@@ -4,7 +4,7 @@
 //   e.g. node scripts/sign-event.mjs /events/seller-order-ready '{"sellerOrderId":"SO-1","pickupLat":52.52,"pickupLon":13.405}'
 // Reads VENDURE_WEBHOOK_SECRET (required) and DRIVER_SERVICE_URL (default http://localhost:$PORT, PORT default 3001).
 // Prints the answer's status and body; exits 0 on a 2xx, 1 otherwise, 2 on bad usage.
-import { createHmac, randomUUID } from 'node:crypto';
+import { signedHeaders, WEBHOOK_SECRET } from './standard-webhook.mjs';
 
 const [path, body] = process.argv.slice(2);
 const secret = process.env.VENDURE_WEBHOOK_SECRET ?? '';
@@ -13,20 +13,12 @@ if (!path?.startsWith('/') || body === undefined) {
   process.stderr.write("usage: node scripts/sign-event.mjs <path> '<JSON body>'\n");
   process.exit(2);
 }
-if (!/^whsec_[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
+if (!WEBHOOK_SECRET.test(secret)) {
   process.stderr.write("Set VENDURE_WEBHOOK_SECRET to the service's secret (whsec_...)\n");
   process.exit(2);
 }
 
-const id = `msg_${randomUUID()}`;
-const timestamp = Math.floor(Date.now() / 1000);
 // Over the exact string sent: the body is signed and sent as this one string.
-const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-const signature = createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64');
-const response = await fetch(new URL(path, base), {
-  method: 'POST',
-  headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${signature}` },
-  body,
-});
+const response = await fetch(new URL(path, base), { method: 'POST', headers: signedHeaders(secret, body), body });
 process.stdout.write(`${response.status} ${await response.text()}\n`);
 process.exit(response.ok ? 0 : 1);
