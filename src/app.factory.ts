@@ -2,18 +2,19 @@ import { Logger, LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
-import { LocationAcceptedDto, UpdateLocationDto } from './availability/dto/update-location.dto.js';
-import { documentLocationRoute, registerLocationRoute } from './availability/location.route.js';
-import { documentOsmAndRoutes, registerOsmAndRoutes } from './availability/osmand.route.js';
+import { registerLocationRoute } from './availability/location.route.js';
+import { registerOsmAndRoutes } from './availability/osmand.route.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
 import { clientErrorHandler, frameworkErrors } from './common/protocol-errors.js';
 import { requestContext, requestIdFrom } from './common/request-context.js';
 import { AppConfig } from './config/app-config.js';
+import { Lifecycle } from './health/lifecycle.js';
 import { MetricsService } from './metrics/metrics.service.js';
+import { buildOpenApiDocument } from './openapi/openapi-document.js';
 
 /** Bodies above this size are refused with 413 before they are parsed. */
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -76,8 +77,9 @@ export async function createApp(
     closing = true;
     done();
   });
+  const lifecycle = app.get(Lifecycle);
   fastify.addHook('onSend', (_request, reply, payload, done) => {
-    if (closing || drain.draining) void reply.header('connection', 'close');
+    if (closing || drain.draining || lifecycle.shuttingDown) void reply.header('connection', 'close');
     done(null, payload);
   });
   const metrics = app.get(MetricsService);
@@ -99,22 +101,7 @@ export async function createApp(
   registerLocationRoute(app);
   registerOsmAndRoutes(app);
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Driver service')
-      .setDescription(
-        'Driver management and delivery orchestration for Vendure. Errors answer ' +
-          '{statusCode, error, message, code}. Signed callers use Standard Webhooks headers ' +
-          '(webhook-id, webhook-timestamp, webhook-signature).',
-      )
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY or a driver token' })
-      .build(),
-    { extraModels: [UpdateLocationDto, LocationAcceptedDto] },
-  );
-  documentLocationRoute(document);
-  documentOsmAndRoutes(document);
+  const document = buildOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, {
     jsonDocumentUrl: 'docs-json',
     yamlDocumentUrl: 'docs-yaml',

@@ -370,6 +370,8 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     },
     // Public: nothing in the request can make it fail, so the oracle is 200 (and, as everywhere, nothing changes).
     'GET /health': { method: 'GET', path: '/health', callers: 'public', budget: 300 },
+    'GET /health/live': { method: 'GET', path: '/health/live', callers: 'public', budget: 150 },
+    'GET /health/ready': { method: 'GET', path: '/health/ready', callers: 'public', budget: 150 },
     'GET /metrics': { method: 'GET', path: '/metrics', callers: 'metrics', budget: 300 },
   };
 
@@ -543,6 +545,8 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     'GET /webhooks/messages',
     'POST /webhooks/messages/:id/retry',
     'GET /health',
+    'GET /health/live',
+    'GET /health/ready',
     'GET /metrics',
   ];
 

@@ -92,28 +92,28 @@ describe('location updates: one route for every caller', () => {
   it('is in the OpenAPI document as a controller route would be', async () => {
     const document = (await http().get('/docs-json').expect(200)).body;
     const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } });
-    // As @nestjs/swagger described the controller method this route was.
-    expect(document.paths['/drivers/{id}/location']).toEqual({
-      patch: {
-        operationId: 'DriverAvailabilityController_updateLocation',
-        summary: "Report the driver's location; also its heartbeat. Never changes its status.",
-        tags: ['drivers'],
-        security: [{ bearer: [] }],
-        parameters: [{ name: 'id', required: true, in: 'path', schema: { type: 'string' } }],
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UpdateLocationDto' } } } },
-        responses: {
-          200: { description: '', content: { 'application/json': { schema: { $ref: '#/components/schemas/LocationAcceptedDto' } } } },
-          400: error('VALIDATION_FAILED: every offending field is named'),
-          401: error('UNAUTHENTICATED'),
-          403: error('FORBIDDEN'),
-          404: error('DRIVER_NOT_FOUND'),
-          429: {
-            ...error('RATE_LIMITED: the allowance per minute is spent; the Retry-After header gives the seconds to wait'),
-            headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
-          },
-        },
-      },
+    // As @nestjs/swagger describes a controller route: the same id as when it was one, security and errors from its access.
+    const operation = document.paths['/drivers/{id}/location'].patch;
+    expect(operation).toMatchObject({
+      operationId: 'DriverAvailabilityController_updateLocation',
+      summary: "Report the driver's location; also its heartbeat. Never changes its status.",
+      tags: ['drivers'],
+      security: [{ adminKey: [] }, { driverToken: [] }, { driverBackendSignature: [] }],
+      requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/UpdateLocationDto' } } } },
     });
+    expect(operation.parameters.map((p: { name: string; in: string; required: boolean }) => [p.in, p.name, p.required])).toEqual([
+      ['path', 'id', true],
+      ['header', 'webhook-id', false],
+      ['header', 'webhook-timestamp', false],
+    ]);
+    expect(operation.responses[200].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/LocationAcceptedDto' });
+    expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', '503']);
+    expect(operation.responses[404]).toEqual(error('DRIVER_NOT_FOUND'));
+    expect(operation.responses[429]).toEqual({
+      ...error('RATE_LIMITED: the allowance per minute is spent; the Retry-After header gives the seconds to wait'),
+      headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } },
+    });
+    expect(operation.responses[403].description).toContain('a driver token on another driver');
     const body = document.components.schemas.UpdateLocationDto;
     expect(body.required).toEqual(['lat', 'lon']);
     expect(body.properties.lat).toMatchObject({ type: 'number', minimum: -90, maximum: 90 });

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
-import { ApiAuthErrors, ApiTooManyRequests } from '../common/api-docs.decorators.js';
+import { ApiTooManyRequests } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DriverResponseDto, toDriverResponse } from '../drivers/dto/driver.response.js';
@@ -13,14 +13,17 @@ import { LocationBatchAcceptedDto, LocationBatchDto } from './dto/update-locatio
 
 /** Nearby search, AVAILABLE/OFFLINE and batches of points; single location updates are served by location.route.ts. */
 @ApiTags('drivers')
-@ApiBearerAuth()
-@ApiAuthErrors()
 @Controller('drivers')
 export class DriverAvailabilityController {
   constructor(private readonly availability: AvailabilityService) {}
 
   @Get('nearby')
-  @ApiOperation({ summary: 'Nearest drivers that could be chosen now (admin), nearest first' })
+  @ApiOperation({
+    summary: 'Nearest drivers that could be chosen now (admin), nearest first',
+    description:
+      'Only drivers an order could get now: active, AVAILABLE, with a known location and a heartbeat younger than DRIVER_HEARTBEAT_TTL_SECONDS. ' +
+      'Straight-line distances from the point, within `radiusKm`.',
+  })
   @ApiOkResponse({ type: NearbyResponseDto })
   async nearby(@Query() query: NearbyQuery): Promise<NearbyResponseDto> {
     const hits = await this.availability.findNearest({ ...query, limit: query.limit ?? 10 });
@@ -49,7 +52,12 @@ export class DriverAvailabilityController {
   @Patch(':id/status')
   @AllowCallers('admin', 'driver', 'driver-backend')
   @OwnDriverOnly()
-  @ApiOperation({ summary: 'Go AVAILABLE or OFFLINE (BUSY is set only by assignment)' })
+  @ApiOperation({
+    summary: 'Go AVAILABLE or OFFLINE (BUSY is set only by assignment)',
+    description:
+      'The driver, the driver app backend or an operator. AVAILABLE makes the driver choosable once its location is known and fresh; ' +
+      'asking for BUSY: 400. OFFLINE while a delivery is active: 409 DRIVER_HAS_ACTIVE_DELIVERY.',
+  })
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_HAS_ACTIVE_DELIVERY' })

@@ -63,22 +63,25 @@ export function registerLocationRoute(app: NestFastifyApplication): void {
   });
 }
 
-/** Adds the route to the OpenAPI document, as its decorators would have described it on a controller. */
+/**
+ * Adds the route to the OpenAPI document, as its decorators would have described it on a controller.
+ * Its security and the errors every route of its access gives are added with every route's (openapi/route-access.docs.ts).
+ */
 export function documentLocationRoute(document: OpenAPIObject): void {
   const schema = (dto: { name: string }) => ({ $ref: `#/components/schemas/${dto.name}` });
   document.paths[LOCATION_ROUTE.url.replace(':id', '{id}')] = {
     patch: {
       operationId: 'DriverAvailabilityController_updateLocation',
       summary: "Report the driver's location; also its heartbeat. Never changes its status.",
+      description:
+        'The driver (its token), the driver app backend (signed) or an operator. A point older than the stored one (phones deliver out of order), ' +
+        'less accurate than LOCATION_MAX_ACCURACY_METERS or implying a speed over LOCATION_MAX_SPEED_KMH is acknowledged and ignored, ' +
+        'and still counts as a heartbeat. Once answered, `GET /drivers/{id}` returns the point, in any process.',
       tags: ['drivers'],
-      security: [{ bearer: [] }],
       parameters: [{ name: 'id', required: true, in: 'path', schema: { type: 'string' } }],
       requestBody: { required: true, content: { 'application/json': { schema: schema(UpdateLocationDto) } } },
       responses: {
-        200: { description: '', content: { 'application/json': { schema: schema(LocationAcceptedDto) } } },
-        400: errorResponse(ERROR_DESCRIPTIONS[400]),
-        401: errorResponse(ERROR_DESCRIPTIONS[401]),
-        403: errorResponse(ERROR_DESCRIPTIONS[403]),
+        200: { description: 'Recorded, or acknowledged and ignored', content: { 'application/json': { schema: schema(LocationAcceptedDto) } } },
         404: errorResponse('DRIVER_NOT_FOUND'),
         429: errorResponse(ERROR_DESCRIPTIONS[429], true),
       },

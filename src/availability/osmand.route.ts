@@ -6,6 +6,7 @@ import { replyWithError } from '../common/all-exceptions.filter.js';
 import { ERROR_DESCRIPTIONS, errorResponse } from '../common/api-docs.decorators.js';
 import { DomainError } from '../common/domain-error.js';
 import { AvailabilityService } from './availability.service.js';
+import { LocationAcceptedDto, LocationBatchAcceptedDto } from './dto/update-location.dto.js';
 import { OsmAndError, readOsmAnd } from './osmand.js';
 
 /** The OsmAnd / Traccar Client protocol: the driver's token is the app's device identifier. */
@@ -68,21 +69,32 @@ export function documentOsmAndRoutes(document: OpenAPIObject): void {
     field('altitude', 'Metres; accepted, not kept'),
     field('batt', 'Battery percent; accepted, not kept'),
   ];
+  const schema = (dto: { name: string }) => ({ $ref: `#/components/schemas/${dto.name}` });
   const answer = {
-    200: { description: 'Recorded (or acknowledged and ignored, as a location update is)' },
+    200: {
+      description: 'Recorded (or acknowledged and ignored, as a location update is): as `PATCH /drivers/{id}/location` answers, or for a Traccar batch as `POST /drivers/{id}/locations`',
+      content: { 'application/json': { schema: { anyOf: [schema(LocationAcceptedDto), schema(LocationBatchAcceptedDto)] } } },
+    },
     400: errorResponse(ERROR_DESCRIPTIONS[400]),
     401: errorResponse('UNAUTHENTICATED: no token, or not an active driver\'s'),
     429: errorResponse(ERROR_DESCRIPTIONS[429], true),
+    503: errorResponse(ERROR_DESCRIPTIONS[503]),
   };
   const summary = 'Location from a Traccar Client / OsmAnd app (the driver token as device identifier)';
+  // The token is the `id` field, not a header: to OpenAPI these operations take no credentials.
+  const about =
+    'The driver token is the `id` field (`device_id` in the JSON body); the same rate limit and quality filters as `PATCH /drivers/{id}/location` apply. ' +
+    'A stock Traccar Client app pointed at the service is a working driver app for location. Tokens sent in the query never appear in logs.';
   document.paths['/osmand'] = {
-    get: { operationId: 'OsmAnd_get', summary, tags: ['drivers'], parameters, responses: answer },
+    get: { operationId: 'OsmAnd_get', summary, description: about, tags: ['drivers'], security: [], parameters, responses: answer },
     post: {
       operationId: 'OsmAnd_post',
       summary,
       description:
-        'The same fields in the query or as a form body, or the JSON body of Traccar Client 9+: `{device_id, location: {timestamp, coords: {latitude, longitude, accuracy, speed (m/s), heading, altitude}}}`, `location` also as an array of up to 100.',
+        'The same fields in the query or as a form body, or the JSON body of Traccar Client 9+: `{device_id, location: {timestamp, coords: {latitude, longitude, accuracy, speed (m/s), heading, altitude}}}`, `location` also as an array of up to 100. ' +
+        about,
       tags: ['drivers'],
+      security: [],
       parameters: parameters.map((p) => ({ ...p, required: false })),
       requestBody: {
         required: false,
@@ -91,7 +103,11 @@ export function documentOsmAndRoutes(document: OpenAPIObject): void {
           'application/json': { schema: { type: 'object', properties: { device_id: { type: 'string' }, location: {} } } },
         },
       },
-      responses: answer,
+      responses: {
+        ...answer,
+        413: errorResponse('PAYLOAD_TOO_LARGE: a form body over 16 KiB, a JSON body over 64 KiB'),
+        415: errorResponse('UNSUPPORTED_MEDIA_TYPE: the body is neither a form (application/x-www-form-urlencoded) nor JSON'),
+      },
     },
   };
 }

@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiForbiddenResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AllowCallers, CurrentPrincipal, OwnDriverOnly } from '../auth/auth.decorators.js';
 import type { Principal } from '../auth/principal.js';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
+import { ERROR_DESCRIPTIONS } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { DeliveriesService } from '../deliveries/deliveries.service.js';
@@ -12,10 +12,10 @@ import { AcceptOfferDto, AnswerReasonDto, DeclineOfferDto } from './dto/answer-r
 import { DriverDeliveriesQuery } from './dto/driver-deliveries.query.js';
 import { OffersService } from './offers.service.js';
 
+const NOT_THE_HOLDER = `${ERROR_DESCRIPTIONS[403]}, or the driver answering (a driver token's own, or \`driverId\`) does not hold the delivery`;
+
 /** Offers and reassignment (contract v2, "Dispatch"). */
 @ApiTags('deliveries')
-@ApiBearerAuth()
-@ApiAuthErrors()
 @Controller('deliveries')
 export class OffersController {
   constructor(private readonly offers: OffersService) {}
@@ -23,8 +23,12 @@ export class OffersController {
   @Post(':id/accept')
   @HttpCode(200)
   @AllowCallers('admin', 'driver', 'driver-backend')
-  @ApiOperation({ summary: 'Accept an offer (the offered driver): OFFERED → ASSIGNED. Accepting twice is 200 with no new event.' })
+  @ApiOperation({
+    summary: 'Accept an offer (the offered driver): OFFERED → ASSIGNED. Accepting twice is 200 with no new event.',
+    description: 'The driver app backend and operators name the driver in `driverId`. An offer that timed out: 409 OFFER_EXPIRED; none pending: 409 OFFER_NOT_PENDING.',
+  })
   @ApiOkResponse({ type: DeliveryResponseDto })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: NOT_THE_HOLDER })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'OFFER_NOT_PENDING (no offer to accept), OFFER_EXPIRED (the offer timed out)' })
   async accept(
@@ -40,8 +44,12 @@ export class OffersController {
   @AllowCallers('admin', 'driver', 'driver-backend')
   @ApiOperation({
     summary: 'Decline an offer, or an assignment before pickup (that driver): back to PENDING, on to the next nearest driver who has not refused it',
+    description:
+      'The order is offered to the next nearest driver who has not declined it or let it time out, and never again to this one. ' +
+      'The driver app backend and operators name the driver in `driverId`.',
   })
   @ApiOkResponse({ type: DeliveryResponseDto, description: 'The delivery; to a driver token, as its decline left it (PENDING)' })
+  @ApiForbiddenResponse({ type: ErrorResponseDto, description: NOT_THE_HOLDER })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'INVALID_DELIVERY_TRANSITION (picked up or finished), OFFER_EXPIRED' })
   async decline(
@@ -54,7 +62,10 @@ export class OffersController {
 
   @Post(':id/reassign')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Take the driver off an OFFERED or ASSIGNED delivery (admin): back to PENDING, on to the next driver' })
+  @ApiOperation({
+    summary: 'Take the driver off an OFFERED or ASSIGNED delivery (admin): back to PENDING, on to the next driver',
+    description: 'The driver is freed; the order is dispatched again, to the next nearest driver, with `attempt` + 1.',
+  })
   @ApiOkResponse({ type: DeliveryResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'INVALID_DELIVERY_TRANSITION (not OFFERED or ASSIGNED)' })
@@ -70,8 +81,6 @@ export class OffersController {
 
 /** A driver's own work, offers included (contract v2, "Dispatch"). */
 @ApiTags('drivers')
-@ApiBearerAuth()
-@ApiAuthErrors()
 @Controller('drivers')
 export class DriverWorkController {
   constructor(
@@ -82,7 +91,10 @@ export class DriverWorkController {
   @Get(':id/deliveries')
   @AllowCallers('admin', 'driver', 'driver-backend')
   @OwnDriverOnly()
-  @ApiOperation({ summary: "A driver's own deliveries and offers, in creation order (that driver, admin), cursor-paginated" })
+  @ApiOperation({
+    summary: "A driver's own deliveries and offers, in creation order (that driver, admin), cursor-paginated",
+    description: 'Optionally by `status`; an offer carries `offerExpiresAt`. Pass `nextCursor` as `cursor` for the next page.',
+  })
   @ApiOkResponse({ type: DeliveryPageDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   async driverDeliveries(@Param('id', UuidParam()) id: string, @Query() query: DriverDeliveriesQuery): Promise<DeliveryPageDto> {

@@ -1,6 +1,5 @@
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiBearerAuth,
   ApiBody,
   ApiConflictResponse,
   ApiCreatedResponse,
@@ -10,7 +9,6 @@ import {
   ApiTags,
 } from '@nestjs/swagger';
 import { AllowCallers, OwnDriverOnly } from '../auth/auth.decorators.js';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { UuidParam } from '../common/uuid-param.pipe.js';
 import { CreateDriverDto } from './dto/create-driver.dto.js';
@@ -25,15 +23,19 @@ import { ListDriversQuery } from './dto/list-drivers.query.js';
 import { UpdateDriverDto } from './dto/update-driver.dto.js';
 import { DriversService } from './drivers.service.js';
 
+// Security and the errors every route of its access gives are documented from @AllowCallers (openapi/route-access.docs.ts).
 @ApiTags('drivers')
-@ApiBearerAuth()
-@ApiAuthErrors()
 @Controller('drivers')
 export class DriversController {
   constructor(private readonly drivers: DriversService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Register a driver (admin). The token is shown once.' })
+  @ApiOperation({
+    summary: 'Register a driver (admin). The token is shown once.',
+    description:
+      'A new driver is OFFLINE, with no location. Only a hash of its token is stored: `POST /drivers/{id}/token` issues a new one. ' +
+      'A phone another driver has: 409 DRIVER_PHONE_TAKEN.',
+  })
   @ApiCreatedResponse({ type: CreatedDriverResponseDto })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'DRIVER_PHONE_TAKEN' })
   async create(@Body() dto: CreateDriverDto): Promise<CreatedDriverResponseDto> {
@@ -42,7 +44,10 @@ export class DriversController {
   }
 
   @Get()
-  @ApiOperation({ summary: 'List drivers in creation order (admin), cursor-paginated' })
+  @ApiOperation({
+    summary: 'List drivers in creation order (admin), cursor-paginated',
+    description: 'Optionally by `status`. Pass `nextCursor` as `cursor` for the next page; it is null on the last one.',
+  })
   @ApiOkResponse({ type: DriverPageDto })
   async list(@Query() query: ListDriversQuery): Promise<DriverPageDto> {
     const page = await this.drivers.list(query);
@@ -52,7 +57,10 @@ export class DriversController {
   @Get(':id')
   @AllowCallers('admin', 'driver', 'driver-backend')
   @OwnDriverOnly()
-  @ApiOperation({ summary: 'Get a driver (admin, the driver itself, the driver app backend)' })
+  @ApiOperation({
+    summary: 'Get a driver (admin, the driver itself, the driver app backend)',
+    description: 'With its last location. A driver token reads only its own driver (another: 403).',
+  })
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   async get(@Param('id', UuidParam()) id: string): Promise<DriverResponseDto> {
@@ -60,7 +68,10 @@ export class DriversController {
   }
 
   @Patch(':id')
-  @ApiOperation({ summary: 'Update a driver (admin); isActive: false deactivates it' })
+  @ApiOperation({
+    summary: 'Update a driver (admin); isActive: false deactivates it',
+    description: '`isActive: false` takes the driver out of every search at once. A phone another driver has: 409 DRIVER_PHONE_TAKEN.',
+  })
   @ApiBody({ type: UpdateDriverDto })
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
@@ -71,7 +82,10 @@ export class DriversController {
 
   @Post(':id/token')
   @HttpCode(200)
-  @ApiOperation({ summary: "Rotate a driver's token (admin); earlier tokens stop working within 60 s" })
+  @ApiOperation({
+    summary: "Rotate a driver's token (admin); earlier tokens stop working within 60 s",
+    description: 'The new token is shown once, in this answer; only its hash is stored.',
+  })
   @ApiOkResponse({ type: DriverTokenResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })
   async rotateToken(@Param('id', UuidParam()) id: string): Promise<DriverTokenResponseDto> {

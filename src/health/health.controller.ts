@@ -14,7 +14,10 @@ export class HealthController {
 
   @Get()
   @Public()
-  @ApiOperation({ summary: 'Health (v1): 200 unless PostgreSQL is down (Redis down is reported, not fatal)' })
+  @ApiOperation({
+    summary: 'Health (v1): 200 unless PostgreSQL is down (Redis down is reported, not fatal)',
+    description: 'Kept for v1 monitors. PostgreSQL and Redis are checked in parallel, each within 1.5 s; a Redis down or not configured is reported `down` under `info`, and the answer stays 200.',
+  })
   @ApiResponse({ status: 200, type: HealthReportDto })
   @ApiResponse({ status: 503, type: HealthReportDto, description: 'PostgreSQL is down' })
   async check(@Res({ passthrough: true }) reply: FastifyReply): Promise<HealthReportDto> {
@@ -25,7 +28,10 @@ export class HealthController {
 
   @Get('live')
   @Public()
-  @ApiOperation({ summary: 'Liveness: 200 while the process runs; no dependency is checked' })
+  @ApiOperation({
+    summary: 'Liveness: 200 while the process runs; no dependency is checked',
+    description: 'For a liveness probe: restarting the process would not bring a database back, so nothing but the process itself is checked.',
+  })
   @ApiResponse({ status: 200, type: LivenessDto })
   live(): LivenessDto {
     return { status: 'ok' };

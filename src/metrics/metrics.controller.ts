@@ -1,8 +1,9 @@
 import { Controller, Get, Header, Headers, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiProduces, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiSecurity, ApiTags, ApiUnauthorizedResponse } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { Public } from '../auth/auth.decorators.js';
 import { bearerToken, secretMatcher } from '../auth/secret-compare.js';
+import { ErrorResponseDto } from '../common/error.response.js';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { MetricsService } from './metrics.service.js';
@@ -22,11 +23,16 @@ export class MetricsController {
   @Get()
   @Public()
   @ApiTags('operations')
-  @ApiBearerAuth()
-  @ApiOperation({ summary: 'Prometheus metrics (open, or Bearer METRICS_TOKEN when that is set)' })
+  // Open (no credentials), or the METRICS_TOKEN when that is set.
+  @ApiSecurity({})
+  @ApiSecurity('metricsToken')
+  @ApiOperation({
+    summary: 'Prometheus metrics (open, or Bearer METRICS_TOKEN when that is set)',
+    description: "HTTP requests by route template and status, with latencies; the domain's counters and gauges (assignments, drivers online and choosable, webhooks); Node's defaults.",
+  })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })
-  @ApiUnauthorizedResponse({ description: 'METRICS_TOKEN is set and was not sent' })
+  @ApiUnauthorizedResponse({ type: ErrorResponseDto, description: 'UNAUTHENTICATED: METRICS_TOKEN is set and was not sent' })
   @Header('cache-control', 'no-store')
   async scrape(@Headers('authorization') authorization: string | undefined, @Res() reply: FastifyReply): Promise<void> {
     if (this.isMetricsToken && !this.isMetricsToken(bearerToken(authorization) ?? '')) {

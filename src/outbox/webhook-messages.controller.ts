@@ -1,7 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
-import { ApiAuthErrors } from '../common/api-docs.decorators.js';
 import { PageQuery } from '../common/page.query.js';
 import { ErrorResponseDto } from '../common/error.response.js';
 import { WebhookMessagesService } from './webhook-messages.service.js';
@@ -52,14 +51,15 @@ function toWebhookMessageResponse(m: WebhookMessage): WebhookMessageDto {
 }
 
 @ApiTags('webhooks')
-@ApiBearerAuth()
-@ApiAuthErrors()
 @Controller('webhooks/messages')
 export class WebhookMessagesController {
   constructor(private readonly messages: WebhookMessagesService) {}
 
   @Get()
-  @ApiOperation({ summary: 'Outbound webhook messages (admin), by status, in creation order' })
+  @ApiOperation({
+    summary: 'Outbound webhook messages (admin), by status, in creation order',
+    description: '`failed` ones are the dead letters: every attempt of the retry schedule was refused or timed out. Cursor-paginated like the other lists.',
+  })
   @ApiOkResponse({ type: WebhookMessagePageDto })
   async list(@Query() query: ListWebhookMessagesQuery): Promise<WebhookMessagePageDto> {
     const page = await this.messages.list(query);
@@ -68,7 +68,10 @@ export class WebhookMessagesController {
 
   @Post(':id/retry')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Send a failed (or pending) message again, from its first attempt (admin)' })
+  @ApiOperation({
+    summary: 'Send a failed (or pending) message again, from its first attempt (admin)',
+    description: 'With the same webhook-id, so a receiver that had it already can tell. A delivered one: 409 WEBHOOK_ALREADY_DELIVERED.',
+  })
   @ApiOkResponse({ type: WebhookMessageDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'WEBHOOK_MESSAGE_NOT_FOUND' })
   @ApiConflictResponse({ type: ErrorResponseDto, description: 'WEBHOOK_ALREADY_DELIVERED' })
