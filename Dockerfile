@@ -1,7 +1,10 @@
 # Driver service image. Build: docker build -t driver-service .
+# Node 22 LTS (.nvmrc), pinned to a release so that a rebuild gets the same runtime;
+# move it forward deliberately, e.g. --build-arg NODE_IMAGE=node:22.24.0-bookworm-slim.
+ARG NODE_IMAGE=node:22.23.3-bookworm-slim
 
 # --- Build stage: full dependencies, TypeScript compiled to dist/ ---
-FROM node:20-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -13,11 +16,12 @@ COPY scripts ./scripts
 RUN npm run build
 
 # --- Runtime stage: production dependencies and compiled code only ---
-FROM node:20-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev && npm cache clean --force
+# The image runs plain node, so PM2 (an optional dependency, for hosts that run it) stays out.
+RUN npm ci --omit=dev --omit=optional && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Lets `npm run secret:generate` work inside the container.
 COPY scripts ./scripts
