@@ -22,8 +22,10 @@ const instance = autocannon({
 });
 // autocannon's own histogram keeps whole milliseconds; this one keeps 2 % resolution below 1 ms too.
 const latencies = new LatencyHistogram();
-instance.on('response', (/** @type {unknown} */ _client, /** @type {number} */ _status, /** @type {number} */ _bytes, /** @type {number} */ ms) =>
-  latencies.record(ms),
+instance.on(
+  'response',
+  (/** @type {unknown} */ _client, /** @type {number} */ _status, /** @type {number} */ _bytes, /** @type {number} */ ms) =>
+    latencies.record(ms),
 );
 const result = await instance;
 

@@ -55,7 +55,9 @@ const pct = (/** @type {number} */ us) => `${((us / total) * 100).toFixed(1).pad
 const ms = (/** @type {number} */ us) => `${(us / 1000).toFixed(0).padStart(7)} ms`;
 
 console.log(`${file}: ${(total / 1e6).toFixed(1)} s busy\n\nTop self time:`);
-for (const [name, us] of aggregate((n) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`).slice(0, top)) {
+for (const [name, us] of aggregate(
+  (n) => `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`,
+).slice(0, top)) {
   console.log(`${ms(us)} ${pct(us)}  ${name}`);
 }
 console.log('\nSelf time by package / file:');
@@ -85,7 +87,9 @@ function inclusive(/** @type {(node: ProfileNode) => string | null} */ key) {
   return [...sums].sort((a, b) => b[1] - a[1]);
 }
 
-console.log('\nInclusive time of the service\'s own functions:');
-for (const [name, us] of inclusive((n) => (/\/dist\/src\//.test(n.callFrame.url) ? `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}` : null)).slice(0, top)) {
+console.log("\nInclusive time of the service's own functions:");
+for (const [name, us] of inclusive((n) =>
+  /\/dist\/src\//.test(n.callFrame.url) ? `${n.callFrame.functionName || '(anonymous)'}  ${owner(n.callFrame.url)}` : null,
+).slice(0, top)) {
   console.log(`${ms(us)} ${pct(us)}  ${name}`);
 }

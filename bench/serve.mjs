@@ -33,7 +33,17 @@ const redis = new Redis(o.redisUrl, { maxRetriesPerRequest: 1 });
 await redis.flushdb();
 const receiver = await startReceiver();
 const secrets = { adminKey: newAdminKey(), vendureSecret: newWebhookSecret(), driverSecret: newWebhookSecret() };
-const service = await startService({ name: 'service-sim', port: o.port, databaseUrl, redisUrl: o.redisUrl, webhookUrl: receiver.url, secrets, workDir, profile: o.profile, keepRateLimits: true });
+const service = await startService({
+  name: 'service-sim',
+  port: o.port,
+  databaseUrl,
+  redisUrl: o.redisUrl,
+  webhookUrl: receiver.url,
+  secrets,
+  workDir,
+  profile: o.profile,
+  keepRateLimits: true,
+});
 await waitForSync(redis);
 
 const credentials = `export ADMIN_API_KEY=${secrets.adminKey}\nexport VENDURE_WEBHOOK_SECRET=${secrets.vendureSecret}\nexport SIMULATE_URL=${service.url}\n`;

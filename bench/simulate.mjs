@@ -108,8 +108,21 @@ class Simulation {
     this.running = false;
     this.orderDebt = 0;
     this.counts = {
-      orders: 0, assigned: 0, noDriver: 0, orderFailures: 0, pickedUp: 0, delivered: 0, cancelled: 0, offDuty: 0, onDuty: 0,
-      waiting: 0, offered: 0, accepted: 0, declined: 0, acceptedLate: 0, ignored: 0,
+      orders: 0,
+      assigned: 0,
+      noDriver: 0,
+      orderFailures: 0,
+      pickedUp: 0,
+      delivered: 0,
+      cancelled: 0,
+      offDuty: 0,
+      onDuty: 0,
+      waiting: 0,
+      offered: 0,
+      accepted: 0,
+      declined: 0,
+      acceptedLate: 0,
+      ignored: 0,
     };
     /** Anomalies seen in the answers as they came. */
     this.anomalies = { doubleAssignedDriver: 0, assignedWhileOffDuty: 0, foreignDriver: 0 };
@@ -156,19 +169,32 @@ class Simulation {
   async setUp() {
     const digits = String(Date.now() % 10_000).padStart(4, '0');
     this.o.log(`creating ${this.o.drivers} drivers at ${this.o.url}`);
-    const created = await mapLimit(Array.from({ length: this.o.drivers }, (_, i) => i), 16, (i) =>
-      this.send('create-driver', 'POST', '/drivers', {
-        token: this.o.adminKey,
-        body: { name: `Sim driver ${i}`, phone: `+491${digits}${String(i).padStart(6, '0')}`, vehicleType: 'bicycle' },
-      }),
+    const created = await mapLimit(
+      Array.from({ length: this.o.drivers }, (_, i) => i),
+      16,
+      (i) =>
+        this.send('create-driver', 'POST', '/drivers', {
+          token: this.o.adminKey,
+          body: { name: `Sim driver ${i}`, phone: `+491${digits}${String(i).padStart(6, '0')}`, vehicleType: 'bicycle' },
+        }),
     );
     const failed = created.filter((answer) => answer.status !== 201);
-    if (failed.length) throw new Error(`${failed.length} drivers could not be created (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
+    if (failed.length)
+      throw new Error(`${failed.length} drivers could not be created (first: ${failed[0].status} ${JSON.stringify(failed[0].body)})`);
     for (const { body } of created) {
       /** @type {Driver} */
       const driver = {
-        id: body.id, token: body.token, position: city.randomPoint(), onDuty: false, changingDuty: false, pinging: false, nextPingAt: 0,
-        trip: null, queued: null, silent: Math.random() < this.o.silentShare, seen: new Set(),
+        id: body.id,
+        token: body.token,
+        position: city.randomPoint(),
+        onDuty: false,
+        changingDuty: false,
+        pinging: false,
+        nextPingAt: 0,
+        trip: null,
+        queued: null,
+        silent: Math.random() < this.o.silentShare,
+        seen: new Set(),
       };
       this.drivers.push(driver);
       this.byId.set(driver.id, driver);
@@ -288,7 +314,10 @@ class Simulation {
   /** @param {Driver} driver @param {DeliveryRef} delivery */
   async answerOffer(driver, delivery) {
     if (Math.random() >= this.o.acceptShare) {
-      const answer = await this.send('decline', 'POST', `/deliveries/${delivery.id}/decline`, { token: driver.token, body: { reason: 'too far' } });
+      const answer = await this.send('decline', 'POST', `/deliveries/${delivery.id}/decline`, {
+        token: driver.token,
+        body: { reason: 'too far' },
+      });
       if (answer.status === 200) this.counts.declined += 1;
       return;
     }
@@ -307,7 +336,10 @@ class Simulation {
     const { lat, lon } = this.positionOf(driver, now);
     driver.nextPingAt = now + this.o.pingSeconds * 1000;
     await this.send('ping', 'PATCH', `/drivers/${driver.id}/location`, { token: driver.token, body: { lat, lon } });
-    const answer = await this.send('status', 'PATCH', `/drivers/${driver.id}/status`, { token: driver.token, body: { status: 'AVAILABLE' } });
+    const answer = await this.send('status', 'PATCH', `/drivers/${driver.id}/status`, {
+      token: driver.token,
+      body: { status: 'AVAILABLE' },
+    });
     if (answer.status === 200) {
       driver.onDuty = true;
       this.counts.onDuty += 1;
@@ -380,7 +412,17 @@ class Simulation {
     driver.onDuty = true;
     const now = performance.now();
     /** @type {Trip} */
-    const trip = { id: delivery.id, sellerOrderId: delivery.sellerOrderId, stage: 'to-pickup', from: driver.position, to: delivery.pickup, dropoff: delivery.dropoff, stageStart: now, stageEnd: now + this.legMs(), ending: 0 };
+    const trip = {
+      id: delivery.id,
+      sellerOrderId: delivery.sellerOrderId,
+      stage: 'to-pickup',
+      from: driver.position,
+      to: delivery.pickup,
+      dropoff: delivery.dropoff,
+      stageStart: now,
+      stageEnd: now + this.legMs(),
+      ending: 0,
+    };
     if (!driver.trip) driver.trip = trip;
     else {
       // Its previous delivery may be ending right now (answer not back yet): that is fine; otherwise it is a double assignment.
@@ -421,7 +463,8 @@ class Simulation {
   /** @param {string} sellerOrderId @param {string} driverId */
   async cancel(sellerOrderId, driverId) {
     const driver = this.byId.get(driverId);
-    const trip = driver?.trip?.sellerOrderId === sellerOrderId ? driver.trip : driver?.queued?.sellerOrderId === sellerOrderId ? driver.queued : null;
+    const trip =
+      driver?.trip?.sellerOrderId === sellerOrderId ? driver.trip : driver?.queued?.sellerOrderId === sellerOrderId ? driver.queued : null;
     if (trip) trip.ending += 1;
     const answer = await this.sendSigned('cancel', '/events/seller-order-cancelled', { sellerOrderId, reason: 'customer cancelled' });
     if (trip) trip.ending -= 1;
@@ -449,9 +492,13 @@ class Simulation {
     const deliveries = [];
     let cursor = '';
     do {
-      const { status, body } = await this.client.request('GET', `/deliveries?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, {
-        token: this.o.adminKey,
-      });
+      const { status, body } = await this.client.request(
+        'GET',
+        `/deliveries?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        {
+          token: this.o.adminKey,
+        },
+      );
       if (status !== 200) throw new Error(`GET /deliveries answered ${status}: ${JSON.stringify(body)}`);
       deliveries.push(...body.items.filter((/** @type {{ sellerOrderId: string }} */ d) => d.sellerOrderId.startsWith(`${this.runId}-`)));
       cursor = body.nextCursor ?? '';
@@ -491,9 +538,16 @@ class Simulation {
     return {
       runId: this.runId,
       settings: {
-        url: this.o.url, drivers: this.o.drivers, ordersPerSecond: this.o.ordersPerSecond, durationSeconds: this.o.durationSeconds,
-        pingSeconds: this.o.pingSeconds, mode: this.o.mode, maxWaitSeconds: this.o.maxWaitSeconds, acceptShare: this.o.acceptShare,
-        acceptDelaySeconds: this.o.acceptDelaySeconds, silentShare: this.o.silentShare,
+        url: this.o.url,
+        drivers: this.o.drivers,
+        ordersPerSecond: this.o.ordersPerSecond,
+        durationSeconds: this.o.durationSeconds,
+        pingSeconds: this.o.pingSeconds,
+        mode: this.o.mode,
+        maxWaitSeconds: this.o.maxWaitSeconds,
+        acceptShare: this.o.acceptShare,
+        acceptDelaySeconds: this.o.acceptDelaySeconds,
+        silentShare: this.o.silentShare,
       },
       dispatch,
       ...requests,
@@ -534,7 +588,9 @@ export async function simulate(options) {
   const simulation = new Simulation({ ...DEFAULTS, ...options });
   try {
     await simulation.setUp();
-    simulation.o.log(`running ${simulation.o.durationSeconds} s: ${simulation.o.ordersPerSecond} orders/s, pings every ${simulation.o.pingSeconds} s`);
+    simulation.o.log(
+      `running ${simulation.o.durationSeconds} s: ${simulation.o.ordersPerSecond} orders/s, pings every ${simulation.o.pingSeconds} s`,
+    );
     await simulation.run();
     return await simulation.summary();
   } finally {
@@ -546,11 +602,14 @@ export async function simulate(options) {
 
 /** True when the run saw a 5xx or a double assignment. @param {SimulationSummary} s */
 export const failed = (s) =>
-  s.serverErrors > 0 || s.doubleAssignments.seenInAnswers + s.doubleAssignments.drivers + s.doubleAssignments.orders + s.doubleAssignments.heldTwice > 0;
+  s.serverErrors > 0 ||
+  s.doubleAssignments.seenInAnswers + s.doubleAssignments.drivers + s.doubleAssignments.orders + s.doubleAssignments.heldTwice > 0;
 
 /** The summary as Markdown. @param {SimulationSummary} s */
 export function formatSummary(s) {
-  const kinds = Object.entries(s.byKind).map(([kind, k]) => `| ${kind} | ${k.requests} | ${k.p50Ms} | ${k.p99Ms} | ${statusText(k.byStatus)} |`);
+  const kinds = Object.entries(s.byKind).map(
+    ([kind, k]) => `| ${kind} | ${k.requests} | ${k.p50Ms} | ${k.p99Ms} | ${statusText(k.byStatus)} |`,
+  );
   return [
     `- ${s.settings.drivers} drivers pinging every ${s.settings.pingSeconds} s, ${s.settings.ordersPerSecond} orders/s for ${s.settings.durationSeconds} s against ${s.settings.url}`,
     `- Requests: ${s.requests} (${s.requestsPerSecond}/s), p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms; by status: ${statusText(s.byStatus)}; the simulator used ${s.simulatorCpuPercent} % of a core`,
@@ -561,12 +620,16 @@ export function formatSummary(s) {
         : ''),
     `- Orders: ${s.orders}; assigned ${s.dispatch.ordersAssigned}; expired ${s.dispatch.ordersExpired}; no driver available (nothing kept) ${s.noDriver}; failed ${s.orderFailures}`,
     `- Ready to assigned: median ${s.dispatch.readyToAssignedP50Ms} ms, p95 ${s.dispatch.readyToAssignedP95Ms} ms; offers per order ${s.dispatch.offersPerOrder}` +
-      (s.settings.mode === 'offer' ? ` (${s.offered} seen by drivers: ${s.accepted} accepted, ${s.declined} declined, ${s.ignored} ignored, ${s.acceptedLate} accepted too late)` : ''),
+      (s.settings.mode === 'offer'
+        ? ` (${s.offered} seen by drivers: ${s.accepted} accepted, ${s.declined} declined, ${s.ignored} ignored, ${s.acceptedLate} accepted too late)`
+        : ''),
     `- Deliveries: picked up ${s.pickedUp}, delivered ${s.delivered}, cancelled ${s.cancelled}, still live at the end ${s.liveAtEnd}`,
     `- Drivers went off duty ${s.offDuty} times and came back ${s.onDuty} times`,
     `- Double assignments: ${s.doubleAssignments.seenInAnswers} seen in answers; ${s.doubleAssignments.drivers} drivers and ${s.doubleAssignments.orders} orders with overlapping live deliveries in GET /deliveries (${s.deliveriesChecked} checked); ${s.doubleAssignments.heldTwice} deliveries or offers held at once by one driver in the audit trails`,
     ...(s.anomalies.assignedWhileOffDuty || s.anomalies.foreignDriver
-      ? [`- Other anomalies: ${s.anomalies.assignedWhileOffDuty} assignments to drivers off duty, ${s.anomalies.foreignDriver} to drivers of other runs`]
+      ? [
+          `- Other anomalies: ${s.anomalies.assignedWhileOffDuty} assignments to drivers off duty, ${s.anomalies.foreignDriver} to drivers of other runs`,
+        ]
       : []),
     ...s.serverErrorSamples.map((sample) => `- 5xx sample: ${sample}`),
     '',
@@ -592,7 +655,7 @@ async function main() {
   });
   const adminKey = process.env.ADMIN_API_KEY ?? '';
   const vendureSecret = process.env.VENDURE_WEBHOOK_SECRET ?? '';
-  if (!adminKey || !vendureSecret) throw new Error('set ADMIN_API_KEY and VENDURE_WEBHOOK_SECRET to the running service\'s values');
+  if (!adminKey || !vendureSecret) throw new Error("set ADMIN_API_KEY and VENDURE_WEBHOOK_SECRET to the running service's values");
   if (o.mode !== 'auto' && o.mode !== 'offer') throw new Error(`--mode must be auto or offer, not ${o.mode}`);
   const summary = await simulate({ ...o, mode: /** @type {'auto' | 'offer'} */ (o.mode), adminKey, vendureSecret });
   const text = formatSummary(summary);

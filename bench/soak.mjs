@@ -120,14 +120,18 @@ async function main() {
     [`memory growth after warm-up under ${MAX_GROWTH * 100} %`]: growth < MAX_GROWTH,
     'no overlapping live deliveries per driver or order': ledger.drivers === 0 && ledger.orders === 0,
     'BUSY exactly when a delivery is live': ledger.busyMismatch === 0 && ledger.notBusy === 0,
-    'every state change has its message, delivered and received': ledger.undelivered === 0 && missing === 0 && ledger.messages === ledger.changes,
+    'every state change has its message, delivered and received':
+      ledger.undelivered === 0 && missing === 0 && ledger.messages === ledger.changes,
   };
   const text = [
     `Soak of ${o.seconds} s (${new Date().toISOString().slice(0, 16)}Z), service defaults (rate limits on), PostgreSQL + Redis:`,
     '',
     formatSummary(summary),
     '',
-    `- Memory (resident): ${warm.toFixed(0)} MB in the minute after a ${o.warmupSeconds} s warm-up, ${end.toFixed(0)} MB in the last minute (${(growth * 100).toFixed(1)} %), peak ${peakMb.toFixed(0)} MB; samples every ${SAMPLE_EVERY_MS / 1000} s: ${samples.filter((_, i) => i % 12 === 0).map((s) => s.rssMb.toFixed(0)).join(', ')} MB`,
+    `- Memory (resident): ${warm.toFixed(0)} MB in the minute after a ${o.warmupSeconds} s warm-up, ${end.toFixed(0)} MB in the last minute (${(growth * 100).toFixed(1)} %), peak ${peakMb.toFixed(0)} MB; samples every ${SAMPLE_EVERY_MS / 1000} s: ${samples
+      .filter((_, i) => i % 12 === 0)
+      .map((s) => s.rssMb.toFixed(0))
+      .join(', ')} MB`,
     `- Books: ${ledger.deliveries} deliveries, ${ledger.changes} state changes, ${ledger.messages} webhook messages, ${ledger.undelivered} undelivered, ${missing} not received; overlapping live deliveries: ${ledger.drivers} drivers, ${ledger.orders} orders; BUSY mismatches: ${ledger.busyMismatch + ledger.notBusy}`,
     '',
     ...Object.entries(checks).map(([check, ok]) => `- ${ok ? 'pass' : '**FAIL**'}: ${check}`),

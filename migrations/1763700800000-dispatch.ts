@@ -78,9 +78,13 @@ export class Dispatch1763700800000 implements MigrationInterface {
     await queryRunner.query(`DROP INDEX deliveries_waiting_idx`);
     await queryRunner.query(`DROP INDEX deliveries_due_idx`);
     await queryRunner.query(`DROP INDEX deliveries_live_driver_key`);
-    await queryRunner.query(`CREATE UNIQUE INDEX deliveries_live_driver_key ON deliveries (driver_id) WHERE status IN ('ASSIGNED', 'PICKED_UP')`);
+    await queryRunner.query(
+      `CREATE UNIQUE INDEX deliveries_live_driver_key ON deliveries (driver_id) WHERE status IN ('ASSIGNED', 'PICKED_UP')`,
+    );
     await queryRunner.query(`DROP INDEX deliveries_live_seller_order_key`);
-    await queryRunner.query(`CREATE UNIQUE INDEX deliveries_live_seller_order_key ON deliveries (seller_order_id) WHERE status IN ('ASSIGNED', 'PICKED_UP')`);
+    await queryRunner.query(
+      `CREATE UNIQUE INDEX deliveries_live_seller_order_key ON deliveries (seller_order_id) WHERE status IN ('ASSIGNED', 'PICKED_UP')`,
+    );
     await queryRunner.query(`
       ALTER TABLE deliveries
         DROP CONSTRAINT deliveries_driver_check,

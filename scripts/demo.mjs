@@ -155,7 +155,10 @@ async function walkthrough() {
 
   let driver;
   await step('create a driver (POST /drivers, admin key)', async () => {
-    driver = await call('POST', '/drivers', { token: adminKey, body: { name: 'Ada Lovelace', phone: '+4915112345678', vehicleType: 'bicycle' } });
+    driver = await call('POST', '/drivers', {
+      token: adminKey,
+      body: { name: 'Ada Lovelace', phone: '+4915112345678', vehicleType: 'bicycle' },
+    });
     return `id ${driver.id}, status ${driver.status}, token issued`;
   });
   await step('send its location (PATCH /drivers/:id/location, driver token)', async () => {
@@ -205,7 +208,15 @@ async function walkthrough() {
     if (response.status !== 200) throw new Error(`answered ${response.status} ${text}`);
     if (options['metrics-file']) writeFileSync(options['metrics-file'], text);
     const series = ['assignments_total{outcome="assigned"}', 'webhook_attempts_total'];
-    const values = series.map((name) => `${name} ${text.split('\n').find((line) => line.startsWith(`${name} `))?.split(' ')[1] ?? 'missing'}`);
+    const values = series.map(
+      (name) =>
+        `${name} ${
+          text
+            .split('\n')
+            .find((line) => line.startsWith(`${name} `))
+            ?.split(' ')[1] ?? 'missing'
+        }`,
+    );
     if (!values[0].endsWith(' 1')) throw new Error(values.join(', '));
     return values.join(', ');
   });

@@ -28,7 +28,11 @@ const { loadConfig } = await import('../dist/src/config/load-config.js');
 const { buildOpenApiDocument } = await import('../dist/src/openapi/openapi-document.js');
 
 // The defaults: nothing in the document depends on the environment.
-const app = await NestFactory.create(AppModule.register(loadConfig({})), new FastifyAdapter(), { preview: true, logger: false, abortOnError: false });
+const app = await NestFactory.create(AppModule.register(loadConfig({})), new FastifyAdapter(), {
+  preview: true,
+  logger: false,
+  abortOnError: false,
+});
 const text = `${JSON.stringify(buildOpenApiDocument(app), null, 2)}\n`;
 await app.close();
 

@@ -103,7 +103,8 @@ const admin = { authorization: `Bearer ${adminKey}` };
  */
 async function call(method, path, auth, body) {
   const text = body === undefined ? undefined : JSON.stringify(body);
-  const headers = auth === 'vendure' ? signed(text ?? '') : { ...auth, ...(text === undefined ? {} : { 'content-type': 'application/json' }) };
+  const headers =
+    auth === 'vendure' ? signed(text ?? '') : { ...auth, ...(text === undefined ? {} : { 'content-type': 'application/json' }) };
   const response = await fetch(`${base}${path}`, { method, headers, body: text, signal: AbortSignal.timeout(20_000) });
   const raw = await response.text();
   return { status: response.status, body: raw ? JSON.parse(raw) : null };
@@ -115,7 +116,9 @@ async function waitForWorkers() {
     const list = JSON.parse(await pm2('jlist'));
     const online = list.filter((/** @type {any} */ p) => p.name === 'driver-service' && p.pm2_env.status === 'online');
     if (online.length === instances) {
-      const health = await Promise.all(Array.from({ length: instances * 4 }, () => call('GET', '/health', {}).catch(() => ({ status: 0 }))));
+      const health = await Promise.all(
+        Array.from({ length: instances * 4 }, () => call('GET', '/health', {}).catch(() => ({ status: 0 }))),
+      );
       if (health.every((h) => h.status === 200)) return online.map((/** @type {any} */ p) => p.pid);
     }
     if (Date.now() > deadline) throw new Error(`${instances} healthy workers did not come up within 60 s`);
@@ -128,7 +131,10 @@ async function createFleet(/** @type {number} */ size) {
   /** @type {Driver[]} */
   const fleet = [];
   for (let i = 0; i < size; i++) {
-    const created = await call('POST', '/drivers', admin, { name: `Reload ${i}`, phone: `+4930${String(Date.now()).slice(-6)}${String(i).padStart(3, '0')}` });
+    const created = await call('POST', '/drivers', admin, {
+      name: `Reload ${i}`,
+      phone: `+4930${String(Date.now()).slice(-6)}${String(i).padStart(3, '0')}`,
+    });
     if (created.status !== 201) throw new Error(`creating a driver answered ${created.status}: ${JSON.stringify(created.body)}`);
     const driver = { id: created.body.id, token: created.body.token };
     const auth = { authorization: `Bearer ${driver.token}` };
@@ -175,9 +181,17 @@ function steadyLoad(/** @type {Driver[]} */ fleet) {
       await attempt('location', () => call('PATCH', `/drivers/${driver.id}/location`, auth, jitter()), [200]);
       if (Math.random() < 0.2) {
         const sellerOrderId = `RELOAD-${++orders}-${randomUUID().slice(0, 8)}`;
-        const ready = await attempt('ready', () => call('POST', '/events/seller-order-ready', 'vendure', { sellerOrderId, pickupLat: CITY.lat, pickupLon: CITY.lon }), [200]);
+        const ready = await attempt(
+          'ready',
+          () => call('POST', '/events/seller-order-ready', 'vendure', { sellerOrderId, pickupLat: CITY.lat, pickupLon: CITY.lon }),
+          [200],
+        );
         if (ready?.body?.assigned) {
-          await attempt('cancel', () => call('POST', '/events/seller-order-cancelled', 'vendure', { sellerOrderId, reason: 'reload check' }), [200]);
+          await attempt(
+            'cancel',
+            () => call('POST', '/events/seller-order-cancelled', 'vendure', { sellerOrderId, reason: 'reload check' }),
+            [200],
+          );
         }
       }
       if (Math.random() < 0.1) await attempt('health', () => call('GET', '/health', {}), [200]);
@@ -244,7 +258,8 @@ async function main() {
   } finally {
     await pm2('kill').catch(() => undefined);
     rmSync(pm2Home, { recursive: true, force: true });
-    if (ownDatabase) await withAdminDatabase('postgres', (client) => client.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).then(() => undefined));
+    if (ownDatabase)
+      await withAdminDatabase('postgres', (client) => client.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).then(() => undefined));
   }
   console.log(failed ? 'RELOAD CHECK FAILED' : 'RELOAD CHECK PASSED: 0 failed requests');
   process.exitCode = failed ? 1 : 0;

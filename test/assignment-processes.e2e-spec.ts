@@ -79,7 +79,8 @@ describe('assignment across two service processes sharing the databases (as unde
     const refused = answers.filter((a) => !a.assigned);
     expect(assignedAnswers).toHaveLength(FLEET);
     expect(refused).toHaveLength(ORDERS - FLEET);
-    for (const answer of refused) expect(answer).toEqual({ assigned: false, sellerOrderId: answer.sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' });
+    for (const answer of refused)
+      expect(answer).toEqual({ assigned: false, sellerOrderId: answer.sellerOrderId, reason: 'NO_DRIVER_AVAILABLE' });
 
     const driverIds = assignedAnswers.map((a) => a.driverId);
     expect(new Set(driverIds).size).toBe(FLEET);

@@ -38,7 +38,9 @@ describe('assignment: POST /events/seller-order-ready', () => {
   /** Checks the books: each driver and each order has at most one live delivery. */
   async function expectNoDoubleAssignment() {
     expect(
-      await count(`SELECT count(*)::int AS n FROM (SELECT driver_id FROM deliveries WHERE status IN ('ASSIGNED','PICKED_UP') GROUP BY driver_id HAVING count(*) > 1) x`),
+      await count(
+        `SELECT count(*)::int AS n FROM (SELECT driver_id FROM deliveries WHERE status IN ('ASSIGNED','PICKED_UP') GROUP BY driver_id HAVING count(*) > 1) x`,
+      ),
     ).toBe(0);
     expect(
       await count(
@@ -254,13 +256,25 @@ describe('assignment: POST /events/seller-order-ready', () => {
     /** A claim straight through the repository, as the assignment makes it. */
     const claim = (sellerOrderId: string, driverId: string) =>
       t.app.get(DeliveriesRepository).assign({
-        sellerOrderId, channelId: null, driverId, pickupLat: PICKUP.lat, pickupLon: PICKUP.lon, dropoffLat: null, dropoffLon: null,
-        distanceMeters: 1, heartbeatCutoff: new Date(Date.now() - 60_000), actor: 'vendure', requestId: null, firstAttemptAfterSeconds: 0,
+        sellerOrderId,
+        channelId: null,
+        driverId,
+        pickupLat: PICKUP.lat,
+        pickupLon: PICKUP.lon,
+        dropoffLat: null,
+        dropoffLon: null,
+        distanceMeters: 1,
+        heartbeatCutoff: new Date(Date.now() - 60_000),
+        actor: 'vendure',
+        requestId: null,
+        firstAttemptAfterSeconds: 0,
       });
     /** Resolves once a backend of the test database waits for a lock (the claim that now waits). */
     const someoneWaitsForALock = () =>
       eventually(
-        async () => (await count(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)) > 0,
+        async () =>
+          (await count(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`)) >
+          0,
         { what: 'a claim waiting for the lock' },
       );
 
@@ -303,7 +317,7 @@ describe('assignment: POST /events/seller-order-ready', () => {
       expect(await waitingForOrder).toMatchObject({ outcome: 'assigned', delivery: { driverId: forHeldOrder.id } });
     });
 
-    it("come after a delivery of their order made while their batch ran, so a cancellation finds the live one", async () => {
+    it('come after a delivery of their order made while their batch ran, so a cancellation finds the live one', async () => {
       const [late, earlier] = await insertDrivers(sql, scatter(2));
       // A batch's transaction has begun (now() is fixed from here) before the order's first delivery is made and cancelled.
       const batch = await holding('SELECT now()', []);

@@ -36,8 +36,10 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
   beforeEach(() => env.reset());
 
-  const ping = (driver: CreatedDriver, point: { lat: number; lon: number; recordedAt?: string; accuracy?: number; heading?: number; speed?: number }) =>
-    http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point);
+  const ping = (
+    driver: CreatedDriver,
+    point: { lat: number; lon: number; recordedAt?: string; accuracy?: number; heading?: number; speed?: number },
+  ) => http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point);
   const setStatus = (driver: CreatedDriver, status: string) =>
     http().patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status });
   const nearbyIds = async (query: Record<string, number> = BERLIN) =>
@@ -71,10 +73,13 @@ describe('availability: location, heartbeat, status and nearest search', () => {
     it('reaches PostgreSQL on its own, without a request or shutdown forcing it', async () => {
       const driver = await newDriver(t);
       await ping(driver, { lat: 48.1, lon: 11.5 }).expect(200);
-      const stored = await eventually(async () => {
-        const r = await row(driver.id);
-        return r.last_lat === 48.1 && r;
-      }, { what: 'write-behind flush', timeoutMs: 5_000 });
+      const stored = await eventually(
+        async () => {
+          const r = await row(driver.id);
+          return r.last_lat === 48.1 && r;
+        },
+        { what: 'write-behind flush', timeoutMs: 5_000 },
+      );
       expect(stored.last_lon).toBe(11.5);
       expect(stored.last_seen_at).not.toBeNull();
     });
@@ -190,8 +195,20 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const store = t.app.get(AvailabilityStore);
       const now = new Date();
       const direct = (driverId: string, lat: number, rateLimit: RateLimitWindow | null = null) =>
-        store.recordPing({ driverId, points: [{ lat, lon: 13.4, recordedAt: now, moves: true }], now, ttlSeconds: 60, maxSpeedKmh: 0, limit: rateLimit });
-      const results = await Promise.all([direct(available.id, 52.51), direct(offline.id, 52.52), direct(spent.id, 52.54, limit), direct(unknown, 52.53)]);
+        store.recordPing({
+          driverId,
+          points: [{ lat, lon: 13.4, recordedAt: now, moves: true }],
+          now,
+          ttlSeconds: 60,
+          maxSpeedKmh: 0,
+          limit: rateLimit,
+        });
+      const results = await Promise.all([
+        direct(available.id, 52.51),
+        direct(offline.id, 52.52),
+        direct(spent.id, 52.54, limit),
+        direct(unknown, 52.53),
+      ]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
       await eventually(async () => calls.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
@@ -246,16 +263,14 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(await redis.exists(`driver:online:${driver.id}`)).toBe(0);
     });
 
-    it("answers 401 without credentials, 403 on another driver, 404 for an unknown driver", async () => {
+    it('answers 401 without credentials, 403 on another driver, 404 for an unknown driver', async () => {
       const [ada, bob] = [await newDriver(t), await newDriver(t)];
       await http().patch(`/drivers/${ada.id}/location`).send(BERLIN).expect(401);
       expect((await http().patch(`/drivers/${ada.id}/location`).set(bearer(bob.token)).send(BERLIN).expect(403)).body.code).toBe(
         'FORBIDDEN',
       );
       const unknown = '00000000-0000-4000-8000-000000000000';
-      expect((await http().patch(`/drivers/${unknown}/location`).set(admin).send(BERLIN).expect(404)).body.code).toBe(
-        'DRIVER_NOT_FOUND',
-      );
+      expect((await http().patch(`/drivers/${unknown}/location`).set(admin).send(BERLIN).expect(404)).body.code).toBe('DRIVER_NOT_FOUND');
       await flushLocations();
       expect((await row(ada.id)).last_lat).toBeNull();
     });
@@ -367,7 +382,11 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const redis = shortTtlRedis;
       const driver = await newDriver(shortTtl);
       await request(shortTtl.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(BERLIN).expect(200);
-      await request(shortTtl.server).patch(`/drivers/${driver.id}/status`).set(bearer(driver.token)).send({ status: 'AVAILABLE' }).expect(200);
+      await request(shortTtl.server)
+        .patch(`/drivers/${driver.id}/status`)
+        .set(bearer(driver.token))
+        .send({ status: 'AVAILABLE' })
+        .expect(200);
       expect(await redis.zrange('drivers:geo', 0, -1)).toContain(driver.id);
 
       await eventually(async () => !(await redis.zrange('drivers:geo', 0, -1)).includes(driver.id), {
@@ -389,7 +408,11 @@ describe('availability: location, heartbeat, status and nearest search', () => {
     it('writes buffered points to PostgreSQL when the service shuts down', async () => {
       const other = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
       const driver = await newDriver(other);
-      await request(other.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 47.1, lon: 8.5 }).expect(200);
+      await request(other.server)
+        .patch(`/drivers/${driver.id}/location`)
+        .set(bearer(driver.token))
+        .send({ lat: 47.1, lon: 8.5 })
+        .expect(200);
       expect(other.app.get(LocationWriter).bufferedCount).toBe(1);
       await other.close();
       expect(await row(driver.id)).toMatchObject({ last_lat: 47.1, last_lon: 8.5 });
@@ -462,9 +485,17 @@ describe('availability: location, heartbeat, status and nearest search', () => {
     it('refuses a radius above ASSIGNMENT_MAX_RADIUS_KM instead of silently shrinking it', async () => {
       const narrow = await startTestApp({ DATABASE_URL: database.url, ASSIGNMENT_MAX_RADIUS_KM: '5' });
       try {
-        const response = await request(narrow.server).get('/drivers/nearby').query({ ...BERLIN, radiusKm: 6 }).set(admin).expect(400);
+        const response = await request(narrow.server)
+          .get('/drivers/nearby')
+          .query({ ...BERLIN, radiusKm: 6 })
+          .set(admin)
+          .expect(400);
         expect(response.body.message).toEqual(['radiusKm must not be greater than 5 (ASSIGNMENT_MAX_RADIUS_KM)']);
-        await request(narrow.server).get('/drivers/nearby').query({ ...BERLIN, radiusKm: 5 }).set(admin).expect(200);
+        await request(narrow.server)
+          .get('/drivers/nearby')
+          .query({ ...BERLIN, radiusKm: 5 })
+          .set(admin)
+          .expect(200);
       } finally {
         await narrow.close();
       }
@@ -599,7 +630,10 @@ describe('availability: location, heartbeat, status and nearest search', () => {
 
     it('prunes by the whole choosable rule: a member whose state says AVAILABLE but whose heartbeat is stale goes too', async () => {
       const now = Date.now();
-      for (const [id, seen] of [['stale-member', now - 120_000], ['fresh-member', now]] as const) {
+      for (const [id, seen] of [
+        ['stale-member', now - 120_000],
+        ['fresh-member', now],
+      ] as const) {
         await redis.hset('drivers:status', id, 'AVAILABLE:1:1');
         await redis.hset('drivers:location', id, `13.4 52.5 ${seen}`);
         await redis.zadd('drivers:heartbeat', seen, id);

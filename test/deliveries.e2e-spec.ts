@@ -171,10 +171,24 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       expect(await eventCount(answer.deliveryId)).toBe(3);
 
       const trail = await auditTrail(answer.deliveryId, bearer(driver.token));
-      expect(trail.map(({ type, fromStatus, toStatus, actor, data }) => ({ type, fromStatus, toStatus, actor, requestId: data.requestId }))).toEqual([
+      expect(
+        trail.map(({ type, fromStatus, toStatus, actor, data }) => ({ type, fromStatus, toStatus, actor, requestId: data.requestId })),
+      ).toEqual([
         { type: 'delivery.assigned', fromStatus: null, toStatus: 'ASSIGNED', actor: 'vendure', requestId: 'req-assign-1' },
-        { type: 'delivery.picked_up', fromStatus: 'ASSIGNED', toStatus: 'PICKED_UP', actor: `driver:${driver.id}`, requestId: 'req-pickup-1' },
-        { type: 'delivery.delivered', fromStatus: 'PICKED_UP', toStatus: 'DELIVERED', actor: `driver:${driver.id}`, requestId: 'req-deliver-1' },
+        {
+          type: 'delivery.picked_up',
+          fromStatus: 'ASSIGNED',
+          toStatus: 'PICKED_UP',
+          actor: `driver:${driver.id}`,
+          requestId: 'req-pickup-1',
+        },
+        {
+          type: 'delivery.delivered',
+          fromStatus: 'PICKED_UP',
+          toStatus: 'DELIVERED',
+          actor: `driver:${driver.id}`,
+          requestId: 'req-deliver-1',
+        },
       ]);
       expect(trail[0].data).toMatchObject({ driverId: driver.id, distanceMeters: expect.any(Number) });
       const times = trail.map((e) => Date.parse(e.at));
@@ -196,7 +210,10 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       const second = await assign('SO-SM-F2', { lat: 52.5, lon: 13.3 });
       expect(second.driverId).toBe(ada.id);
       await setStatus(second.deliveryId, bearer(ada.token), { status: 'PICKED_UP' }).expect(200);
-      const failedOnRoad = await setStatus(second.deliveryId, bearer(ada.token), { status: 'FAILED', reason: '  Customer not at home  ' }).expect(200);
+      const failedOnRoad = await setStatus(second.deliveryId, bearer(ada.token), {
+        status: 'FAILED',
+        reason: '  Customer not at home  ',
+      }).expect(200);
       expect(failedOnRoad.body).toMatchObject({ status: 'FAILED', failureReason: 'Customer not at home' });
       // The same move twice (even with another reason) is a no-op.
       const failedAgain = await setStatus(second.deliveryId, bearer(ada.token), { status: 'FAILED', reason: 'Something else' }).expect(200);
@@ -222,7 +239,12 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       const driver = await availableDriver();
       const answer = await assign('SO-SM-C1');
       await setStatus(answer.deliveryId, bearer(driver.token), { status: 'PICKED_UP' }).expect(200);
-      const cancelled = await setStatus(answer.deliveryId, admin, { status: 'CANCELLED', reason: 'Customer called' }, 'req-cancel-op').expect(200);
+      const cancelled = await setStatus(
+        answer.deliveryId,
+        admin,
+        { status: 'CANCELLED', reason: 'Customer called' },
+        'req-cancel-op',
+      ).expect(200);
       expect(cancelled.body).toMatchObject({ status: 'CANCELLED', failureReason: null });
       expect(cancelled.body.cancelledAt).not.toBeNull();
       await expectRefusedMove(answer.deliveryId, bearer(driver.token), 'DELIVERED');
@@ -266,29 +288,35 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       ],
     ];
 
-    it.each(finishers)('%s: AVAILABLE in PostgreSQL, back in drivers:geo, and assigned the next order', async (_case, finish, expected, by) => {
-      const driver = await availableDriver();
-      const first = await assign('SO-FREE-1');
-      expect(first.driverId).toBe(driver.id);
-      await expectBusy(driver.id);
-      // While it is BUSY, nobody else is there to take an order.
-      expect((await ready(orderAt('SO-FREE-WAIT')).expect(200)).body).toEqual({
-        assigned: false,
-        sellerOrderId: 'SO-FREE-WAIT',
-        reason: 'NO_DRIVER_AVAILABLE',
-      });
+    it.each(finishers)(
+      '%s: AVAILABLE in PostgreSQL, back in drivers:geo, and assigned the next order',
+      async (_case, finish, expected, by) => {
+        const driver = await availableDriver();
+        const first = await assign('SO-FREE-1');
+        expect(first.driverId).toBe(driver.id);
+        await expectBusy(driver.id);
+        // While it is BUSY, nobody else is there to take an order.
+        expect((await ready(orderAt('SO-FREE-WAIT')).expect(200)).body).toEqual({
+          assigned: false,
+          sellerOrderId: 'SO-FREE-WAIT',
+          reason: 'NO_DRIVER_AVAILABLE',
+        });
 
-      await finish(first.deliveryId, driver);
-      expect(await deliveryRow(first.deliveryId)).toMatchObject({ status: expected.status, failure_reason: expected.failureReason });
-      const trail = await auditTrail(first.deliveryId);
-      expect(trail[trail.length - 1]).toMatchObject({ toStatus: expected.status, actor: by === 'admin' ? 'admin' : `driver:${driver.id}` });
-      await expectFreed(driver.id);
+        await finish(first.deliveryId, driver);
+        expect(await deliveryRow(first.deliveryId)).toMatchObject({ status: expected.status, failure_reason: expected.failureReason });
+        const trail = await auditTrail(first.deliveryId);
+        expect(trail[trail.length - 1]).toMatchObject({
+          toStatus: expected.status,
+          actor: by === 'admin' ? 'admin' : `driver:${driver.id}`,
+        });
+        await expectFreed(driver.id);
 
-      const next = await assign('SO-FREE-2');
-      expect(next.driverId).toBe(driver.id);
-      expect(next.deliveryId).not.toBe(first.deliveryId);
-      await expectBusy(driver.id);
-    });
+        const next = await assign('SO-FREE-2');
+        expect(next.driverId).toBe(driver.id);
+        expect(next.deliveryId).not.toBe(first.deliveryId);
+        await expectBusy(driver.id);
+      },
+    );
   });
 
   // ---------------------------------------------------------------- Vendure cancellation
@@ -522,7 +550,10 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
       expect(await ids({ driverId: d1.id, status: 'ASSIGNED' })).toEqual([l1b.deliveryId]);
 
       const full = await http().get('/deliveries').query({ sellerOrderId: 'SO-LIST-2' }).set(admin).expect(200);
-      expect(full.body).toEqual({ items: [expect.objectContaining({ id: l2.deliveryId, status: 'PICKED_UP', driverId: d2.id })], nextCursor: null });
+      expect(full.body).toEqual({
+        items: [expect.objectContaining({ id: l2.deliveryId, status: 'PICKED_UP', driverId: d2.id })],
+        nextCursor: null,
+      });
 
       // Pages of 3, then walking one at a time: every delivery once, in creation order.
       const first = await http().get('/deliveries').query({ limit: 3 }).set(admin).expect(200);
@@ -548,7 +579,15 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
     it('is for operators only, and validates its query', async () => {
       const driver = await availableDriver();
       expect((await http().get('/deliveries').set(bearer(driver.token)).expect(403)).body.code).toBe('FORBIDDEN');
-      for (const query of [{ status: 'LOST' }, { driverId: 'not-a-uuid' }, { limit: 0 }, { limit: 201 }, { limit: 'ten' }, { limit: '' }, { sellerOrderId: 'SO\u0000' }]) {
+      for (const query of [
+        { status: 'LOST' },
+        { driverId: 'not-a-uuid' },
+        { limit: 0 },
+        { limit: 201 },
+        { limit: 'ten' },
+        { limit: '' },
+        { sellerOrderId: 'SO\u0000' },
+      ]) {
         expect((await http().get('/deliveries').query(query).set(admin).expect(400)).body.code).toBe('VALIDATION_FAILED');
       }
       expect((await http().get('/deliveries').query({ cursor: 'garbage' }).set(admin).expect(400)).body.code).toBe('INVALID_CURSOR');
@@ -612,7 +651,14 @@ describe('deliveries: state machine, audit trail, cancellation, ownership', () =
 
     it('seller-order-ready with a dropoff and a channel stores both', async () => {
       await availableDriver();
-      const body = { sellerOrderId: 'SO-EV-FULL', pickupLat: 52.52, pickupLon: 13.405, dropoffLat: 52.51, dropoffLon: 13.39, channelId: 'berlin' };
+      const body = {
+        sellerOrderId: 'SO-EV-FULL',
+        pickupLat: 52.52,
+        pickupLon: 13.405,
+        dropoffLat: 52.51,
+        dropoffLon: 13.39,
+        channelId: 'berlin',
+      };
       const answer = await ready(body).expect(200);
       expect(answer.body.assigned).toBe(true);
       const delivery = await http().get(`/deliveries/${answer.body.deliveryId}`).set(admin).expect(200);

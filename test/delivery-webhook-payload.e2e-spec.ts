@@ -59,7 +59,9 @@ describe('the delivery webhook payload built in SQL', () => {
        ORDER BY m.created_at, m.delivery_seq`,
     );
     expect(rows.map((row) => row.type).sort()).toEqual(
-      ['assigned', 'assigned', 'assigned', 'assigned', 'picked_up', 'delivered', 'failed', 'cancelled', 'cancelled'].map((s) => `delivery.${s}`).sort(),
+      ['assigned', 'assigned', 'assigned', 'assigned', 'picked_up', 'delivered', 'failed', 'cancelled', 'cancelled']
+        .map((s) => `delivery.${s}`)
+        .sort(),
     );
     for (const row of rows) {
       expect({ type: row.type, problems: deliveryWebhookProblems(row.payload) }).toEqual({ type: row.type, problems: [] });
@@ -75,7 +77,11 @@ describe('the delivery webhook payload built in SQL', () => {
         ...(row.request_id ? { requestId: row.request_id } : {}),
         ...(row.event_reason ? { reason: row.event_reason } : {}),
       };
-      expect(row.payload).toEqual({ type: EVENT_TYPES[row.to_status as DeliveryStatus], timestamp: row.payload.timestamp, data: expectedData });
+      expect(row.payload).toEqual({
+        type: EVENT_TYPES[row.to_status as DeliveryStatus],
+        timestamp: row.payload.timestamp,
+        data: expectedData,
+      });
     }
     // The caller's x-request-id where it sent one, the one the service gave the request otherwise.
     const requestIds = rows.map((row) => row.payload.data.requestId as string);

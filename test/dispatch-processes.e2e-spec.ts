@@ -25,7 +25,8 @@ function client(bases: () => string[], sql: () => pg.Client) {
   };
   const operator = { authorization: `Bearer ${ADMIN_KEY}` };
   return {
-    ready: (target: number, body: object) => call(target, 'POST', '/events/seller-order-ready', body, signedHeaders(VENDURE_SECRET, JSON.stringify(body))),
+    ready: (target: number, body: object) =>
+      call(target, 'POST', '/events/seller-order-ready', body, signedHeaders(VENDURE_SECRET, JSON.stringify(body))),
     admin: (target: number, method: string, path: string, body?: object) => call(target, method, path, body, operator),
     scalar: async (query: string, params: unknown[] = []) => (await sql().query(query, params)).rows[0].n as number,
     types: async (deliveryId: string) =>
@@ -54,7 +55,10 @@ describe('dispatch across two service processes (as under PM2)', () => {
   let redis: Redis;
   let sql: pg.Client;
   let services: ServiceProcess[];
-  const api = client(() => cluster.bases, () => sql);
+  const api = client(
+    () => cluster.bases,
+    () => sql,
+  );
 
   beforeAll(async () => {
     ({ redis, sql, services } = cluster);
@@ -71,7 +75,9 @@ describe('dispatch across two service processes (as under PM2)', () => {
 
   /** Ends every live delivery and takes every driver out of service, so each test starts with its own drivers only. */
   async function idle(): Promise<void> {
-    const { rows } = await sql.query(`SELECT seller_order_id FROM deliveries WHERE status IN ('PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP')`);
+    const { rows } = await sql.query(
+      `SELECT seller_order_id FROM deliveries WHERE status IN ('PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP')`,
+    );
     for (const row of rows) {
       const body = { sellerOrderId: row.seller_order_id };
       const response = await fetch(`${cluster.bases[0]}/events/seller-order-cancelled`, {
@@ -97,7 +103,12 @@ describe('dispatch across two service processes (as under PM2)', () => {
     const pickups = scatter(100, CENTRE, 4);
     const ids: string[] = [];
     for (let i = 0; i < pickups.length; i++) {
-      const answer = await api.ready(i % 2, { sellerOrderId: `SO-P-CROWD-${String(i).padStart(3, '0')}`, pickupLat: pickups[i].lat, pickupLon: pickups[i].lon, maxWaitSeconds: 600 });
+      const answer = await api.ready(i % 2, {
+        sellerOrderId: `SO-P-CROWD-${String(i).padStart(3, '0')}`,
+        pickupLat: pickups[i].lat,
+        pickupLon: pickups[i].lon,
+        maxWaitSeconds: 600,
+      });
       expect(answer.body.status).toBe('PENDING');
       ids.push(answer.body.deliveryId);
     }
@@ -125,10 +136,10 @@ describe('dispatch across two service processes (as under PM2)', () => {
       const offered = await api.ready(round % 2, order);
       expect(offered.body).toMatchObject({ status: 'OFFERED', driverId: a });
       const id = offered.body.deliveryId;
-      await sql.query(`UPDATE deliveries SET offer_expires_at = now() + make_interval(secs => $2), due_at = now() + make_interval(secs => $2) WHERE id = $1`, [
-        id,
-        (round % 4) * 0.02,
-      ]);
+      await sql.query(
+        `UPDATE deliveries SET offer_expires_at = now() + make_interval(secs => $2), due_at = now() + make_interval(secs => $2) WHERE id = $1`,
+        [id, (round % 4) * 0.02],
+      );
       // An operator accepts for a, naming it: the answer holds only while a holds the offer.
       const accepted = await api.admin((round + 1) % 2, 'POST', `/deliveries/${id}/accept`, { driverId: a });
       if (accepted.status === 200) {
@@ -152,7 +163,12 @@ describe('dispatch across two service processes (as under PM2)', () => {
     const pair = await availableDrivers([north(0.1), north(1)]);
     const [a] = pair;
     for (let round = 0; round < 6; round++) {
-      const offered = await api.ready(0, { sellerOrderId: `SO-P-REASSIGN-${round}`, pickupLat: CENTRE.lat, pickupLon: CENTRE.lon, dispatchMode: 'offer' });
+      const offered = await api.ready(0, {
+        sellerOrderId: `SO-P-REASSIGN-${round}`,
+        pickupLat: CENTRE.lat,
+        pickupLon: CENTRE.lon,
+        dispatchMode: 'offer',
+      });
       expect(offered.body.driverId).toBe(a);
       const id = offered.body.deliveryId;
       const [accepted, reassigned] = await Promise.all([
@@ -184,10 +200,16 @@ describe('dispatch across two service processes (as under PM2)', () => {
       ...Array.from({ length: 10 }, (_, i) => api.ready(i % 2, order)),
     ]);
     expect(declined.status).toBe(200);
-    for (const repeat of repeats) expect({ status: repeat.status, deliveryId: repeat.body.deliveryId }).toEqual({ status: 200, deliveryId: id });
+    for (const repeat of repeats)
+      expect({ status: repeat.status, deliveryId: repeat.body.deliveryId }).toEqual({ status: 200, deliveryId: id });
     const { rows } = await sql.query(`SELECT id, status, driver_id FROM deliveries WHERE seller_order_id = 'SO-P-DECLINE'`);
     expect(rows).toEqual([{ id, status: 'OFFERED', driver_id: b }]);
-    expect(await api.scalar(`SELECT count(*)::int AS n FROM delivery_events WHERE delivery_id = $1 AND type = 'delivery.offered' AND data->>'driverId' = $2`, [id, a])).toBe(1);
+    expect(
+      await api.scalar(
+        `SELECT count(*)::int AS n FROM delivery_events WHERE delivery_id = $1 AND type = 'delivery.offered' AND data->>'driverId' = $2`,
+        [id, a],
+      ),
+    ).toBe(1);
     expect(await api.doubles()).toEqual({ drivers: 0, orders: 0 });
     await idle();
   });
@@ -206,7 +228,10 @@ describe('dispatch timers survive a SIGKILL', () => {
   const cluster = useServiceCluster('dispatch_sigkill', { processes: 1, env: { ...ENV, DISPATCH_TIMER_INTERVAL_MS: '60000' } });
   let sql: pg.Client;
   let later: ServiceProcess[] = [];
-  const api = client(() => cluster.bases, () => sql);
+  const api = client(
+    () => cluster.bases,
+    () => sql,
+  );
 
   beforeAll(() => {
     ({ sql } = cluster);
@@ -220,7 +245,12 @@ describe('dispatch timers survive a SIGKILL', () => {
     for (const d of drivers) expect((await api.admin(0, 'PATCH', `/drivers/${d.id}/status`, { status: 'AVAILABLE' })).status).toBe(200);
     const offers: string[] = [];
     for (let i = 0; i < 5; i++) {
-      const answer = await api.ready(0, { sellerOrderId: `SO-K-OFFER-${i}`, pickupLat: CENTRE.lat, pickupLon: CENTRE.lon, dispatchMode: 'offer' });
+      const answer = await api.ready(0, {
+        sellerOrderId: `SO-K-OFFER-${i}`,
+        pickupLat: CENTRE.lat,
+        pickupLon: CENTRE.lon,
+        dispatchMode: 'offer',
+      });
       expect(answer.body.status).toBe('OFFERED');
       offers.push(answer.body.deliveryId);
     }
@@ -237,13 +267,22 @@ describe('dispatch timers survive a SIGKILL', () => {
     // Every deadline has passed.
     await sql.query(`UPDATE deliveries SET offer_expires_at = now(), due_at = now() WHERE id = ANY($1::uuid[])`, [offers]);
     await sql.query(`UPDATE deliveries SET wait_until = now(), due_at = now() WHERE id = ANY($1::uuid[])`, [waits]);
-    ({ services: later } = await startServiceProcesses(2, { DATABASE_URL: cluster.database.url, REDIS_URL: cluster.redisServer.url, ...ENV }));
+    ({ services: later } = await startServiceProcesses(2, {
+      DATABASE_URL: cluster.database.url,
+      REDIS_URL: cluster.redisServer.url,
+      ...ENV,
+    }));
 
-    await eventually(async () => (await api.scalar(`SELECT count(*)::int AS n FROM deliveries WHERE id = ANY($1::uuid[]) AND status = 'EXPIRED'`, [waits])) === 5, {
-      what: 'the waits to end',
-    });
     await eventually(
-      async () => (await api.scalar(`SELECT count(*)::int AS n FROM delivery_refusals WHERE delivery_id = ANY($1::uuid[])`, [offers])) === 5,
+      async () =>
+        (await api.scalar(`SELECT count(*)::int AS n FROM deliveries WHERE id = ANY($1::uuid[]) AND status = 'EXPIRED'`, [waits])) === 5,
+      {
+        what: 'the waits to end',
+      },
+    );
+    await eventually(
+      async () =>
+        (await api.scalar(`SELECT count(*)::int AS n FROM delivery_refusals WHERE delivery_id = ANY($1::uuid[])`, [offers])) === 5,
       { what: 'the offers to time out' },
     );
     // Fired once each: one timeout per offer, one expiry per wait, and one webhook each.
@@ -251,7 +290,11 @@ describe('dispatch timers survive a SIGKILL', () => {
       const types = await api.types(id);
       expect(types.slice(0, 2)).toEqual(['offered', 'pending']);
       expect(types.filter((t) => t === 'pending').length).toBeGreaterThanOrEqual(1);
-      expect(await api.scalar(`SELECT count(*)::int AS n FROM delivery_events WHERE delivery_id = $1 AND data->>'reason' = 'OFFER_TIMEOUT'`, [id])).toBe(1);
+      expect(
+        await api.scalar(`SELECT count(*)::int AS n FROM delivery_events WHERE delivery_id = $1 AND data->>'reason' = 'OFFER_TIMEOUT'`, [
+          id,
+        ]),
+      ).toBe(1);
     }
     for (const id of waits) expect(await api.types(id)).toEqual(['pending', 'expired']);
     expect(await api.scalar(`SELECT count(*)::int AS n FROM webhook_messages WHERE type = 'delivery.expired'`)).toBe(5);

@@ -26,7 +26,11 @@ const north = (point: Point, km: number): Point => ({ lat: point.lat + km / 111.
 describe('dispatch: waiting orders, offers, reassignment', () => {
   // DRIVER_LOST_SECONDS 60 (the heartbeat TTL): its check runs every 5 s.
   // Drivers here ping from one city straight into another; the speed filter has its own suite (location-filters).
-  const env = useServiceEnvironment('dispatch', { DISPATCH_TIMER_INTERVAL_MS: '50', DRIVER_LOST_SECONDS: '60', LOCATION_MAX_SPEED_KMH: '0' });
+  const env = useServiceEnvironment('dispatch', {
+    DISPATCH_TIMER_INTERVAL_MS: '50',
+    DRIVER_LOST_SECONDS: '60',
+    LOCATION_MAX_SPEED_KMH: '0',
+  });
   let sql: pg.Client;
   let t: TestApp;
   const http = () => request(t.server);
@@ -44,23 +48,34 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
     sendEvent(t, 'seller-order-ready', { sellerOrderId, pickupLat: point.lat, pickupLon: point.lon, ...extra });
   const delivery = async (id: string) => (await http().get(`/deliveries/${id}`).set(admin).expect(200)).body;
   const trail = async (id: string) =>
-    (await http().get(`/deliveries/${id}/events`).set(admin).expect(200)).body as Array<{ type: string; actor: string; data: Record<string, unknown> }>;
+    (await http().get(`/deliveries/${id}/events`).set(admin).expect(200)).body as Array<{
+      type: string;
+      actor: string;
+      data: Record<string, unknown>;
+    }>;
   const types = async (id: string) => (await trail(id)).map((e) => e.type.replace('delivery.', ''));
   const driverStatus = async (id: string) => (await sql.query('SELECT status FROM drivers WHERE id = $1', [id])).rows[0].status as string;
   const accept = (id: string, driver: CreatedDriver) => http().post(`/deliveries/${id}/accept`).set(bearer(driver.token));
-  const decline = (id: string, driver: CreatedDriver, body: object = {}) => http().post(`/deliveries/${id}/decline`).set(bearer(driver.token)).send(body);
+  const decline = (id: string, driver: CreatedDriver, body: object = {}) =>
+    http().post(`/deliveries/${id}/decline`).set(bearer(driver.token)).send(body);
   /** The delivery once it is in `status` (the dispatcher works in the background). */
   const reaches = (id: string, status: string, what = `delivery ${status}`) =>
-    eventually(async () => {
-      const d = await delivery(id);
-      return d.status === status ? d : undefined;
-    }, { what });
+    eventually(
+      async () => {
+        const d = await delivery(id);
+        return d.status === status ? d : undefined;
+      },
+      { what },
+    );
   /** The delivery once it is offered to `driver`. */
   const offeredTo = (id: string, driver: CreatedDriver) =>
-    eventually(async () => {
-      const d = await delivery(id);
-      return d.status === 'OFFERED' && d.driverId === driver.id ? d : undefined;
-    }, { what: `the offer to go to ${driver.id}` });
+    eventually(
+      async () => {
+        const d = await delivery(id);
+        return d.status === 'OFFERED' && d.driverId === driver.id ? d : undefined;
+      },
+      { what: `the offer to go to ${driver.id}` },
+    );
   /** The offer's time runs out: its due time is now, and the timers fire it. */
   const expireOffer = (id: string) => sql.query(`UPDATE deliveries SET offer_expires_at = now(), due_at = now() WHERE id = $1`, [id]);
   /** The webhooks written for a delivery, in the order they are sent. */
@@ -99,7 +114,13 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect(waitMs).toBeGreaterThan(590_000);
       expect(waitMs).toBeLessThanOrEqual(600_000);
       const id = answer.body.deliveryId;
-      expect(await delivery(id)).toMatchObject({ status: 'PENDING', driverId: null, distanceMeters: null, attempt: 1, waitUntil: answer.body.waitUntil });
+      expect(await delivery(id)).toMatchObject({
+        status: 'PENDING',
+        driverId: null,
+        distanceMeters: null,
+        attempt: 1,
+        waitUntil: answer.body.waitUntil,
+      });
 
       // A repeat answers the same waiting delivery and changes nothing.
       expect((await ready('SO-WAIT', { maxWaitSeconds: 600 }).expect(200)).body).toEqual(answer.body);
@@ -113,7 +134,13 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       const sent = await webhooks(id);
       expect(sent.map((m) => m.type)).toEqual(['delivery.pending', 'delivery.assigned']);
       for (const m of sent) expect(deliveryWebhookProblems(m.payload)).toEqual([]);
-      expect(sent[0].payload.data).toMatchObject({ status: 'PENDING', driverId: null, distanceMeters: null, attempt: 1, reason: 'NO_DRIVER_AVAILABLE' });
+      expect(sent[0].payload.data).toMatchObject({
+        status: 'PENDING',
+        driverId: null,
+        distanceMeters: null,
+        attempt: 1,
+        reason: 'NO_DRIVER_AVAILABLE',
+      });
       expect(sent[1].payload.data).toMatchObject({ status: 'ASSIGNED', driverId: near.id, attempt: 1 });
       // Repeats now answer the assignment, naming its status (the order uses dispatch settings).
       expect((await ready('SO-WAIT', { maxWaitSeconds: 600 }).expect(200)).body).toEqual({
@@ -158,7 +185,9 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
         ['delivery.expired', 'EXPIRED', 'NO_DRIVER_AVAILABLE'],
       ]);
       // Vendure cancelling an expired order is told it already ended.
-      expect((await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-EXPIRE' }).expect(409)).body.code).toBe('DELIVERY_ALREADY_FINISHED');
+      expect((await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-EXPIRE' }).expect(409)).body.code).toBe(
+        'DELIVERY_ALREADY_FINISHED',
+      );
       const driver = await availableDriver();
       const again = await ready('SO-EXPIRE', { maxWaitSeconds: 1 }).expect(200);
       expect(again.body).toMatchObject({ assigned: true, status: 'ASSIGNED', driverId: driver.id });
@@ -172,7 +201,10 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
 
     it('Vendure cancels a waiting order: CANCELLED, no driver to free, and no driver gets it afterwards', async () => {
       const id = (await ready('SO-CANCEL-WAIT', { maxWaitSeconds: 600 }).expect(200)).body.deliveryId;
-      expect((await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-CANCEL-WAIT' }).expect(200)).body).toEqual({ cancelled: true, deliveryId: id });
+      expect((await sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-CANCEL-WAIT' }).expect(200)).body).toEqual({
+        cancelled: true,
+        deliveryId: id,
+      });
       const driver = await availableDriver();
       await t.app.get(Dispatcher).matchDrivers([{ id: driver.id, ...BERLIN }]);
       expect(await delivery(id)).toMatchObject({ status: 'CANCELLED', driverId: null });
@@ -221,13 +253,24 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect(nearby.body.items.map((i: { driver: { id: string } }) => i.driver.id)).toEqual([other.id]);
 
       const own = await http().get(`/drivers/${nearest.id}/deliveries`).set(bearer(nearest.token)).expect(200);
-      expect(own.body).toEqual({ items: [expect.objectContaining({ id, status: 'OFFERED', offerExpiresAt: answer.body.offerExpiresAt })], nextCursor: null });
+      expect(own.body).toEqual({
+        items: [expect.objectContaining({ id, status: 'OFFERED', offerExpiresAt: answer.body.offerExpiresAt })],
+        nextCursor: null,
+      });
       await http().get(`/drivers/${nearest.id}/deliveries`).set(bearer(other.token)).expect(403);
-      expect((await http().get(`/drivers/${other.id}/deliveries?status=OFFERED`).set(bearer(other.token)).expect(200)).body.items).toEqual([]);
+      expect((await http().get(`/drivers/${other.id}/deliveries?status=OFFERED`).set(bearer(other.token)).expect(200)).body.items).toEqual(
+        [],
+      );
 
       expect((await accept(id, other).expect(403)).body.code).toBe('FORBIDDEN');
       const accepted = await accept(id, nearest).expect(200);
-      expect(accepted.body).toMatchObject({ id, status: 'ASSIGNED', driverId: nearest.id, offerExpiresAt: null, assignedAt: expect.any(String) });
+      expect(accepted.body).toMatchObject({
+        id,
+        status: 'ASSIGNED',
+        driverId: nearest.id,
+        offerExpiresAt: null,
+        assignedAt: expect.any(String),
+      });
       // Accepting twice is harmless: no new event.
       await accept(id, nearest).expect(200);
       expect(await types(id)).toEqual(['offered', 'assigned']);
@@ -241,7 +284,11 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
     });
 
     it('on decline offers the next nearest driver, never the decliner again; with no one left the order waits', async () => {
-      const [a, b, c] = [await availableDriver(north(BERLIN, 0.1)), await availableDriver(north(BERLIN, 1)), await availableDriver(north(BERLIN, 2))];
+      const [a, b, c] = [
+        await availableDriver(north(BERLIN, 0.1)),
+        await availableDriver(north(BERLIN, 1)),
+        await availableDriver(north(BERLIN, 2)),
+      ];
       const id = (await ready('SO-DECLINE', { dispatchMode: 'offer', maxWaitSeconds: 600 }).expect(200)).body.deliveryId;
 
       const declined = await decline(id, a, { reason: 'Too far' }).expect(200);
@@ -250,7 +297,13 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect(await delivery(id)).toMatchObject({ status: 'OFFERED', driverId: b.id, attempt: 2 });
       expect(await driverStatus(a.id)).toBe('AVAILABLE');
       // Declining again is harmless (and does not show a whom the order went to); accepting what it declined is not possible.
-      expect((await decline(id, a).expect(200)).body).toMatchObject({ id, status: 'OFFERED', driverId: null, distanceMeters: null, offerExpiresAt: null });
+      expect((await decline(id, a).expect(200)).body).toMatchObject({
+        id,
+        status: 'OFFERED',
+        driverId: null,
+        distanceMeters: null,
+        offerExpiresAt: null,
+      });
       expect((await accept(id, a).expect(409)).body.code).toBe('OFFER_NOT_PENDING');
 
       await decline(id, b).expect(200);
@@ -262,7 +315,9 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect((await delivery(id)).status).toBe('PENDING');
 
       const events = await trail(id);
-      expect(events.map((e) => [e.type.replace('delivery.', ''), e.data.driverId ?? e.data.previousDriverId ?? null, e.data.attempt])).toEqual([
+      expect(
+        events.map((e) => [e.type.replace('delivery.', ''), e.data.driverId ?? e.data.previousDriverId ?? null, e.data.attempt]),
+      ).toEqual([
         ['offered', a.id, 1],
         ['pending', a.id, 2],
         ['offered', b.id, 2],
@@ -288,9 +343,9 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect(await delivery(id)).toMatchObject({ status: 'ASSIGNED', driverId: b.id, attempt: 2 });
       expect(await types(id)).toEqual(['assigned', 'pending', 'assigned']);
       // The first driver's pickup is refused: the delivery is another driver's now.
-      expect((await http().patch(`/deliveries/${id}/status`).set(bearer(a.token)).send({ status: 'PICKED_UP' }).expect(409)).body.code).toBe(
-        'DELIVERY_REASSIGNED',
-      );
+      expect(
+        (await http().patch(`/deliveries/${id}/status`).set(bearer(a.token)).send({ status: 'PICKED_UP' }).expect(409)).body.code,
+      ).toBe('DELIVERY_REASSIGNED');
     });
 
     it('a timed-out offer goes to the next driver; accepting it late is 409 OFFER_EXPIRED; two timeouts in a row set the driver OFFLINE', async () => {
@@ -303,7 +358,11 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       expect((await accept(first, a).expect(409)).body.code).toBe('OFFER_EXPIRED');
       expect(await driverStatus(a.id)).toBe('AVAILABLE');
       const events = await trail(first);
-      expect(events[1]).toMatchObject({ type: 'delivery.pending', actor: 'dispatcher', data: expect.objectContaining({ reason: 'OFFER_TIMEOUT', attempt: 2 }) });
+      expect(events[1]).toMatchObject({
+        type: 'delivery.pending',
+        actor: 'dispatcher',
+        data: expect.objectContaining({ reason: 'OFFER_TIMEOUT', attempt: 2 }),
+      });
 
       // a is nearest again (b holds the first order): a second timeout in a row.
       const second = (await ready('SO-TIMEOUT-2', { dispatchMode: 'offer' }).expect(200)).body;
@@ -325,11 +384,18 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       // The backend's accept for a, sent before a's offer timed out, arrives late: refused, b's offer stands.
       const late = http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: a.id });
       expect((await late.expect(409)).body.code).toBe('OFFER_EXPIRED');
-      expect((await http().post(`/deliveries/${id}/decline`).set(admin).send({ driverId: a.id }).expect(409)).body.code).toBe('OFFER_EXPIRED');
+      expect((await http().post(`/deliveries/${id}/decline`).set(admin).send({ driverId: a.id }).expect(409)).body.code).toBe(
+        'OFFER_EXPIRED',
+      );
       expect(await delivery(id)).toMatchObject({ status: 'OFFERED', driverId: b.id });
       // For b it holds.
-      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: b.id }).expect(200)).body).toMatchObject({ status: 'ASSIGNED', driverId: b.id });
-      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: 'not-a-uuid' }).expect(400)).body.code).toBe('VALIDATION_FAILED');
+      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: b.id }).expect(200)).body).toMatchObject({
+        status: 'ASSIGNED',
+        driverId: b.id,
+      });
+      expect((await http().post(`/deliveries/${id}/accept`).set(admin).send({ driverId: 'not-a-uuid' }).expect(400)).body.code).toBe(
+        'VALIDATION_FAILED',
+      );
       // driverId: null is "not given", as for every optional field: b's token accepting again is harmless.
       await accept(id, b).send({ driverId: null }).expect(200);
       expect(await types(id)).toEqual(['offered', 'pending', 'offered', 'assigned']);
@@ -416,7 +482,9 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       ]);
       // Once picked up it is the driver's to finish.
       await http().patch(`/deliveries/${id}/status`).set(bearer(b.token)).send({ status: 'PICKED_UP' }).expect(200);
-      expect((await http().post(`/deliveries/${id}/reassign`).set(admin).send({}).expect(409)).body.code).toBe('INVALID_DELIVERY_TRANSITION');
+      expect((await http().post(`/deliveries/${id}/reassign`).set(admin).send({}).expect(409)).body.code).toBe(
+        'INVALID_DELIVERY_TRANSITION',
+      );
       await expectNoDoubles();
     });
 
@@ -428,10 +496,14 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '61 seconds' WHERE id = $1`, [a.id]);
       await eventually(async () => (await delivery(id)).driverId === b.id, { what: 'b to get the order', timeoutMs: 20_000 });
       const events = await trail(id);
-      expect(events[1]).toMatchObject({ type: 'delivery.pending', actor: 'dispatcher', data: expect.objectContaining({ reason: 'DRIVER_LOST', attempt: 2 }) });
-      expect((await http().patch(`/deliveries/${id}/status`).set(bearer(a.token)).send({ status: 'PICKED_UP' }).expect(409)).body.code).toBe(
-        'DELIVERY_REASSIGNED',
-      );
+      expect(events[1]).toMatchObject({
+        type: 'delivery.pending',
+        actor: 'dispatcher',
+        data: expect.objectContaining({ reason: 'DRIVER_LOST', attempt: 2 }),
+      });
+      expect(
+        (await http().patch(`/deliveries/${id}/status`).set(bearer(a.token)).send({ status: 'PICKED_UP' }).expect(409)).body.code,
+      ).toBe('DELIVERY_REASSIGNED');
       // A driver that stopped pinging after pickup is not lost: it has the goods. Another, assigned and
       // silent, shows when a check has run since.
       await http().patch(`/deliveries/${id}/status`).set(bearer(b.token)).send({ status: 'PICKED_UP' }).expect(200);
@@ -439,7 +511,10 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
       const other = (await ready('SO-LOST-2').expect(200)).body.deliveryId;
       expect((await delivery(other)).driverId).toBe(c.id);
       await sql.query(`UPDATE drivers SET last_seen_at = now() - interval '61 seconds' WHERE id = ANY($1::uuid[])`, [[b.id, c.id]]);
-      await eventually(async () => (await types(other)).includes('pending') || undefined, { what: "c's order to be taken off it", timeoutMs: 20_000 });
+      await eventually(async () => (await types(other)).includes('pending') || undefined, {
+        what: "c's order to be taken off it",
+        timeoutMs: 20_000,
+      });
       expect(await delivery(id)).toMatchObject({ status: 'PICKED_UP', driverId: b.id });
     });
   });
@@ -454,10 +529,10 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
         await availableDriver(north(BERLIN, 1));
         const id = (await ready(`SO-RACE-TIMEOUT-${round}`, { dispatchMode: 'offer' }).expect(200)).body.deliveryId;
         // The deadline falls within a few milliseconds of the accept, on either side.
-        await sql.query(`UPDATE deliveries SET offer_expires_at = now() + make_interval(secs => $2), due_at = now() + make_interval(secs => $2) WHERE id = $1`, [
-          id,
-          (round % 4) * 0.004,
-        ]);
+        await sql.query(
+          `UPDATE deliveries SET offer_expires_at = now() + make_interval(secs => $2), due_at = now() + make_interval(secs => $2) WHERE id = $1`,
+          [id, (round % 4) * 0.004],
+        );
         const [answer] = await Promise.all([accept(id, a), t.app.get(DispatchTimers).sweep()]);
         const events = await types(id);
         if (answer.status === 200) expect(events).toEqual(['offered', 'assigned']);
@@ -498,7 +573,10 @@ describe('dispatch: waiting orders, offers, reassignment', () => {
         const b = await availableDriver(north(BERLIN, 1));
         const order = `SO-RACE-DECLINE-${round}`;
         const id = (await ready(order, { dispatchMode: 'offer' }).expect(200)).body.deliveryId;
-        const [declined, ...repeats] = await Promise.all([decline(id, a), ...Array.from({ length: 6 }, () => ready(order, { dispatchMode: 'offer' }))]);
+        const [declined, ...repeats] = await Promise.all([
+          decline(id, a),
+          ...Array.from({ length: 6 }, () => ready(order, { dispatchMode: 'offer' })),
+        ]);
         expect(declined.status).toBe(200);
         for (const repeat of repeats) {
           expect(repeat.status).toBe(200);

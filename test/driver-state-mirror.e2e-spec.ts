@@ -46,7 +46,8 @@ describe('driver state: every committed change is in Redis before the answer', (
     for (const row of rows) {
       const mirrored = await redis.hget('drivers:status', row.id);
       if (mirrored !== row.state) found.push(`${row.id}: Redis has ${mirrored}, PostgreSQL ${row.state}`);
-      if (geo.has(row.id) !== row.choosable) found.push(`${row.id}: ${geo.has(row.id) ? 'in' : 'not in'} the GEO set, choosable ${row.choosable}`);
+      if (geo.has(row.id) !== row.choosable)
+        found.push(`${row.id}: ${geo.has(row.id) ? 'in' : 'not in'} the GEO set, choosable ${row.choosable}`);
     }
     return found;
   }

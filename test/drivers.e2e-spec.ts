@@ -220,7 +220,10 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
     it('answers 401 without credentials, with a malformed token and with an unknown token', async () => {
       await http().get(`/drivers/${ada.id}`).expect(401);
       await http().get(`/drivers/${ada.id}`).set(bearer('drv_short')).expect(401);
-      await http().get(`/drivers/${ada.id}`).set(bearer(`drv_${'A'.repeat(43)}`)).expect(401);
+      await http()
+        .get(`/drivers/${ada.id}`)
+        .set(bearer(`drv_${'A'.repeat(43)}`))
+        .expect(401);
     });
 
     it('accepts the driver app backend signing with DRIVER_WEBHOOK_SECRET, for any driver', async () => {
@@ -296,9 +299,7 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
 
     it('answers 404 for an unknown driver, 401 without credentials and 403 to a driver token (even its own)', async () => {
       const driver = await newDriver(t);
-      expect((await http().patch(`/drivers/${UNKNOWN_ID}`).set(admin).send({ name: 'X' }).expect(404)).body.code).toBe(
-        'DRIVER_NOT_FOUND',
-      );
+      expect((await http().patch(`/drivers/${UNKNOWN_ID}`).set(admin).send({ name: 'X' }).expect(404)).body.code).toBe('DRIVER_NOT_FOUND');
       await http().patch(`/drivers/${driver.id}`).send({ name: 'X' }).expect(401);
       await http().patch(`/drivers/${driver.id}`).set(bearer(driver.token)).send({ name: 'X' }).expect(403);
     });

@@ -45,10 +45,7 @@ describe('embedded PGlite driver', () => {
 
   it('reports affected rows and returned rows as node-postgres does', async () => {
     await sut.query(`INSERT INTO items VALUES ('a'), ('b')`);
-    const [rows, affected] = await sut.query(`UPDATE items SET name = name || '!' WHERE name IN ($1, $2) RETURNING name`, [
-      'a',
-      'b',
-    ]);
+    const [rows, affected] = await sut.query(`UPDATE items SET name = name || '!' WHERE name IN ($1, $2) RETURNING name`, ['a', 'b']);
     expect(affected).toBe(2);
     expect(rows.map((r: { name: string }) => r.name).sort()).toEqual(['a!', 'b!']);
   });

@@ -8,18 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Webhook } from 'standardwebhooks';
 import { LocationWriter } from '../src/availability/location-writer.js';
 import { CONFIG_VARIABLES } from '../src/config/load-config.js';
-import {
-  DeliveryKey,
-  DriverKey,
-  Fixtures,
-  Level,
-  NEXT,
-  Outcome,
-  queries,
-  reasonPhrase,
-  refuse,
-  schemas,
-} from './support/fuzz-contract.js';
+import { DeliveryKey, DriverKey, Fixtures, Level, NEXT, Outcome, queries, reasonPhrase, refuse, schemas } from './support/fuzz-contract.js';
 import { inject, InjectResponse } from './support/fuzz-inject.js';
 import { Case, caseArb, describeCase, materialize, RouteSpec, Secrets, Sent, sha256 } from './support/fuzz-requests.js';
 import { rawRequest, RawResponse } from './support/fuzz-socket.js';
@@ -81,17 +70,28 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
   const admin = { authorization: `Bearer ${ADMIN_KEY}` };
   const call = async (method: string, url: string, headers: Record<string, string>, body?: unknown) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    const response = await send({ method, url, headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers }, payload });
+    const response = await send({
+      method,
+      url,
+      headers: payload === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      payload,
+    });
     return { status: response.statusCode, body: json(response) };
   };
   const expectStatus = async (status: number, pending: Promise<{ status: number; body: unknown }>) => {
     const response = await pending;
-    if (response.status !== status) throw new Error(`fixture set-up: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`);
+    if (response.status !== status)
+      throw new Error(`fixture set-up: expected ${status}, got ${response.status} ${JSON.stringify(response.body)}`);
     return response.body as Record<string, unknown>;
   };
   const event = async (path: string, body: object) => {
     const raw = JSON.stringify(body);
-    const response = await send({ method: 'POST', url: path, headers: { 'content-type': 'application/json', ...signedHeaders(VENDURE_SECRET, raw) }, payload: raw });
+    const response = await send({
+      method: 'POST',
+      url: path,
+      headers: { 'content-type': 'application/json', ...signedHeaders(VENDURE_SECRET, raw) },
+      payload: raw,
+    });
     return { status: response.statusCode, body: json(response) };
   };
 
@@ -121,12 +121,24 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       await expectStatus(200, call('PATCH', `/drivers/${drivers[key].id}/status`, bearer, { status: 'AVAILABLE' }));
     };
     const assign = async (sellerOrderId: string, driver: DriverKey) => {
-      const answer = await expectStatus(200, event('/events/seller-order-ready', { sellerOrderId, pickupLat: BERLIN.lat, pickupLon: BERLIN.lon }));
-      if (answer.driverId !== drivers[driver].id) throw new Error(`fixture set-up: ${sellerOrderId} went to ${String(answer.driverId)}, not ${driver}`);
+      const answer = await expectStatus(
+        200,
+        event('/events/seller-order-ready', { sellerOrderId, pickupLat: BERLIN.lat, pickupLon: BERLIN.lon }),
+      );
+      if (answer.driverId !== drivers[driver].id)
+        throw new Error(`fixture set-up: ${sellerOrderId} went to ${String(answer.driverId)}, not ${driver}`);
       return answer.deliveryId as string;
     };
     const move = (deliveryId: string, driver: DriverKey, status: string) =>
-      expectStatus(200, call('PATCH', `/deliveries/${deliveryId}/status`, { authorization: `Bearer ${drivers[driver].token}` }, { status, reason: 'fuzz set-up' }));
+      expectStatus(
+        200,
+        call(
+          'PATCH',
+          `/deliveries/${deliveryId}/status`,
+          { authorization: `Bearer ${drivers[driver].token}` },
+          { status, reason: 'fuzz set-up' },
+        ),
+      );
 
     await goAvailable('B', 1);
     const d1 = await assign('SO-1', 'B'); // ASSIGNED
@@ -146,7 +158,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     drivers.E.token = (await expectStatus(200, call('POST', `/drivers/${drivers.E.id}/token`, admin))).token as string;
 
     // The relay is off (no VENDURE_WEBHOOK_URL): messages stay pending. Mark those of the delivered order delivered.
-    await env.sql.query(`UPDATE webhook_messages SET status = 'delivered', delivered_at = now(), attempts = 1 WHERE delivery_id = $1`, [d3]);
+    await env.sql.query(`UPDATE webhook_messages SET status = 'delivered', delivered_at = now(), attempts = 1 WHERE delivery_id = $1`, [
+      d3,
+    ]);
     const { rows } = await env.sql.query<{ id: string; status: string }>('SELECT id, status FROM webhook_messages ORDER BY id');
     await env.t.app.get(LocationWriter).flush();
 
@@ -180,18 +194,24 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
   afterAll(() => {
     const total = Object.values(counts).reduce((a, b) => a + b, 0);
     const lines = Object.entries(counts).map(([route, n]) => `  ${route.padEnd(36)} ${String(n).padStart(6)}`);
-    console.log(`fuzz (seed ${SEED}): requests per route\n${lines.join('\n')}\n  ${'total'.padEnd(36)} ${String(total).padStart(6)} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `fuzz (seed ${SEED}): requests per route\n${lines.join('\n')}\n  ${'total'.padEnd(36)} ${String(total).padStart(6)} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
   });
 
   // ------------------------------------------------------------ the contract, route by route
 
-  const S = schemas(() => fixtures, fc.integer({ min: 0, max: 99_999_999 }).map((n) => `+4930${String(n).padStart(8, '0')}`));
+  const S = schemas(
+    () => fixtures,
+    fc.integer({ min: 0, max: 99_999_999 }).map((n) => `+4930${String(n).padStart(8, '0')}`),
+  );
   const D = Level.Domain;
   const driverOf = (key: string | undefined) => fixtures.drivers[key as DriverKey];
   const deliveryOf = (key: string | undefined) => fixtures.deliveries[key as DeliveryKey];
   const deliveryAccess = ({ principal, target }: Parameters<NonNullable<RouteSpec['domain']>>[0]): Outcome | null => {
     if (target?.kind === 'unknown') return refuse(D, 404, 'DELIVERY_NOT_FOUND', 'unknown delivery');
-    if (principal.kind === 'driver' && deliveryOf(target?.key).driver !== principal.who) return refuse(D, 403, 'FORBIDDEN', "another driver's delivery");
+    if (principal.kind === 'driver' && deliveryOf(target?.key).driver !== principal.who)
+      return refuse(D, 403, 'FORBIDDEN', "another driver's delivery");
     return null;
   };
   /**
@@ -205,9 +225,12 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     if (input.principal.kind === 'driver') {
       return named === driverOf(input.principal.who).id ? null : refuse(D, 403, 'FORBIDDEN', 'a driver token names another driver');
     }
-    return named === driverOf(deliveryOf(input.target?.key).driver).id ? null : refuse(D, 403, 'FORBIDDEN', "names a driver that does not hold it");
+    return named === driverOf(deliveryOf(input.target?.key).driver).id
+      ? null
+      : refuse(D, 403, 'FORBIDDEN', 'names a driver that does not hold it');
   };
-  const driverNotFound = (target?: { kind: string }) => (target?.kind === 'unknown' ? refuse(D, 404, 'DRIVER_NOT_FOUND', 'unknown driver') : null);
+  const driverNotFound = (target?: { kind: string }) =>
+    target?.kind === 'unknown' ? refuse(D, 404, 'DRIVER_NOT_FOUND', 'unknown driver') : null;
 
   const routes: Record<string, RouteSpec> = {
     'POST /drivers': {
@@ -216,12 +239,22 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       callers: ['admin'],
       body: S.createDriver,
       domain: ({ values }) =>
-        Object.values(fixtures.drivers).some((d) => d.phone === values.phone) ? refuse(D, 409, 'DRIVER_PHONE_TAKEN', 'phone of another driver') : null,
+        Object.values(fixtures.drivers).some((d) => d.phone === values.phone)
+          ? refuse(D, 409, 'DRIVER_PHONE_TAKEN', 'phone of another driver')
+          : null,
       budget: 900,
     },
     'GET /drivers': { method: 'GET', path: '/drivers', callers: ['admin'], query: queries.drivers, budget: 600 },
     'GET /drivers/nearby': { method: 'GET', path: '/drivers/nearby', callers: ['admin'], query: queries.nearby, budget: 700 },
-    'GET /drivers/:id': { method: 'GET', path: '/drivers/:id', callers: ['admin', 'driver', 'driver-backend'], ownDriver: true, target: 'driver', domain: ({ target }) => driverNotFound(target), budget: 500 },
+    'GET /drivers/:id': {
+      method: 'GET',
+      path: '/drivers/:id',
+      callers: ['admin', 'driver', 'driver-backend'],
+      ownDriver: true,
+      target: 'driver',
+      domain: ({ target }) => driverNotFound(target),
+      budget: 500,
+    },
     'PATCH /drivers/:id': {
       method: 'PATCH',
       path: '/drivers/:id',
@@ -236,7 +269,15 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       },
       budget: 900,
     },
-    'POST /drivers/:id/token': { method: 'POST', path: '/drivers/:id/token', callers: ['admin'], target: 'driver', body: 'ignored', domain: ({ target }) => driverNotFound(target), budget: 500 },
+    'POST /drivers/:id/token': {
+      method: 'POST',
+      path: '/drivers/:id/token',
+      callers: ['admin'],
+      target: 'driver',
+      body: 'ignored',
+      domain: ({ target }) => driverNotFound(target),
+      budget: 500,
+    },
     'PATCH /drivers/:id/location': {
       method: 'PATCH',
       path: '/drivers/:id/location',
@@ -272,8 +313,22 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       budget: 700,
     },
     'GET /deliveries': { method: 'GET', path: '/deliveries', callers: ['admin'], query: queries.deliveries, budget: 700 },
-    'GET /deliveries/:id': { method: 'GET', path: '/deliveries/:id', callers: ['admin', 'driver', 'driver-backend'], target: 'delivery', domain: deliveryAccess, budget: 500 },
-    'GET /deliveries/:id/events': { method: 'GET', path: '/deliveries/:id/events', callers: ['admin', 'driver', 'driver-backend'], target: 'delivery', domain: deliveryAccess, budget: 500 },
+    'GET /deliveries/:id': {
+      method: 'GET',
+      path: '/deliveries/:id',
+      callers: ['admin', 'driver', 'driver-backend'],
+      target: 'delivery',
+      domain: deliveryAccess,
+      budget: 500,
+    },
+    'GET /deliveries/:id/events': {
+      method: 'GET',
+      path: '/deliveries/:id/events',
+      callers: ['admin', 'driver', 'driver-backend'],
+      target: 'delivery',
+      domain: deliveryAccess,
+      budget: 500,
+    },
     'PATCH /deliveries/:id/status': {
       method: 'PATCH',
       path: '/deliveries/:id/status',
@@ -309,7 +364,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       body: S.declineOffer,
       domain: (input) =>
         answerAccess(input) ??
-        (deliveryOf(input.target?.key).status === 'ASSIGNED' ? null : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
+        (deliveryOf(input.target?.key).status === 'ASSIGNED'
+          ? null
+          : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
       budget: 700,
     },
     'POST /deliveries/:id/reassign': {
@@ -320,7 +377,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       body: S.answerReason,
       domain: (input) =>
         deliveryAccess(input) ??
-        (deliveryOf(input.target?.key).status === 'ASSIGNED' ? null : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
+        (deliveryOf(input.target?.key).status === 'ASSIGNED'
+          ? null
+          : refuse(D, 409, 'INVALID_DELIVERY_TRANSITION', 'picked up or finished')),
       budget: 500,
     },
     'GET /drivers/:id/deliveries': {
@@ -362,7 +421,8 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       target: 'message',
       body: 'ignored',
       domain: ({ target }) => {
-        if (target?.kind === 'fixture' && target.key!.startsWith('delivered:')) return refuse(D, 409, 'WEBHOOK_ALREADY_DELIVERED', 'delivered message');
+        if (target?.kind === 'fixture' && target.key!.startsWith('delivered:'))
+          return refuse(D, 409, 'WEBHOOK_ALREADY_DELIVERED', 'delivered message');
         if (target?.kind === 'fixture') return null; // pending: it would be sent again
         return refuse(D, 404, 'WEBHOOK_MESSAGE_NOT_FOUND', 'unknown message');
       },
@@ -397,9 +457,11 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
         if (body.statusCode !== response.statusCode) problems.push(`statusCode ${String(body.statusCode)} in the body`);
         if (body.error !== reasonPhrase(response.statusCode)) problems.push(`error ${JSON.stringify(body.error)}`);
         const m = body.message;
-        if (!(typeof m === 'string' || (Array.isArray(m) && m.every((x) => typeof x === 'string')))) problems.push('message is not a string or list');
+        if (!(typeof m === 'string' || (Array.isArray(m) && m.every((x) => typeof x === 'string'))))
+          problems.push('message is not a string or list');
         if (!contractCodes.includes(body.code as string)) problems.push(`code ${JSON.stringify(body.code)} is not a contract code`);
-        else if (codes.length > 0 && !codes.includes(body.code as string)) problems.push(`code ${String(body.code)}, not ${codes.join('|')}`);
+        else if (codes.length > 0 && !codes.includes(body.code as string))
+          problems.push(`code ${String(body.code)}, not ${codes.join('|')}`);
       }
     }
     return problems.length === 0 ? null : `${problems.join('; ')}\n    answer: ${response.statusCode} ${response.body.slice(0, 400)}`;
@@ -419,7 +481,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     }
     for (const key of new Set([...Object.keys(before.redis), ...Object.keys(after.redis)])) {
       if (!isDeepStrictEqual(before.redis[key], after.redis[key])) {
-        diffs.push(`redis ${key}: ${JSON.stringify(before.redis[key])?.slice(0, 300)} → ${JSON.stringify(after.redis[key])?.slice(0, 300)}`);
+        diffs.push(
+          `redis ${key}: ${JSON.stringify(before.redis[key])?.slice(0, 300)} → ${JSON.stringify(after.redis[key])?.slice(0, 300)}`,
+        );
       }
     }
     return diffs;
@@ -449,7 +513,7 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       if (response instanceof Error) return void failures.push(`${response.message}\n    ${described()}`);
       const problem = verdict(cases[i], response);
       if (problem) failures.push(`${problem}\n    ${described()}`);
-      if (cases[i].expect.receipt && sent[i].receipt) expectedReceipts.push({ ...sent[i].receipt!, index: i });
+      if (cases[i].expect.receipt && sent[i].receipt) expectedReceipts.push({ ...sent[i].receipt, index: i });
     });
     const after = await snapshot(expectedReceipts);
     const diffs = stateDiff(before, after);
@@ -460,7 +524,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       const response = responses[r.index] as InjectResponse;
       const problem = !row
         ? 'no receipt stored'
-        : row.statusCode !== response.statusCode || !isDeepStrictEqual(row.response, json(response)) || row.bodySha256 !== sha256(sent[r.index].rawBody)
+        : row.statusCode !== response.statusCode ||
+            !isDeepStrictEqual(row.response, json(response)) ||
+            row.bodySha256 !== sha256(sent[r.index].rawBody)
           ? `receipt ${JSON.stringify(row).slice(0, 300)} does not hold the answer`
           : null;
       if (problem) failures.push(`${problem}\n    ${describeCase(cases[r.index], sent[r.index])}`);
@@ -468,7 +534,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     if (failures.length > 0) {
       // A bug changed the fixtures: build them again, so that the next tests start from the state the oracle knows.
       if (diffs.length > 0) await rebuildFixtures();
-      const unchanged = failures.some((f) => f.startsWith('state changed')) ? `\n  batch:\n    ${cases.map((c, i) => describeCase(c, sent[i])).join('\n    ')}` : '';
+      const unchanged = failures.some((f) => f.startsWith('state changed'))
+        ? `\n  batch:\n    ${cases.map((c, i) => describeCase(c, sent[i])).join('\n    ')}`
+        : '';
       throw new Error(`${route}: ${failures.length} problem(s)\n  ${failures.join('\n  ')}${unchanged}`);
     }
   }
@@ -495,7 +563,9 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
 
   it('knows every route the service serves (a new route must be added here to be fuzzed)', async () => {
     const served: string[] = [];
-    const modules = (env.t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } }).container.getModules();
+    const modules = (
+      env.t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } }
+    ).container.getModules();
     for (const module of modules.values()) {
       for (const { metatype } of module.controllers.values()) {
         const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');
@@ -554,15 +624,24 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     '%s',
     async (key) => {
       const spec = routes[key];
-      const arb = fc.array(caseArb(spec, () => fixtures), { minLength: 1, maxLength: BATCH, size: 'max' });
-      await fc.assert(fc.asyncProperty(arb, counted((cases: Case[]) => runBatch(key, cases))), {
-        seed: SEED,
-        // fast-check's arrays of 1..BATCH average a little under half of BATCH.
-        numRuns: Math.ceil((spec.budget * SCALE) / (BATCH * 0.42)),
-        endOnFailure: true,
-        interruptAfterTimeLimit: 100_000,
-        markInterruptAsFailure: true,
-      });
+      const arb = fc.array(
+        caseArb(spec, () => fixtures),
+        { minLength: 1, maxLength: BATCH, size: 'max' },
+      );
+      await fc.assert(
+        fc.asyncProperty(
+          arb,
+          counted((cases: Case[]) => runBatch(key, cases)),
+        ),
+        {
+          seed: SEED,
+          // fast-check's arrays of 1..BATCH average a little under half of BATCH.
+          numRuns: Math.ceil((spec.budget * SCALE) / (BATCH * 0.42)),
+          endOnFailure: true,
+          interruptAfterTimeLimit: 100_000,
+          markInterruptAsFailure: true,
+        },
+      );
     },
     120_000,
   );
@@ -588,7 +667,11 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       /** The same request under the same webhook-id, signed afresh (a later timestamp), with `payload` as its body. */
       const again = (payload: string | undefined, contentType?: string) => {
         const now = new Date();
-        const headers = { ...first.request.headers, 'webhook-timestamp': String(Math.floor(now.getTime() / 1000)), 'webhook-signature': new Webhook(secret).sign(id, now, payload ?? '') };
+        const headers = {
+          ...first.request.headers,
+          'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+          'webhook-signature': new Webhook(secret).sign(id, now, payload ?? ''),
+        };
         return { ...first.request, payload, headers: contentType ? { ...headers, 'content-type': contentType } : headers };
       };
       const payload = first.request.payload as string | undefined;
@@ -596,7 +679,11 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       const r2 = await send(again(payload));
       // Other bytes under the same id: an order that would be assigned, or the same JSON with one more space.
       const spaced = payload !== undefined && parseAsServer(payload).ok ? `${payload} ` : undefined;
-      const order = JSON.stringify({ sellerOrderId: `FZ-replay-${randomBytes(6).toString('hex')}`, pickupLat: BERLIN.lat, pickupLon: BERLIN.lon });
+      const order = JSON.stringify({
+        sellerOrderId: `FZ-replay-${randomBytes(6).toString('hex')}`,
+        pickupLat: BERLIN.lat,
+        pickupLon: BERLIN.lon,
+      });
       const r3 = await send(again(validOther || spaced === undefined ? order : spaced, 'application/json'));
       counts[key] = (counts[key] ?? 0) + 3;
 
@@ -609,13 +696,21 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       if (r2.statusCode !== r1.statusCode || !isDeepStrictEqual(json(r2), json(r1))) {
         failures.push(`repeat: ${r2.statusCode} ${r2.body.slice(0, 300)} ≠ ${r1.statusCode} ${r1.body.slice(0, 300)}`);
       }
-      const v3 = verdict({ ...c, expect: { status: [409], codes: ['WEBHOOK_ID_REUSED'], why: 'webhook-id reused with another body', receipt: false } }, r3);
+      const v3 = verdict(
+        { ...c, expect: { status: [409], codes: ['WEBHOOK_ID_REUSED'], why: 'webhook-id reused with another body', receipt: false } },
+        r3,
+      );
       if (v3) failures.push(`other body: ${v3}`);
       const after = await snapshot([{ source, id }]);
       const diffs = stateDiff(before, after);
       for (const diff of diffs) failures.push(`state changed: ${diff}`);
       const [row] = await receiptsOf(env.sql, [{ source, id }]);
-      if (!row || row.statusCode !== r1.statusCode || !isDeepStrictEqual(row.response, json(r1)) || row.bodySha256 !== sha256(first.rawBody)) {
+      if (
+        !row ||
+        row.statusCode !== r1.statusCode ||
+        !isDeepStrictEqual(row.response, json(r1)) ||
+        row.bodySha256 !== sha256(first.rawBody)
+      ) {
         failures.push(`receipt ${JSON.stringify(row)?.slice(0, 300)} does not hold the first answer`);
       }
       if (failures.length > 0) {
@@ -639,7 +734,12 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
         const before = await snapshot();
         const auth = `Authorization: Bearer ${ADMIN_KEY}\r\n`;
         const post = (path: string, body: string | Buffer, headers = `${auth}Content-Type: application/json\r\n`) =>
-          Buffer.concat([Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`), Buffer.from(body)]);
+          Buffer.concat([
+            Buffer.from(
+              `POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+            ),
+            Buffer.from(body),
+          ]);
         const get = (path: string, headers = auth) => `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${headers}\r\n`;
         const bad = (why: string, status: number[], codes: string[] = []) => ({ status, codes, why, receipt: false });
         const now = Math.floor(Date.now() / 1000);
@@ -651,33 +751,100 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
         };
         const cases: Array<[string, string | Buffer, ReturnType<typeof bad>]> = [
           ['truncated JSON', post('/drivers', '{"name":'), bad('invalid JSON', [400], ['INVALID_JSON'])],
-          ['invalid UTF-8 outside strings', post('/drivers', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), bad('invalid JSON', [400], ['INVALID_JSON'])],
-          ['invalid UTF-8 inside a string of a bad body', post('/drivers', Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])), bad('phone missing', [400], ['VALIDATION_FAILED'])],
-          ['oversize body with Content-Length', post('/drivers', `{"name":"${'x'.repeat(70_000)}"}`), bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE'])],
+          [
+            'invalid UTF-8 outside strings',
+            post('/drivers', Buffer.from([0x7b, 0xff, 0xfe, 0x7d])),
+            bad('invalid JSON', [400], ['INVALID_JSON']),
+          ],
+          [
+            'invalid UTF-8 inside a string of a bad body',
+            post('/drivers', Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('"}')])),
+            bad('phone missing', [400], ['VALIDATION_FAILED']),
+          ],
+          [
+            'oversize body with Content-Length',
+            post('/drivers', `{"name":"${'x'.repeat(70_000)}"}`),
+            bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE']),
+          ],
           ['oversize body, chunked', chunked(100_000), bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE'])],
-          ['a huge declared Content-Length and no body', `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n`, bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE'])],
-          ['oversize body after Expect: 100-continue', post('/drivers', `{"name":"${'x'.repeat(70_000)}"}`, `${auth}Content-Type: application/json\r\nExpect: 100-continue\r\n`), bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE'])],
+          [
+            'a huge declared Content-Length and no body',
+            `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n`,
+            bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE']),
+          ],
+          [
+            'oversize body after Expect: 100-continue',
+            post('/drivers', `{"name":"${'x'.repeat(70_000)}"}`, `${auth}Content-Type: application/json\r\nExpect: 100-continue\r\n`),
+            bad('over 64 KiB', [413], ['PAYLOAD_TOO_LARGE']),
+          ],
           ['undecodable path', get('/drivers/%zz'), bad('bad URL', [400])],
           ['undecodable path (overlong UTF-8)', get('/deliveries/%C0%AF/events'), bad('bad URL', [400])],
           ['absolute-form URL, no credentials', get('http://evil.example/drivers', ''), bad('no credentials', [401], ['UNAUTHENTICATED'])],
-          ['duplicate Authorization, the first garbage', get('/drivers', `Authorization: Bearer nope\r\n${auth}`), bad('the first Authorization counts', [401], ['UNAUTHENTICATED'])],
-          ['duplicate Authorization, the first valid', get('/drivers?limit=0', `${auth}Authorization: Bearer nope\r\n`), bad('limit 0', [400], ['VALIDATION_FAILED'])],
-          ['duplicate webhook-timestamp', post('/events/seller-order-ready', '{}', `Content-Type: application/json\r\nwebhook-id: msg_dup\r\nwebhook-timestamp: ${now}\r\nwebhook-timestamp: ${now}\r\nwebhook-signature: ${new Webhook(VENDURE_SECRET).sign('msg_dup', new Date(now * 1000), '{}')}\r\n`), bad('joined timestamps are not a timestamp', [401], ['UNAUTHENTICATED'])],
-          ['duplicate webhook-signature, both bad', post('/events/seller-order-ready', '{}', `Content-Type: application/json\r\nwebhook-id: msg_dup2\r\nwebhook-timestamp: ${now}\r\nwebhook-signature: v1,AAAA\r\nwebhook-signature: v1,BBBB\r\n`), bad('no valid signature', [401], ['UNAUTHENTICATED'])],
+          [
+            'duplicate Authorization, the first garbage',
+            get('/drivers', `Authorization: Bearer nope\r\n${auth}`),
+            bad('the first Authorization counts', [401], ['UNAUTHENTICATED']),
+          ],
+          [
+            'duplicate Authorization, the first valid',
+            get('/drivers?limit=0', `${auth}Authorization: Bearer nope\r\n`),
+            bad('limit 0', [400], ['VALIDATION_FAILED']),
+          ],
+          [
+            'duplicate webhook-timestamp',
+            post(
+              '/events/seller-order-ready',
+              '{}',
+              `Content-Type: application/json\r\nwebhook-id: msg_dup\r\nwebhook-timestamp: ${now}\r\nwebhook-timestamp: ${now}\r\nwebhook-signature: ${new Webhook(VENDURE_SECRET).sign('msg_dup', new Date(now * 1000), '{}')}\r\n`,
+            ),
+            bad('joined timestamps are not a timestamp', [401], ['UNAUTHENTICATED']),
+          ],
+          [
+            'duplicate webhook-signature, both bad',
+            post(
+              '/events/seller-order-ready',
+              '{}',
+              `Content-Type: application/json\r\nwebhook-id: msg_dup2\r\nwebhook-timestamp: ${now}\r\nwebhook-signature: v1,AAAA\r\nwebhook-signature: v1,BBBB\r\n`,
+            ),
+            bad('no valid signature', [401], ['UNAUTHENTICATED']),
+          ],
           ['a header over 16 KiB', get('/drivers', `${auth}X-Junk: ${'j'.repeat(20_000)}\r\n`), bad('header too large', [400, 413, 431])],
           ['a URL over 16 KiB', get(`/drivers?cursor=${'c'.repeat(20_000)}`), bad('URL too long', [400, 414, 431])],
-          ['two different Content-Length headers', `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`, bad('ambiguous framing', [400])],
-          ['Transfer-Encoding and Content-Length', `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`, bad('ambiguous framing', [400])],
+          [
+            'two different Content-Length headers',
+            `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}`,
+            bad('ambiguous framing', [400]),
+          ],
+          [
+            'Transfer-Encoding and Content-Length',
+            `POST /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${auth}Content-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+            bad('ambiguous framing', [400]),
+          ],
           ['NUL in a header value', get('/drivers', `${auth}X-Junk: a\u0000b\r\n`), bad('invalid header', [400])],
           ['an obs-fold header', get('/drivers', `${auth}X-Junk: a\r\n b\r\n`), bad('invalid header', [400])],
-          ['a method no one knows', `FOO /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`, bad('unknown method', [400, 404, 405])],
+          [
+            'a method no one knows',
+            `FOO /drivers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`,
+            bad('unknown method', [400, 404, 405]),
+          ],
           ['HTTP/1.1 without Host', `GET /drivers HTTP/1.1\r\nConnection: close\r\n${auth}\r\n`, bad('no Host', [400])],
           ['a garbage request line', `GET /drivers HTTP/9.9 extra\r\nHost: x\r\n\r\n`, bad('bad request line', [400])],
         ];
         // Answers the HTTP parser (Node, Fastify's clientError handler) or Fastify's router give before any route runs.
-        const clientErrors = ['a header over 16 KiB', 'a URL over 16 KiB', 'two different Content-Length headers', 'Transfer-Encoding and Content-Length', 'NUL in a header value', 'an obs-fold header', 'a method no one knows', 'HTTP/1.1 without Host', 'a garbage request line'];
+        const clientErrors = [
+          'a header over 16 KiB',
+          'a URL over 16 KiB',
+          'two different Content-Length headers',
+          'Transfer-Encoding and Content-Length',
+          'NUL in a header value',
+          'an obs-fold header',
+          'a method no one knows',
+          'HTTP/1.1 without Host',
+          'a garbage request line',
+        ];
         const routerErrors = ['undecodable path', 'undecodable path (overlong UTF-8)'];
-        const skipped = (name: string) => (EXCLUDED.has('client-errors') && clientErrors.includes(name)) || (EXCLUDED.has('router-errors') && routerErrors.includes(name));
+        const skipped = (name: string) =>
+          (EXCLUDED.has('client-errors') && clientErrors.includes(name)) || (EXCLUDED.has('router-errors') && routerErrors.includes(name));
         const failures: string[] = [];
         for (const [name, bytes, expected] of cases.filter(([name]) => !skipped(name))) {
           const response = await rawRequest(port, bytes, REQUEST_TIMEOUT_MS).catch((error: Error) => error);
@@ -687,7 +854,10 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
             continue;
           }
           // x-request-id is set by the service's own hook; answers the HTTP parser gives before any route cannot carry it.
-          const problem = verdict({ plan: undefined as never, expect: expected }, { ...response, headers: { 'x-request-id': 'n/a', ...response.headers } });
+          const problem = verdict(
+            { plan: undefined as never, expect: expected },
+            { ...response, headers: { 'x-request-id': 'n/a', ...response.headers } },
+          );
           if (problem) failures.push(`${name}: ${problem}`);
         }
         const after = await snapshot();

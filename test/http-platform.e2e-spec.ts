@@ -68,14 +68,26 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
 
     it('counts length in characters as PostgreSQL does: variation selectors count', async () => {
       // 150 × "a" + U+FE0F: 300 characters, which class-validator's MaxLength would count as 150.
-      const response = await http().post('/drivers').set(admin).send({ name: 'a\uFE0F'.repeat(150), phone: newPhone() }).expect(400);
+      const response = await http()
+        .post('/drivers')
+        .set(admin)
+        .send({ name: 'a\uFE0F'.repeat(150), phone: newPhone() })
+        .expect(400);
       expect(response.body.message).toEqual(['name must be at most 200 characters']);
     });
 
     it.each([
-      ['nested 2,000 levels deep', `{"name":${'['.repeat(2000)}${']'.repeat(2000)},"phone":"+4915100000001"}`, 'request body must not nest deeper than 16 levels'],
+      [
+        'nested 2,000 levels deep',
+        `{"name":${'['.repeat(2000)}${']'.repeat(2000)},"phone":"+4915100000001"}`,
+        'request body must not nest deeper than 16 levels',
+      ],
       ['an inherited name as a field', '{"name":"Eve","phone":"+4915100000777","toString":"x"}', 'property toString should not exist'],
-      ['a NUL in a field name', '{"name\\u0000":"x","name":"Eve","phone":"+4915100000778"}', 'A field name must not contain NUL characters'],
+      [
+        'a NUL in a field name',
+        '{"name\\u0000":"x","name":"Eve","phone":"+4915100000778"}',
+        'A field name must not contain NUL characters',
+      ],
     ])('refuses a body %s with 400, naming the problem, and creates nothing', async (_, body, message) => {
       const response = await http().post('/drivers').set(admin).set('content-type', 'application/json').send(body).expect(400);
       expect(response.body).toMatchObject({ code: 'VALIDATION_FAILED', message: [message] });
@@ -224,9 +236,7 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
 
       const create = doc.paths['/drivers'].post;
       expect(create.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/CreateDriverDto');
-      expect(create.responses['201'].content['application/json'].schema.$ref).toBe(
-        '#/components/schemas/CreatedDriverResponseDto',
-      );
+      expect(create.responses['201'].content['application/json'].schema.$ref).toBe('#/components/schemas/CreatedDriverResponseDto');
       expect(create.responses['409']).toBeDefined();
       expect(doc.paths['/drivers/{id}'].patch.requestBody.content['application/json'].schema.$ref).toBe(
         '#/components/schemas/UpdateDriverDto',

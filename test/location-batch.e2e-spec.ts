@@ -22,17 +22,23 @@ describe('POST /drivers/:id/locations', () => {
 
   const http = () => request(t.server);
   const secondsAgo = (s: number) => new Date(Date.now() - (Date.now() % 1000) - s * 1000).toISOString();
-  const send = (driver: CreatedDriver, points: unknown) => http().post(`/drivers/${driver.id}/locations`).set(bearer(driver.token)).send({ points });
+  const send = (driver: CreatedDriver, points: unknown) =>
+    http().post(`/drivers/${driver.id}/locations`).set(bearer(driver.token)).send({ points });
   const stored = async (id: string) => {
     await t.app.get(LocationWriter).flush();
-    return (await sql.query('SELECT last_lat, last_lon, last_location_at, last_accuracy, last_seen_at FROM drivers WHERE id = $1', [id])).rows[0];
+    return (await sql.query('SELECT last_lat, last_lon, last_location_at, last_accuracy, last_seen_at FROM drivers WHERE id = $1', [id]))
+      .rows[0];
   };
   /** North of Berlin by `metres`. */
   const north = (metres: number) => ({ lat: 52.52 + metres / 111_195, lon: 13.405 });
 
   it('sorts points sent out of order; the newest moves the driver; older and filtered ones are counted as ignored', async () => {
     const driver = await newDriver(t);
-    await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ ...north(0), recordedAt: secondsAgo(100) }).expect(200);
+    await http()
+      .patch(`/drivers/${driver.id}/location`)
+      .set(bearer(driver.token))
+      .send({ ...north(0), recordedAt: secondsAgo(100) })
+      .expect(200);
     const points = [
       { ...north(300), recordedAt: secondsAgo(40), accuracy: 6 },
       { ...north(100), recordedAt: secondsAgo(80), accuracy: 5 },
@@ -84,7 +90,7 @@ describe('POST /drivers/:id/locations', () => {
     ];
     for (const { points, message } of refusals) {
       const { body } = await send(driver, points).expect(400);
-      expect({ code: body.code, message: body.message }).toEqual({ code: "VALIDATION_FAILED", message: expect.arrayContaining([message]) });
+      expect({ code: body.code, message: body.message }).toEqual({ code: 'VALIDATION_FAILED', message: expect.arrayContaining([message]) });
     }
     expect(await stored(driver.id)).toMatchObject({ last_lat: null, last_seen_at: null });
     expect(await redis.hexists('drivers:location', driver.id)).toBe(0);

@@ -35,10 +35,13 @@ describe('location quality filters', () => {
     return (await sql.query('SELECT last_lat, last_lon, last_location_at, last_seen_at FROM drivers WHERE id = $1', [id])).rows[0];
   };
   const nearbyIds = async () =>
-    (await http().get('/drivers/nearby').query(BERLIN).set(admin).expect(200)).body.items.map((i: { driver: { id: string } }) => i.driver.id);
+    (await http().get('/drivers/nearby').query(BERLIN).set(admin).expect(200)).body.items.map(
+      (i: { driver: { id: string } }) => i.driver.id,
+    );
   const ignored = async () => {
     const text = (await http().get('/metrics').expect(200)).text;
-    const count = (reason: string) => Number(new RegExp(`^location_points_ignored_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const count = (reason: string) =>
+      Number(new RegExp(`^location_points_ignored_total\\{reason="${reason}"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
     return { accuracy: count('accuracy'), speed: count('speed'), older: count('older') };
   };
 
@@ -56,7 +59,10 @@ describe('location quality filters', () => {
     const before = await ignored();
     const seenBefore = (await stored(driver.id)).last_seen_at;
 
-    expect((await ping(driver, { ...NEARBY, recordedAt: secondsAgo(110), accuracy: 500 })).body).toEqual({ status: 'AVAILABLE', online: true });
+    expect((await ping(driver, { ...NEARBY, recordedAt: secondsAgo(110), accuracy: 500 })).body).toEqual({
+      status: 'AVAILABLE',
+      online: true,
+    });
     expect((await ping(driver, { ...JUMP, recordedAt: secondsAgo(100), accuracy: 5 })).body).toEqual({ status: 'AVAILABLE', online: true });
 
     const afterFiltered = await stored(driver.id);

@@ -8,7 +8,12 @@ import { signedHeaders } from './support/signing.js';
 import { admin, bearer, DRIVER_SECRET } from './support/test-app.js';
 
 /** Nest's global guard, interceptor, pipe and filter: this route takes each one's step itself (see location.route.ts). */
-const GLOBAL_STEPS_TAKEN = ['APP_FILTER AllExceptionsFilter', 'APP_GUARD AuthGuard', 'APP_INTERCEPTOR SignedRequestReplayInterceptor', 'APP_PIPE StrictValidationPipe'];
+const GLOBAL_STEPS_TAKEN = [
+  'APP_FILTER AllExceptionsFilter',
+  'APP_GUARD AuthGuard',
+  'APP_INTERCEPTOR SignedRequestReplayInterceptor',
+  'APP_PIPE StrictValidationPipe',
+];
 
 /**
  * Location updates have one implementation, a Fastify route, for every
@@ -34,7 +39,11 @@ describe('location updates: one route for every caller', () => {
 
   it("records a driver's own update, with the same answer headers as every route", async () => {
     const driver = await newDriver(env.t);
-    const answer = await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 52.5, lon: 13.4, speed: 3 }).expect(200);
+    const answer = await http()
+      .patch(`/drivers/${driver.id}/location`)
+      .set(bearer(driver.token))
+      .send({ lat: 52.5, lon: 13.4, speed: 3 })
+      .expect(200);
     expect(answer.body).toEqual({ status: 'OFFLINE', online: true });
     expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
     expect(answer.headers['x-request-id']).toBeDefined();
@@ -50,8 +59,16 @@ describe('location updates: one route for every caller', () => {
     authorize.mockClear();
     await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1 }).expect(200);
     await http().patch(`/drivers/${driver.id}/location`).set(admin).send({ lat: 1, lon: 1 }).expect(200);
-    await http().patch(`/drivers/${driver.id}/location`).set({ 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, raw) }).send(raw).expect(200);
-    const invalid = await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1, status: 'BUSY' }).expect(400);
+    await http()
+      .patch(`/drivers/${driver.id}/location`)
+      .set({ 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, raw) })
+      .send(raw)
+      .expect(200);
+    const invalid = await http()
+      .patch(`/drivers/${driver.id}/location`)
+      .set(bearer(driver.token))
+      .send({ lat: 1, lon: 1, status: 'BUSY' })
+      .expect(400);
     expect(invalid.body.message).toEqual(['property status should not exist']);
     await http().patch(`/drivers/${other.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1 }).expect(403);
     await http().patch(`/drivers/not-a-uuid/location`).set(admin).send({ lat: 1, lon: 1 }).expect(400);
@@ -80,7 +97,8 @@ describe('location updates: one route for every caller', () => {
 
   it("answers the driver's spent allowance with 429 and Retry-After, whoever sends the update", async () => {
     const driver = await newDriver(env.t);
-    for (let i = 0; i < 3; i++) await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1 }).expect(200);
+    for (let i = 0; i < 3; i++)
+      await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1 }).expect(200);
     const own = await http().patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send({ lat: 1, lon: 1 }).expect(429);
     const byOperator = await http().patch(`/drivers/${driver.id}/location`).set(admin).send({ lat: 1, lon: 1 }).expect(429);
     for (const answer of [own, byOperator]) {
@@ -91,7 +109,10 @@ describe('location updates: one route for every caller', () => {
 
   it('is in the OpenAPI document as a controller route would be', async () => {
     const document = (await http().get('/docs-json').expect(200)).body;
-    const error = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } } });
+    const error = (description: string) => ({
+      description,
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorResponseDto' } } },
+    });
     // As @nestjs/swagger describes a controller route: the same id as when it was one, security and errors from its access.
     const operation = document.paths['/drivers/{id}/location'].patch;
     expect(operation).toMatchObject({
@@ -123,7 +144,9 @@ describe('location updates: one route for every caller', () => {
   });
 
   it("the global steps it takes are all of Nest's: a new global guard, interceptor, pipe or filter fails this until the route takes it too", () => {
-    const modules = (env.t.app as unknown as { container: { getModules(): Map<string, { providers: Map<unknown, { metatype?: { name: string } }> }> } }).container.getModules();
+    const modules = (
+      env.t.app as unknown as { container: { getModules(): Map<string, { providers: Map<unknown, { metatype?: { name: string } }> }> } }
+    ).container.getModules();
     const globals = [...modules.values()].flatMap((module) =>
       [...module.providers.entries()]
         .filter(([token]) => typeof token === 'string' && /^APP_(GUARD|INTERCEPTOR|PIPE|FILTER)/.test(token))

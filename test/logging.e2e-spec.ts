@@ -52,9 +52,17 @@ describe('logs', () => {
     await request(t.server).get(`/drivers/${driver.id}`).set(signed).expect(200);
     const event = JSON.stringify({ sellerOrderId: 'LOG-1', pickupLat: 52.5, pickupLon: 13.4 });
     const vendure = signedHeaders(VENDURE_SECRET, event);
-    await request(t.server).post('/events/seller-order-ready').set({ 'content-type': 'application/json', ...vendure }).send(event).expect(200);
+    await request(t.server)
+      .post('/events/seller-order-ready')
+      .set({ 'content-type': 'application/json', ...vendure })
+      .send(event)
+      .expect(200);
     // A refused signature is logged as refused, never with the signature itself.
-    await request(t.server).post('/events/seller-order-ready').set({ 'content-type': 'application/json', ...vendure }).send(`${event} `).expect(401);
+    await request(t.server)
+      .post('/events/seller-order-ready')
+      .set({ 'content-type': 'application/json', ...vendure })
+      .send(`${event} `)
+      .expect(401);
 
     expect(output.length).toBeGreaterThan(0);
     const secrets = [ADMIN_KEY, driver.token, rotated.body.token, DRIVER_SECRET, VENDURE_SECRET];

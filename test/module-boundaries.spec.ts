@@ -42,7 +42,9 @@ function cycles(graph: Map<string, Map<string, string[]>>): string[][] {
         const key = [...loop.slice(0, -1)].sort().join(' ');
         if (!seen.has(key)) {
           seen.add(key);
-          found.push(loop.map((folder, i) => (i + 1 < loop.length ? `${folder} (${(graph.get(folder)!.get(loop[i + 1]) ?? evidence)[0]})` : folder)));
+          found.push(
+            loop.map((folder, i) => (i + 1 < loop.length ? `${folder} (${(graph.get(folder)!.get(loop[i + 1]) ?? evidence)[0]})` : folder)),
+          );
         }
       } else visit(next, [...path, next]);
     }
@@ -70,17 +72,25 @@ describe('module boundaries', () => {
   it('the cycle check finds a cycle when there is one', () => {
     const graph = new Map([
       ['auth', new Map([['outbox', ['auth/a.ts imports ../outbox/b.js']]])],
-      ['outbox', new Map([['common', ['x']], ['auth', ['outbox/b.ts imports ../auth/a.js']]])],
+      [
+        'outbox',
+        new Map([
+          ['common', ['x']],
+          ['auth', ['outbox/b.ts imports ../auth/a.js']],
+        ]),
+      ],
     ]);
     expect(cycles(graph)).toHaveLength(1);
   });
 
-  it('only src/fleet/ writes a driver\'s state: no other file updates status, is_active or state_version of drivers', () => {
+  it("only src/fleet/ writes a driver's state: no other file updates status, is_active or state_version of drivers", () => {
     const writes = /UPDATE\s+drivers\b[^;`]*?\bSET\b[^;`]*?\b(status|is_active|state_version)\s*=/i;
     const writers = sqlHolders.filter(({ path, text }) => outsideFleet(path) && writes.test(text)).map(({ path }) => path);
     expect(writers).toEqual([]);
     // Every change of the state bumps state_version, so a writer elsewhere would have to name it.
-    const namers = sqlHolders.filter(({ path, text }) => outsideFleet(path) && /state_version|stateVersion/.test(text)).map(({ path }) => path);
+    const namers = sqlHolders
+      .filter(({ path, text }) => outsideFleet(path) && /state_version|stateVersion/.test(text))
+      .map(({ path }) => path);
     expect(namers).toEqual(['migrations/1763700200000-driver-availability.ts']);
     // TypeScript writes outside the fleet go through ProfileChanges, which has no state in it (npm run typecheck checks these).
     // @ts-expect-error isActive is the fleet's
@@ -91,10 +101,12 @@ describe('module boundaries', () => {
     const version: ProfileChanges = { stateVersion: 1 };
     expect([active, status, version]).toHaveLength(3);
     // The check sees the fleet's own writers.
-    expect(sqlHolders.filter(({ path, text }) => !outsideFleet(path) && writes.test(text)).map(({ path }) => path).sort()).toEqual([
-      'src/fleet/fleet.repository.ts',
-      'src/fleet/fleet.sql',
-    ]);
+    expect(
+      sqlHolders
+        .filter(({ path, text }) => !outsideFleet(path) && writes.test(text))
+        .map(({ path }) => path)
+        .sort(),
+    ).toEqual(['src/fleet/fleet.repository.ts', 'src/fleet/fleet.sql']);
   });
 
   it('the choosable rule is written once in SQL (driver_is_choosable) and once in Lua (CHOOSABLE)', () => {

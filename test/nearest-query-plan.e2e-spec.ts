@@ -58,7 +58,9 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
   });
 
   /** Runs `action` and returns every statement it sent, with its parameters, exactly as sent. */
-  async function captureQueries<T>(action: () => Promise<T>): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
+  async function captureQueries<T>(
+    action: () => Promise<T>,
+  ): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
     const queries: Array<{ sql: string; parameters: unknown[] }> = [];
     const createQueryRunner = dataSource.createQueryRunner;
     dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
@@ -95,7 +97,8 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     expect(plan).not.toContain('Seq Scan on drivers');
     expect(plan).not.toContain('Bitmap');
     // The only sort is of the LIMIT rows the index walk returned, after the radius.
-    for (const [, sorted] of plan.matchAll(/Sort .*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/g)) expect(Number(sorted)).toBeLessThanOrEqual(LIMIT);
+    for (const [, sorted] of plan.matchAll(/Sort .*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/g))
+      expect(Number(sorted)).toBeLessThanOrEqual(LIMIT);
 
     expect(result).toHaveLength(LIMIT);
     const distances = result.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));

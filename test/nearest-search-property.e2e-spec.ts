@@ -43,8 +43,14 @@ function greatCircleMeters(a: Point, b: Point): number {
 const choosable = (d: GeneratedDriver) => d.isActive && d.status === 'AVAILABLE' && d.seen === 'fresh' && d.location !== null;
 
 // A 20 km x 20 km city around 52.5 N 13.4 E, and now and then somewhere up to ~200 km away (beyond the 100 km cap).
-const cityPoint = fc.record({ lat: fc.double({ min: 52.41, max: 52.59, noNaN: true }), lon: fc.double({ min: 13.252, max: 13.548, noNaN: true }) });
-const farPoint = fc.record({ lat: fc.double({ min: 50.7, max: 54.3, noNaN: true }), lon: fc.double({ min: 10.4, max: 16.4, noNaN: true }) });
+const cityPoint = fc.record({
+  lat: fc.double({ min: 52.41, max: 52.59, noNaN: true }),
+  lon: fc.double({ min: 13.252, max: 13.548, noNaN: true }),
+});
+const farPoint = fc.record({
+  lat: fc.double({ min: 50.7, max: 54.3, noNaN: true }),
+  lon: fc.double({ min: 10.4, max: 16.4, noNaN: true }),
+});
 const point = fc.oneof({ weight: 9, arbitrary: cityPoint }, { weight: 1, arbitrary: farPoint });
 
 const driverArb: fc.Arbitrary<GeneratedDriver> = fc.record({
@@ -54,12 +60,14 @@ const driverArb: fc.Arbitrary<GeneratedDriver> = fc.record({
   location: fc.option(point, { freq: 8 }),
 });
 const fleetArb = fc.array(driverArb, { maxLength: 40, size: 'max' });
-const queryArb: fc.Arbitrary<Query> = fc.record({
-  at: point,
-  k: fc.integer({ min: 1, max: 5 }),
-  // Mostly the default radius (the 100 km cap); sometimes a smaller one, which stops Redis' widening radii early.
-  radiusKm: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.double({ min: 1, max: 30, noNaN: true }) }),
-}).map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
+const queryArb: fc.Arbitrary<Query> = fc
+  .record({
+    at: point,
+    k: fc.integer({ min: 1, max: 5 }),
+    // Mostly the default radius (the 100 km cap); sometimes a smaller one, which stops Redis' widening radii early.
+    radiusKm: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.double({ min: 1, max: 30, noNaN: true }) }),
+  })
+  .map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
 
 /**
  * The nearest-driver search answers the same from Redis (reconciled) and from
@@ -155,7 +163,12 @@ describe('nearest search: Redis path = PostgreSQL path = brute force (property)'
         .sort((a, b) => a.meters - b.meters || (a.id < b.id ? -1 : 1))
         .slice(0, query.k);
       const eligibleIds = new Set(eligible.map((hit) => idOf(hit.index)));
-      const findQuery = { lat: query.lat, lon: query.lon, limit: query.k, ...(query.radiusKm === null ? {} : { radiusKm: query.radiusKm }) };
+      const findQuery = {
+        lat: query.lat,
+        lon: query.lon,
+        limit: query.k,
+        ...(query.radiusKm === null ? {} : { radiusKm: query.radiusKm }),
+      };
 
       // Redis path: a fresh, reconciled Redis holds exactly the choosable drivers.
       await redis.flushall();

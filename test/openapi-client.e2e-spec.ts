@@ -74,7 +74,9 @@ describe('the OpenAPI document and the client generated from it (openapi-fetch)'
     let driver: { id: string; token: string };
 
     it('registers a driver with the admin key, and the driver reads itself with its own token', async () => {
-      const { data, response } = await admin.POST('/drivers', { body: { name: 'Typed Client', phone: newPhone(), vehicleType: 'bicycle' } });
+      const { data, response } = await admin.POST('/drivers', {
+        body: { name: 'Typed Client', phone: newPhone(), vehicleType: 'bicycle' },
+      });
       expect(response.status).toBe(201);
       expect(data).toMatchObject({ name: 'Typed Client', status: 'OFFLINE', isActive: true, lastLocation: null });
       driver = { id: data!.id, token: data!.token };
@@ -87,7 +89,10 @@ describe('the OpenAPI document and the client generated from it (openapi-fetch)'
       const self = as(driver.token);
       const status = await self.PATCH('/drivers/{id}/status', { params: { path: { id: driver.id } }, body: { status: 'AVAILABLE' } });
       expect(status.data?.status).toBe('AVAILABLE');
-      const ping = await self.PATCH('/drivers/{id}/location', { params: { path: { id: driver.id } }, body: { lat: pickup.lat, lon: pickup.lon, accuracy: 5 } });
+      const ping = await self.PATCH('/drivers/{id}/location', {
+        params: { path: { id: driver.id } },
+        body: { lat: pickup.lat, lon: pickup.lon, accuracy: 5 },
+      });
       expect(ping.data).toEqual({ status: 'AVAILABLE', online: true });
 
       const { data } = await admin.GET('/drivers/nearby', { params: { query: { lat: pickup.lat, lon: pickup.lon, radiusKm: 5 } } });

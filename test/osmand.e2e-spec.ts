@@ -52,10 +52,19 @@ describe('OsmAnd / Traccar Client protocol', () => {
     const query = `id=${encodeURIComponent(d.token)}&timestamp=${at}&lat=52.52&lon=13.405&speed=10.0&bearing=90.0&altitude=34.0&accuracy=5.0&batt=87.0`;
     const { body } = await http().get(`/osmand?${query}`).expect(200);
     expect(body).toEqual({ status: 'OFFLINE', online: true });
-    expect(await lastLocation(d)).toEqual({ lat: 52.52, lon: 13.405, recordedAt: new Date(at * 1000).toISOString(), accuracy: 5, heading: 90, speed: 10 * KNOT });
+    expect(await lastLocation(d)).toEqual({
+      lat: 52.52,
+      lon: 13.405,
+      recordedAt: new Date(at * 1000).toISOString(),
+      accuracy: 5,
+      heading: 90,
+      speed: 10 * KNOT,
+    });
 
     // POST with the fields in the query (Traccar Client's default), and as a form body.
-    await http().post(`/osmand?id=${encodeURIComponent(d.token)}&timestamp=${(at + 10) * 1000}&lat=52.5201&lon=13.405&speed=2`).expect(200);
+    await http()
+      .post(`/osmand?id=${encodeURIComponent(d.token)}&timestamp=${(at + 10) * 1000}&lat=52.5201&lon=13.405&speed=2`)
+      .expect(200);
     expect(await lastLocation(d)).toMatchObject({ lat: 52.5201, speed: 2 * KNOT, recordedAt: new Date((at + 10) * 1000).toISOString() });
     await http()
       .post('/osmand')
@@ -77,7 +86,10 @@ describe('OsmAnd / Traccar Client protocol', () => {
       activity: { type: 'in_vehicle' },
       extras: {},
     });
-    const one = await http().post('/osmand').send({ location: point(60, 52.52, 12.5), device_id: d.token }).expect(200);
+    const one = await http()
+      .post('/osmand')
+      .send({ location: point(60, 52.52, 12.5), device_id: d.token })
+      .expect(200);
     expect(one.body).toEqual({ status: 'OFFLINE', online: true });
     expect(await lastLocation(d)).toMatchObject({ lat: 52.52, speed: 12.5, heading: 45, accuracy: 4.5 });
 
@@ -96,20 +108,36 @@ describe('OsmAnd / Traccar Client protocol', () => {
     tokensSent.push(unknown);
     expect((await http().get(`/osmand?id=${unknown}&lat=52.52&lon=13.405`).expect(401)).body.code).toBe('UNAUTHENTICATED');
     await http().get('/osmand?lat=52.52&lon=13.405').expect(401);
-    await http().post('/osmand').send({ location: { coords: { latitude: 1, longitude: 1 } } }).expect(401);
-    const bad = await http().get(`/osmand?id=${encodeURIComponent(d.token)}&lat=91&lon=east&timestamp=yesterday`).expect(400);
+    await http()
+      .post('/osmand')
+      .send({ location: { coords: { latitude: 1, longitude: 1 } } })
+      .expect(401);
+    const bad = await http()
+      .get(`/osmand?id=${encodeURIComponent(d.token)}&lat=91&lon=east&timestamp=yesterday`)
+      .expect(400);
     expect(bad.body).toMatchObject({ code: 'VALIDATION_FAILED' });
     expect(bad.body.message).toEqual(
-      expect.arrayContaining(['lat must be from -90 to 90', 'lon must be a number', 'timestamp must be unix seconds or milliseconds, or a date-time']),
+      expect.arrayContaining([
+        'lat must be from -90 to 90',
+        'lon must be a number',
+        'timestamp must be unix seconds or milliseconds, or a date-time',
+      ]),
     );
-    const badJson = await http().post('/osmand').send({ device_id: d.token, location: { timestamp: 'now', coords: { latitude: 52.5 } } }).expect(400);
+    const badJson = await http()
+      .post('/osmand')
+      .send({ device_id: d.token, location: { timestamp: 'now', coords: { latitude: 52.5 } } })
+      .expect(400);
     expect(badJson.body.message).toEqual(expect.arrayContaining(['location.coords.longitude is required']));
     expect(await lastLocation(d)).toBeNull();
   });
 
   it('keeps the form parser to these routes: a form elsewhere is still 415', async () => {
     const d = await driver();
-    const answer = await http().patch(`/drivers/${d.id}/location`).set('authorization', `Bearer ${d.token}`).type('form').send({ lat: '1', lon: '1' });
+    const answer = await http()
+      .patch(`/drivers/${d.id}/location`)
+      .set('authorization', `Bearer ${d.token}`)
+      .type('form')
+      .send({ lat: '1', lon: '1' });
     expect(answer.status).toBe(415);
   });
 
@@ -124,7 +152,10 @@ describe('OsmAnd / Traccar Client protocol', () => {
       await t.app.get(LocationWriter).flush();
       return (await sql.query(`SELECT md5(string_agg(d::text, '|' ORDER BY id)) AS h FROM drivers d`)).rows[0].h as string;
     };
-    const junk = fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom('', ' ', 'NaN', 'Infinity', '1e400', '0x10', '-0', '91', '-181', '1,5', 'null', '[]', '{}', '\u0000'));
+    const junk = fc.oneof(
+      fc.string({ maxLength: 12 }),
+      fc.constantFrom('', ' ', 'NaN', 'Infinity', '1e400', '0x10', '-0', '91', '-181', '1,5', 'null', '[]', '{}', '\u0000'),
+    );
     const numberText = (min: number, max: number) => fc.oneof(fc.double({ min, max, noNaN: true }).map(String), junk);
     const token = fc.constantFrom(d.token, unknown, '', undefined);
     const fields = fc.record(
@@ -135,7 +166,11 @@ describe('OsmAnd / Traccar Client protocol', () => {
         speed: numberText(0, 200),
         bearing: numberText(0, 360),
         accuracy: numberText(0, 1000),
-        timestamp: fc.oneof(fc.integer({ min: 0, max: 2 ** 45 }).map(String), fc.date({ noInvalidDate: true }).map((x) => x.toISOString()), junk),
+        timestamp: fc.oneof(
+          fc.integer({ min: 0, max: 2 ** 45 }).map(String),
+          fc.date({ noInvalidDate: true }).map((x) => x.toISOString()),
+          junk,
+        ),
         junk: junk,
       },
       { requiredKeys: [] },
@@ -143,28 +178,39 @@ describe('OsmAnd / Traccar Client protocol', () => {
     const asJson = fc.record({
       device_id: fc.oneof(token, fc.integer()),
       location: fc.oneof(
-        fc.record({ timestamp: fc.oneof(fc.date({ noInvalidDate: true }).map((x) => x.toISOString()), junk), coords: fc.dictionary(fc.constantFrom('latitude', 'longitude', 'speed', 'heading', 'accuracy'), fc.oneof(fc.double(), junk)) }),
+        fc.record({
+          timestamp: fc.oneof(
+            fc.date({ noInvalidDate: true }).map((x) => x.toISOString()),
+            junk,
+          ),
+          coords: fc.dictionary(fc.constantFrom('latitude', 'longitude', 'speed', 'heading', 'accuracy'), fc.oneof(fc.double(), junk)),
+        }),
         fc.array(fc.anything(), { maxLength: 3 }),
         fc.anything(),
       ),
     });
     const shape = fc.constantFrom('get', 'post-query', 'post-form', 'post-json');
-    await fc.assert(
-      fc.asyncProperty(shape, fields, asJson, async (how, query, json) => {
-        const defined = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as Record<string, string>;
-        const before = await snapshot();
-        const answer =
-          how === 'get' ? await http().get('/osmand').query(defined)
-          : how === 'post-query' ? await http().post('/osmand').query(defined)
-          : how === 'post-form' ? await http().post('/osmand').type('form').send(defined)
-          : await http().post('/osmand').send(json);
-        expect([200, 400, 401, 413, 415, 429]).toContain(answer.status);
-        const sentToken = how === 'post-json' ? json.device_id : defined.id;
-        if (answer.status === 200) expect(sentToken).toBe(d.token);
-        else expect(await snapshot()).toBe(before);
-      }),
-      { numRuns: 300 },
-    ).finally(() => sql.end());
+    await fc
+      .assert(
+        fc.asyncProperty(shape, fields, asJson, async (how, query, json) => {
+          const defined = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined)) as Record<string, string>;
+          const before = await snapshot();
+          const answer =
+            how === 'get'
+              ? await http().get('/osmand').query(defined)
+              : how === 'post-query'
+                ? await http().post('/osmand').query(defined)
+                : how === 'post-form'
+                  ? await http().post('/osmand').type('form').send(defined)
+                  : await http().post('/osmand').send(json);
+          expect([200, 400, 401, 413, 415, 429]).toContain(answer.status);
+          const sentToken = how === 'post-json' ? json.device_id : defined.id;
+          if (answer.status === 200) expect(sentToken).toBe(d.token);
+          else expect(await snapshot()).toBe(before);
+        }),
+        { numRuns: 300 },
+      )
+      .finally(() => sql.end());
   });
 
   it('writes no token to the log, whatever the answer', async () => {

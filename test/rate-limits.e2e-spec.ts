@@ -23,7 +23,12 @@ describe('rate limits', () => {
   let other: TestApp;
 
   beforeAll(async () => {
-    other = await startTestApp({ DATABASE_URL: env.database.url, REDIS_URL: env.redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600', ...LIMITS });
+    other = await startTestApp({
+      DATABASE_URL: env.database.url,
+      REDIS_URL: env.redisServer.url,
+      RECONCILE_INTERVAL_SECONDS: '3600',
+      ...LIMITS,
+    });
   });
   afterAll(() => other?.close());
   beforeEach(() => env.reset());
@@ -47,7 +52,7 @@ describe('rate limits', () => {
     const refused = await ping(env.t, driver, { lat: 48.1, lon: 11.6 }).expect(429);
     expect(refused.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests', code: 'RATE_LIMITED' });
     const retryAfter = Number(refused.headers['retry-after']);
-    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 2 * RATE_LIMIT_WINDOW_MS / 1000).toBe(true);
+    expect(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= (2 * RATE_LIMIT_WINDOW_MS) / 1000).toBe(true);
     expect(await env.redis.hget('drivers:location', driver.id)).toBe(stored);
 
     // Another driver has its own allowance.
@@ -144,7 +149,9 @@ describe('rate limits', () => {
       for (let i = 0; i < 3; i++) expect(await limiter().consume('location', 'window-b', start + minute(1) - 100 + i)).toBe(0);
       // 30 s into the next window the previous one weighs 3 × 0.5 = 1.5: one more fits, then the wait is to 2/3 elapsed.
       expect(await limiter().consume('location', 'window-b', start + minute(1) + 30_000)).toBe(0);
-      expect(await limiter().consume('location', 'window-b', start + minute(1) + 30_001)).toBe(Math.ceil((60_000 * (1 - 1 / 3) - 30_001) / 1000));
+      expect(await limiter().consume('location', 'window-b', start + minute(1) + 30_001)).toBe(
+        Math.ceil((60_000 * (1 - 1 / 3) - 30_001) / 1000),
+      );
     });
   });
 });

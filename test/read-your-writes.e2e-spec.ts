@@ -32,7 +32,12 @@ describe('read your writes: a location is shown as soon as its ping is answered'
       const point = { lat: 52.52 + i * 0.000045, lon: 13.405, recordedAt: new Date(start + i * 1000).toISOString(), accuracy: 4 + (i % 7) };
       await request(through.server).patch(`/drivers/${driver.id}/location`).set(bearer(driver.token)).send(point).expect(200);
       const { body } = await request(readFrom.server).get(`/drivers/${driver.id}`).set(admin).expect(200);
-      if (body.lastLocation?.lat === point.lat && body.lastLocation.recordedAt === point.recordedAt && body.lastLocation.accuracy === point.accuracy) shown += 1;
+      if (
+        body.lastLocation?.lat === point.lat &&
+        body.lastLocation.recordedAt === point.recordedAt &&
+        body.lastLocation.accuracy === point.accuracy
+      )
+        shown += 1;
     }
     return shown;
   }

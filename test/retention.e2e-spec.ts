@@ -49,7 +49,13 @@ describe(RetentionService.name, () => {
   let deliveryId: string;
   const apps: TestApp[] = [];
   const logged: string[] = [];
-  const logger: LoggerService = { log: (message: unknown) => void logged.push(String(message)), warn() {}, error() {}, debug() {}, verbose() {} };
+  const logger: LoggerService = {
+    log: (message: unknown) => void logged.push(String(message)),
+    warn() {},
+    error() {},
+    debug() {},
+    verbose() {},
+  };
   const sut = (i: number) => apps[i].app.get(RetentionService);
 
   async function insertMessages(label: MessageLabel, count: number): Promise<void> {
@@ -168,8 +174,15 @@ describe(RetentionService.name, () => {
       // A full batch is followed by another; a short one (an empty one, too) ends the table's part of the run.
       expect(await Promise.all(messageBatches.mock.results.map((r) => r.value))).toEqual([B, B, 0.5 * B]);
       expect(await Promise.all(receiptBatches.mock.results.map((r) => r.value))).toEqual([B, 0]);
-      expect(messageBatches.mock.calls).toEqual([[14, B], [14, B], [14, B]]);
-      expect(receiptBatches.mock.calls).toEqual([[RECEIPT_KEEP_SECONDS, B], [RECEIPT_KEEP_SECONDS, B]]);
+      expect(messageBatches.mock.calls).toEqual([
+        [14, B],
+        [14, B],
+        [14, B],
+      ]);
+      expect(receiptBatches.mock.calls).toEqual([
+        [RECEIPT_KEEP_SECONDS, B],
+        [RECEIPT_KEEP_SECONDS, B],
+      ]);
     } finally {
       messageBatches.mockRestore();
       receiptBatches.mockRestore();

@@ -40,7 +40,11 @@ describe('security: OWASP API Security Top 10', () => {
              (SELECT md5(coalesce(string_agg(x::text, '|' ORDER BY id), '')) FROM deliveries x) AS deliveries,
              (SELECT count(*) FROM delivery_events) AS events,
              (SELECT count(*) FROM webhook_messages) AS messages`);
-    const redis = await Promise.all([env.redis.zrange('drivers:geo', 0, -1), env.redis.hgetall('drivers:location'), env.redis.hgetall('drivers:status')]);
+    const redis = await Promise.all([
+      env.redis.zrange('drivers:geo', 0, -1),
+      env.redis.hgetall('drivers:location'),
+      env.redis.hgetall('drivers:status'),
+    ]);
     return JSON.stringify([tables.rows[0], redis]);
   }
 
@@ -60,7 +64,7 @@ describe('security: OWASP API Security Top 10', () => {
       ['record', 'GET', (id: string) => `/drivers/${id}`, undefined],
     ])("another driver's %s: 403, nothing changed", async (_, method, path, body) => {
       const before = await snapshot();
-      const call = method === 'GET' ? http().get(path(b.id)) : http().patch(path(b.id)).send(body!);
+      const call = method === 'GET' ? http().get(path(b.id)) : http().patch(path(b.id)).send(body);
       const answer = await call.set(bearer(a.token)).expect(403);
       expect(answer.body.code).toBe('FORBIDDEN');
       expect(await snapshot()).toBe(before);
@@ -93,7 +97,10 @@ describe('security: OWASP API Security Top 10', () => {
       for (const route of adminOnly()) {
         const path = route.path.replace(/:id/g, route.path.startsWith('/drivers') ? a.id : SOME_ID);
         const call = (headers: Record<string, string>) =>
-          http()[route.method.toLowerCase() as 'get' | 'post' | 'patch'](path).set({ 'content-type': 'application/json', ...headers }).send('{}');
+          http()
+            [route.method.toLowerCase() as 'get' | 'post' | 'patch'](path)
+            .set({ 'content-type': 'application/json', ...headers })
+            .send('{}');
         expect({ route: path, status: (await call(bearer(a.token))).status }).toEqual({ route: path, status: 403 });
         for (const secret of [DRIVER_SECRET, VENDURE_SECRET]) {
           expect({ route: path, status: (await call(signedHeaders(secret, '{}'))).status }).toEqual({ route: path, status: 401 });
@@ -105,11 +112,7 @@ describe('security: OWASP API Security Top 10', () => {
     it('a driver may not cancel its own delivery, nor send Vendure events', async () => {
       const before = await snapshot();
       await http().patch(`/deliveries/${deliveryId}/status`).set(bearer(b.token)).send({ status: 'CANCELLED' }).expect(403);
-      await http()
-        .post('/events/seller-order-cancelled')
-        .set(bearer(b.token))
-        .send({ sellerOrderId: 'SEC-1' })
-        .expect(403);
+      await http().post('/events/seller-order-cancelled').set(bearer(b.token)).send({ sellerOrderId: 'SEC-1' }).expect(403);
       expect(await snapshot()).toBe(before);
     });
   });

@@ -133,7 +133,11 @@ describe('the service process', () => {
     cleanups.push(() => service.stop());
     await service.ready();
     const base = `http://127.0.0.1:${port}`;
-    const created = await fetch(`${base}/drivers`, { method: 'POST', headers: json, body: JSON.stringify({ name: 'Grace', phone: newPhone() }) });
+    const created = await fetch(`${base}/drivers`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ name: 'Grace', phone: newPhone() }),
+    });
     const driver = (await created.json()) as { id: string };
     await expect(fetch(`${base}/health/ready`).then((r) => r.status)).resolves.toBe(200);
 

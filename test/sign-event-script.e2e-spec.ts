@@ -17,7 +17,12 @@ describe('scripts/sign-event.mjs', () => {
     database = await createTestDatabase('sign_event');
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    service = new ServiceProcess({ PORT: String(port), DATABASE_URL: database.url, VENDURE_WEBHOOK_SECRET: VENDURE_SECRET, LOG_LEVEL: 'warn' });
+    service = new ServiceProcess({
+      PORT: String(port),
+      DATABASE_URL: database.url,
+      VENDURE_WEBHOOK_SECRET: VENDURE_SECRET,
+      LOG_LEVEL: 'warn',
+    });
     await service.ready();
   });
   afterAll(async () => {
@@ -34,7 +39,11 @@ describe('scripts/sign-event.mjs', () => {
 
   it('signs an event the service accepts, at DRIVER_SERVICE_URL', async () => {
     const answer = await sign({ DRIVER_SERVICE_URL: url, VENDURE_WEBHOOK_SECRET: VENDURE_SECRET }, '/events/seller-order-ready', order);
-    expect(answer).toEqual({ code: 0, stdout: '200 {"assigned":false,"sellerOrderId":"SO-SCRIPT-1","reason":"NO_DRIVER_AVAILABLE"}\n', stderr: '' });
+    expect(answer).toEqual({
+      code: 0,
+      stdout: '200 {"assigned":false,"sellerOrderId":"SO-SCRIPT-1","reason":"NO_DRIVER_AVAILABLE"}\n',
+      stderr: '',
+    });
   });
 
   it('exits 1 on a refusal (another secret: 401) and 2 without a secret or arguments', async () => {

@@ -105,7 +105,12 @@ describe(SignedRequestReplayService.name, () => {
     await sut.begin('vendure', 'msg_j', body);
     const answer = {
       statusCode: 400,
-      message: ['property a\u0000b should not exist', 'property \ud800x should not exist', 'a pair \ud83d\ude9a stays', 'a\\u0000 text stays'],
+      message: [
+        'property a\u0000b should not exist',
+        'property \ud800x should not exist',
+        'a pair \ud83d\ude9a stays',
+        'a\\u0000 text stays',
+      ],
       ['k\udc00']: { ['n\u0000']: '\udbff' },
       at: new Date('2026-11-21T10:00:00.123Z'),
       list: [1, null, true, 'plain'],
@@ -116,7 +121,12 @@ describe(SignedRequestReplayService.name, () => {
       statusCode: 400,
       response: {
         statusCode: 400,
-        message: ['property a\\u0000b should not exist', 'property \ufffdx should not exist', 'a pair \ud83d\ude9a stays', 'a\\u0000 text stays'],
+        message: [
+          'property a\\u0000b should not exist',
+          'property \ufffdx should not exist',
+          'a pair \ud83d\ude9a stays',
+          'a\\u0000 text stays',
+        ],
         ['k\ufffd']: { ['n\\u0000']: '\ufffd' },
         at: '2026-11-21T10:00:00.123Z',
         list: [1, null, true, 'plain'],

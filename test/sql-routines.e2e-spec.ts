@@ -30,10 +30,14 @@ async function withClient<T>(url: string, work: (sql: pg.Client) => Promise<T>):
 
 /** The routine files as recorded in the database: name → hash of the text applied. */
 const recorded = (url: string) =>
-  withClient(url, async (sql) => Object.fromEntries((await sql.query('SELECT name, sha256 FROM sql_routines')).rows.map((r) => [r.name, r.sha256])));
+  withClient(url, async (sql) =>
+    Object.fromEntries((await sql.query('SELECT name, sha256 FROM sql_routines')).rows.map((r) => [r.name, r.sha256])),
+  );
 
 const functionSource = (url: string, name: string) =>
-  withClient(url, async (sql) => (await sql.query(`SELECT prosrc FROM pg_proc WHERE proname = $1`, [name])).rows.map((r) => r.prosrc as string));
+  withClient(url, async (sql) =>
+    (await sql.query(`SELECT prosrc FROM pg_proc WHERE proname = $1`, [name])).rows.map((r) => r.prosrc as string),
+  );
 
 /**
  * SQL routines (functions) live in `.sql` files beside their callers and are
@@ -85,13 +89,17 @@ describe('SQL routines: files applied after the migrations', () => {
 
     const t = await startTestApp({ DATABASE_URL: database.url });
     try {
-      const migrations = await withClient(database.url, async (sql) => (await sql.query('SELECT name FROM migrations ORDER BY id')).rows.map((r) => r.name));
+      const migrations = await withClient(database.url, async (sql) =>
+        (await sql.query('SELECT name FROM migrations ORDER BY id')).rows.map((r) => r.name),
+      );
       expect(migrations).toEqual(MIGRATIONS.map((m) => new m().name));
       expect(Object.keys(await recorded(database.url)).sort()).toEqual(['deliveries/deliveries.sql', 'fleet/fleet.sql']);
       expect(await functionSource(database.url, 'claim_delivery')).toEqual([expect.stringContaining('claim_driver(')]);
 
       // The delivery the previous release assigned is still the order's answer.
-      const repeat = await sendEvent(t, 'seller-order-ready', { sellerOrderId: 'SO-PREVIOUS', pickupLat: 52.52, pickupLon: 13.405 }).expect(200);
+      const repeat = await sendEvent(t, 'seller-order-ready', { sellerOrderId: 'SO-PREVIOUS', pickupLat: 52.52, pickupLon: 13.405 }).expect(
+        200,
+      );
       expect(repeat.body).toMatchObject({ assigned: true, driverId: '11111111-1111-4111-8111-111111111111' });
       // Bob, registered under the previous release, is claimed by this one's routines.
       const bob = { id: '22222222-2222-4222-8222-222222222222', token: `drv_${'B'.repeat(43)}` };
@@ -99,7 +107,10 @@ describe('SQL routines: files applied after the migrations', () => {
       await t.app.get(LocationWriter).flush();
       const next = await sendEvent(t, 'seller-order-ready', { sellerOrderId: 'SO-NEXT', pickupLat: 52.52, pickupLon: 13.405 }).expect(200);
       expect(next.body).toMatchObject({ assigned: true, driverId: bob.id });
-      const states = await withClient(database.url, async (sql) => (await sql.query('SELECT status, state_version FROM drivers ORDER BY id')).rows);
+      const states = await withClient(
+        database.url,
+        async (sql) => (await sql.query('SELECT status, state_version FROM drivers ORDER BY id')).rows,
+      );
       expect(states).toEqual([
         { status: 'BUSY', state_version: 1 },
         { status: 'BUSY', state_version: 1 },
@@ -116,7 +127,9 @@ describe('SQL routines: files applied after the migrations', () => {
     /** Applies `file` from `processes` data sources at once, as workers starting together do. */
     async function applyFrom(processes: number): Promise<string[][]> {
       const sources = await Promise.all(
-        Array.from({ length: processes }, () => new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS }).initialize()),
+        Array.from({ length: processes }, () =>
+          new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS }).initialize(),
+        ),
       );
       try {
         return (await Promise.all(sources.map((source) => runMigrations(source, false, [file])))).map((changes) => changes.routines);
@@ -128,7 +141,9 @@ describe('SQL routines: files applied after the migrations', () => {
       INSERT INTO probe_applications VALUES (${n});
       CREATE OR REPLACE FUNCTION probe_version() RETURNS int LANGUAGE sql AS $$ SELECT ${n} $$;`;
     const applications = () =>
-      withClient(database.url, async (sql) => (await sql.query('SELECT version FROM probe_applications ORDER BY version')).rows.map((r) => r.version));
+      withClient(database.url, async (sql) =>
+        (await sql.query('SELECT version FROM probe_applications ORDER BY version')).rows.map((r) => r.version),
+      );
 
     beforeAll(async () => {
       database = await fresh('routines_change');

@@ -42,7 +42,9 @@ describe(`waiting-order match: the plan at ${QUEUE} waiting orders`, () => {
       [CENTRE.lat, CENTRE.lon, QUEUE],
     );
     const cells = rows.map((r) => ({ id: r.id, cell: grid.cellOf(r.pickup_lat, r.pickup_lon) }));
-    await sql.query(`UPDATE deliveries d SET wait_cell = c.cell FROM jsonb_to_recordset($1) AS c(id uuid, cell bigint) WHERE d.id = c.id`, [JSON.stringify(cells)]);
+    await sql.query(`UPDATE deliveries d SET wait_cell = c.cell FROM jsonb_to_recordset($1) AS c(id uuid, cell bigint) WHERE d.id = c.id`, [
+      JSON.stringify(cells),
+    ]);
     oldestInReach = rows.find((r) => r.seller_order_id === 'SO-Q-1')!.id;
     const far = { lat: CENTRE.lat + 1.05, lon: CENTRE.lon };
     await sql.query(
@@ -68,7 +70,9 @@ describe(`waiting-order match: the plan at ${QUEUE} waiting orders`, () => {
     let result;
     try {
       await sql.query(`LOAD 'auto_explain'`);
-      await sql.query(`SET auto_explain.log_nested_statements = on; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET client_min_messages = log`);
+      await sql.query(
+        `SET auto_explain.log_nested_statements = on; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on; SET client_min_messages = log`,
+      );
       const cells = grid.cellsAround(CENTRE.lat, CENTRE.lon);
       result = await sql.query(`SELECT delivery_id FROM waiting_orders_near($1, $2, now() - interval '1 minute')`, [
         JSON.stringify([{ driverId, cells }]),

@@ -123,7 +123,11 @@ describe('webhooks to Vendure across service processes', () => {
     const pickup = scatter(DELIVERIES * 4, CENTRE, 4)[orders % (DELIVERIES * 4)];
     const body = { sellerOrderId: sellerOrderId ?? `SO-WHP-${orders}`, pickupLat: pickup.lat, pickupLon: pickup.lon };
     const raw = JSON.stringify(body);
-    const headers = { 'content-type': 'application/json', ...signedHeaders(VENDURE_SECRET, raw), ...(requestId ? { 'x-request-id': requestId } : {}) };
+    const headers = {
+      'content-type': 'application/json',
+      ...signedHeaders(VENDURE_SECRET, raw),
+      ...(requestId ? { 'x-request-id': requestId } : {}),
+    };
     const response = await fetch(`${service.base}/events/seller-order-ready`, { method: 'POST', headers, body: raw });
     const answer = (await response.json()) as { assigned: boolean; deliveryId: string; sellerOrderId: string };
     expect({ status: response.status, assigned: answer.assigned }).toEqual({ status: 200, assigned: true });
@@ -131,10 +135,16 @@ describe('webhooks to Vendure across service processes', () => {
   }
 
   const setStatus = async (service: Service, deliveryId: string, status: string) => {
-    const response = await call(service, 'PATCH', `/deliveries/${deliveryId}/status`, { status }, {
-      'content-type': 'application/json',
-      authorization: `Bearer ${ADMIN_KEY}`,
-    });
+    const response = await call(
+      service,
+      'PATCH',
+      `/deliveries/${deliveryId}/status`,
+      { status },
+      {
+        'content-type': 'application/json',
+        authorization: `Bearer ${ADMIN_KEY}`,
+      },
+    );
     expect({ status: response.status, delivery: response.body.status }).toEqual({ status: 200, delivery: status });
   };
 
@@ -166,7 +176,10 @@ describe('webhooks to Vendure across service processes', () => {
     receiver = await newReceiver();
     const closed = await freePort();
     // Nothing listens on `closed`: the attempt fails at once, and the next is an hour away.
-    const doomed = await startService({ VENDURE_WEBHOOK_URL: `http://127.0.0.1:${closed}/hooks`, WEBHOOK_RETRY_SCHEDULE_SECONDS: '0,3600' });
+    const doomed = await startService({
+      VENDURE_WEBHOOK_URL: `http://127.0.0.1:${closed}/hooks`,
+      WEBHOOK_RETRY_SCHEDULE_SECONDS: '0,3600',
+    });
     const { deliveryId } = await assign(doomed, { requestId: 'req-closed-port' });
     const [failed] = await eventually(
       async () => {
@@ -204,10 +217,14 @@ describe('webhooks to Vendure across service processes', () => {
     const [inFlight] = hanging.requests;
     expect(inFlight.body).toMatchObject({ type: 'delivery.assigned', data: { deliveryId } });
     // Committed, claimed and being sent: pending, one attempt, leased.
-    expect(await messageRows('id = $1', [inFlight.id])).toEqual([expect.objectContaining({ status: 'pending', attempts: 1, leased: true })]);
+    expect(await messageRows('id = $1', [inFlight.id])).toEqual([
+      expect.objectContaining({ status: 'pending', attempts: 1, leased: true }),
+    ]);
 
     await kill(killed);
-    expect(await messageRows('id = $1', [inFlight.id])).toEqual([expect.objectContaining({ status: 'pending', attempts: 1, leased: true })]);
+    expect(await messageRows('id = $1', [inFlight.id])).toEqual([
+      expect.objectContaining({ status: 'pending', attempts: 1, leased: true }),
+    ]);
 
     survivor = await startService({ VENDURE_WEBHOOK_URL: receiver.url });
     // The dead process's lease still holds: a message written after it is sent, it is not (the relay
@@ -263,7 +280,8 @@ describe('webhooks to Vendure across service processes', () => {
     // ...and no attempt beyond those each message needed: REFUSALS refused, then one accepted.
     const ours = receiver.requests.filter((r) => deliveryIds.includes(r.body!.data.deliveryId));
     expect([...new Set(ours.map((r) => r.id))].sort()).toEqual(rows.map((r) => r.id).sort());
-    for (const row of rows) expect([row.id, receiver.attemptsOf(row.id).map((r) => r.answered)]).toEqual([row.id, [...Array(REFUSALS).fill(503), 200]]);
+    for (const row of rows)
+      expect([row.id, receiver.attemptsOf(row.id).map((r) => r.answered)]).toEqual([row.id, [...Array(REFUSALS).fill(503), 200]]);
     expect(rows.filter((r) => r.attempts !== REFUSALS + 1)).toEqual([]);
     // In order per delivery: no message sent before the one before it had been accepted.
     for (const deliveryId of deliveryIds) {
@@ -316,7 +334,7 @@ describe('webhooks to Vendure across service processes', () => {
       const other = await assign(two);
       await setStatus(one, other.deliveryId, 'PICKED_UP');
       await eventually(async () => (await messageRows(`delivery_id = $1 AND status = 'delivered'`, [other.deliveryId])).length === 2, {
-        what: 'the other delivery\'s messages, while the row is locked',
+        what: "the other delivery's messages, while the row is locked",
       });
       expect(await messageRows('id = $1', [second.id])).toEqual([expect.objectContaining({ status: 'pending', attempts: 0 })]);
       expect(receiver.attemptsOf(second.id)).toEqual([]);

@@ -137,7 +137,10 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
     const second = await assign('SO-WH-2', { at: PANKOW, requestId: 'req-wh-assign-2' });
     expect([first.driverId, second.driverId]).toEqual([ada.id, bob.id]);
     await setStatus(first.deliveryId, bearer(ada.token), { status: 'PICKED_UP' }, 'req-wh-pickup-1').expect(200);
-    await withRequestId(sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-WH-2', reason: 'Customer cancelled' }), 'req-wh-cancel-2').expect(200);
+    await withRequestId(
+      sendEvent(t, 'seller-order-cancelled', { sellerOrderId: 'SO-WH-2', reason: 'Customer cancelled' }),
+      'req-wh-cancel-2',
+    ).expect(200);
     await setStatus(first.deliveryId, admin, { status: 'DELIVERED' }, 'req-wh-deliver-1').expect(200);
     // No-op repeats of each transition: 200, and no new change, so no new message.
     await setStatus(first.deliveryId, bearer(ada.token), { status: 'DELIVERED' }, 'req-wh-noop-1').expect(200);
@@ -230,7 +233,12 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
     }
 
     // A receiver de-duplicating by webhook-id processed each change exactly once, in order per delivery.
-    expect(receiver.processed().map((r) => r.id).sort()).toEqual(rows.map((r) => r.id).sort());
+    expect(
+      receiver
+        .processed()
+        .map((r) => r.id)
+        .sort(),
+    ).toEqual(rows.map((r) => r.id).sort());
     expect(processedTypes(one.deliveryId)).toEqual(['delivery.assigned', 'delivery.picked_up', 'delivery.delivered']);
     expect(processedTypes(two.deliveryId)).toEqual(['delivery.assigned']);
     // And nothing of a delivery was sent before its earlier message had been accepted.
@@ -258,7 +266,11 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
   it('honours Retry-After (seconds and HTTP date) over a shorter retry schedule', async () => {
     const inTwoHours = new Date(Date.now() + 2 * 3600 * 1000).toUTCString();
     receiver.answerWith((r) =>
-      r.index === 0 ? { status: 503, headers: { 'retry-after': '3600' } } : r.index === 1 ? { status: 429, headers: { 'retry-after': inTwoHours } } : 200,
+      r.index === 0
+        ? { status: 503, headers: { 'retry-after': '3600' } }
+        : r.index === 1
+          ? { status: 429, headers: { 'retry-after': inTwoHours } }
+          : 200,
     );
     await availableDriver(BERLIN);
     await availableDriver(PANKOW);
@@ -406,7 +418,7 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
         // oldest first, so had the held one been due it would have been claimed (attempts > 0) by now.
         const other = await assign('SO-WH-OTHER', { at: PANKOW, app: deadLetter });
         await eventually(async () => (await messageRows(`delivery_id = $1 AND status = 'delivered'`, [other.deliveryId])).length === 1, {
-          what: 'the other delivery\'s message to be delivered',
+          what: "the other delivery's message to be delivered",
         });
         expect(await messageRows('id = $1', [held.id])).toEqual([expect.objectContaining({ status: 'pending', attempts: 0 })]);
         expect(receiver.attemptsOf(held.id)).toEqual([]);
@@ -421,10 +433,9 @@ describe('webhooks to Vendure: the transactional outbox and its relay', () => {
         receiver.answerAlways(200);
         const retried = await request(deadLetter.server).post(`/webhooks/messages/${dead.id}/retry`).set(admin).expect(200);
         expect(retried.body).toMatchObject({ id: dead.id, status: 'pending', attempts: 0, failedAt: null });
-        await eventually(
-          async () => (await messageRows('delivery_id = $1', [doomed.deliveryId])).every((r) => r.status === 'delivered'),
-          { what: 'the retried message and the one held back to be delivered' },
-        );
+        await eventually(async () => (await messageRows('delivery_id = $1', [doomed.deliveryId])).every((r) => r.status === 'delivered'), {
+          what: 'the retried message and the one held back to be delivered',
+        });
         const deadAccepted = receiver.attemptsOf(dead.id).find((a) => a.answered === 200)!;
         const [heldFirst] = receiver.attemptsOf(held.id);
         expect(heldFirst.index).toBeGreaterThan(deadAccepted.index);

@@ -76,8 +76,17 @@ export async function claimDirect(sql, order) {
   const { rows: candidates } = await sql.query(INDEXED_NEAREST, [order.pickup.lat, order.pickup.lon, cutoff, 100_130, 5]);
   for (const candidate of candidates) {
     const distance = Math.round(haversineMeters(order.pickup, candidate) * 10) / 10;
-    const { rows: [{ outcome }] } = await sql.query(CLAIM, [
-      order.sellerOrderId, candidate.id, order.pickup.lat, order.pickup.lon, order.dropoff.lat, order.dropoff.lon, distance, cutoff,
+    const {
+      rows: [{ outcome }],
+    } = await sql.query(CLAIM, [
+      order.sellerOrderId,
+      candidate.id,
+      order.pickup.lat,
+      order.pickup.lon,
+      order.dropoff.lat,
+      order.dropoff.lon,
+      distance,
+      cutoff,
     ]);
     if (outcome !== 'driver-taken') return outcome;
   }

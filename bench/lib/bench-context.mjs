@@ -68,11 +68,18 @@ export async function openBench(settings) {
   });
   const sql = openPool(databaseUrl);
   // For profiling: PostgreSQL logs every statement of this database slower than this (in its server log).
-  if (settings.slowStatementMs >= 0) await sql.query(`ALTER DATABASE ${settings.database} SET log_min_duration_statement = ${settings.slowStatementMs}`);
+  if (settings.slowStatementMs >= 0)
+    await sql.query(`ALTER DATABASE ${settings.database} SET log_min_duration_statement = ${settings.slowStatementMs}`);
 
   log(`inserting ${settings.fleet} drivers in ${BERLIN.name} and ${settings.smallFleet} in ${HAMBURG.name}`);
-  const berlin = await insertFleet(sql, Array.from({ length: settings.fleet }, () => BERLIN.randomPoint()));
-  await insertFleet(sql, Array.from({ length: settings.smallFleet }, () => HAMBURG.randomPoint()));
+  const berlin = await insertFleet(
+    sql,
+    Array.from({ length: settings.fleet }, () => BERLIN.randomPoint()),
+  );
+  await insertFleet(
+    sql,
+    Array.from({ length: settings.smallFleet }, () => HAMBURG.randomPoint()),
+  );
 
   const receiver = await startReceiver();
   const baseline = await startBaselineServer({ port: settings.port + 10, workDir: settings.workDir });

@@ -64,7 +64,8 @@ export async function compare(bench, label, sides) {
     if (row) bench.cpu.push(row);
   }
   const service = medianOf(results.service);
-  if (service.non2xx || service.errors) bench.notes.push(`${label}: the service answered ${service.non2xx} non-2xx and ${service.errors} errors.`);
+  if (service.non2xx || service.errors)
+    bench.notes.push(`${label}: the service answered ${service.non2xx} non-2xx and ${service.errors} errors.`);
   return { service, baseline: medianOf(results.baseline) };
 }
 

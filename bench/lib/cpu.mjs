@@ -12,7 +12,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 const TICKS_PER_SECOND = 100;
 
 /** Process groups, by command line; the load generator is counted apart (see cpuSnapshot). */
-export const GROUPS = /** @type {const} */ (['service', 'baseline server', 'load generator', 'bench process', 'PostgreSQL', 'Redis', 'other']);
+export const GROUPS = /** @type {const} */ ([
+  'service',
+  'baseline server',
+  'load generator',
+  'bench process',
+  'PostgreSQL',
+  'Redis',
+  'other',
+]);
 /** 'other': every other process, kernel threads included (on this kind of machine they carry loopback network work). */
 
 /** @typedef {Record<(typeof GROUPS)[number], number>} CpuSeconds */
@@ -36,7 +44,11 @@ function groupOf(cmdline) {
 function times(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number);
+    return stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .slice(11, 15)
+      .map(Number);
   } catch {
     return null;
   }

@@ -84,7 +84,11 @@ async function waitingMatchFigure(bench) {
         seconds,
         task: async () => {
           const driver = fleet[next++ % fleet.length];
-          const { rows } = await pool.query(`SELECT delivery_id FROM waiting_orders_near($1, $2, $3)`, [JSON.stringify([driver]), REACH_KM * 1000, cutoff]);
+          const { rows } = await pool.query(`SELECT delivery_id FROM waiting_orders_near($1, $2, $3)`, [
+            JSON.stringify([driver]),
+            REACH_KM * 1000,
+            cutoff,
+          ]);
           if (rows.length !== 1) throw new Error(`the match found ${rows.length} orders, not 1`);
           checked += 1;
         },
@@ -130,7 +134,9 @@ async function offerFigure(bench) {
     const answer = await ready({ dispatchMode: 'offer' });
     if (answer.status !== 200) throw new Error(`seller-order-ready answered ${answer.status}`);
     if (answer.body.status !== 'OFFERED') return 'no-driver';
-    const accepted = await client.request('POST', `/deliveries/${answer.body.deliveryId}/accept`, { token: tokens.get(answer.body.driverId) });
+    const accepted = await client.request('POST', `/deliveries/${answer.body.deliveryId}/accept`, {
+      token: tokens.get(answer.body.driverId),
+    });
     if (accepted.status !== 200) throw new Error(`accept answered ${accepted.status} ${JSON.stringify(accepted.body)}`);
     return 'assigned';
   };
@@ -140,7 +146,8 @@ async function offerFigure(bench) {
   };
   try {
     const { service, baseline } = await compare(bench, 'offer-mode assignments', { service: side(offer), baseline: side(auto) });
-    if (service.noDriver || baseline.noDriver) bench.notes.push(`offer figure: no driver answers: offer ${service.noDriver}, auto ${baseline.noDriver}.`);
+    if (service.noDriver || baseline.noDriver)
+      bench.notes.push(`offer figure: no driver answers: offer ${service.noDriver}, auto ${baseline.noDriver}.`);
     return [
       ratioRow(`offer-mode assignments/s (offer + accept) vs auto mode, ${concurrency} conc`, '/s', service.rps, baseline.rps, {
         text: '≥ 40 %',

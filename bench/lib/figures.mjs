@@ -23,7 +23,10 @@ async function locationFigure(bench) {
   const drivers = bench.berlin.slice(0, locationDrivers);
   const load = (/** @type {string} */ url) => (/** @type {number} */ seconds) =>
     runLoad({ kind: 'location', url, connections: locationConnections, seconds, city: BERLIN.name, drivers }, bench.settings.workDir);
-  const { service, baseline } = await compare(bench, 'location ingest', { service: load(bench.service.url), baseline: load(bench.baseline.url) });
+  const { service, baseline } = await compare(bench, 'location ingest', {
+    service: load(bench.service.url),
+    baseline: load(bench.baseline.url),
+  });
   const clean = service.non2xx === 0 && service.errors === 0;
   const figure = `location ingest, ${drivers.length} drivers, ${locationConnections} conn`;
   return [
@@ -43,8 +46,14 @@ async function locationBatchFigure(bench) {
   const drivers = bench.berlin.slice(0, locationDrivers);
   const batchPoints = 100;
   const load = (/** @type {'location' | 'locations'} */ kind) => (/** @type {number} */ seconds) =>
-    runLoad({ kind, url: bench.service.url, connections: locationConnections, seconds, city: BERLIN.name, drivers, batchPoints }, bench.settings.workDir);
-  const { service: batches, baseline: singles } = await compare(bench, 'location batches', { service: load('locations'), baseline: load('location') });
+    runLoad(
+      { kind, url: bench.service.url, connections: locationConnections, seconds, city: BERLIN.name, drivers, batchPoints },
+      bench.settings.workDir,
+    );
+  const { service: batches, baseline: singles } = await compare(bench, 'location batches', {
+    service: load('locations'),
+    baseline: load('location'),
+  });
   const clean = batches.non2xx === 0 && batches.errors === 0 && singles.non2xx === 0;
   const figure = `location batches of ${batchPoints} vs single pings, ${locationConnections} conn: points/s`;
   return [ratioRow(figure, 'points/s', batches.rps * batchPoints, singles.rps, { text: '≥ 10x', holds: (r) => clean && r >= 10 })];
@@ -55,7 +64,14 @@ async function memoryFigure(bench) {
   const drivers = bench.berlin;
   log(`memory: every one of ${drivers.length} drivers pings once`);
   const pings = await runLoad(
-    { kind: 'location', url: bench.service.url, connections: bench.settings.locationConnections, amount: drivers.length, city: BERLIN.name, drivers },
+    {
+      kind: 'location',
+      url: bench.service.url,
+      connections: bench.settings.locationConnections,
+      amount: drivers.length,
+      city: BERLIN.name,
+      drivers,
+    },
     bench.settings.workDir,
   );
   log(`memory: ${describe(pings)} (${pings.non2xx} non-2xx)`);
@@ -73,7 +89,8 @@ async function memoryFigure(bench) {
  */
 async function heapStatistics(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const mb = (/** @type {string} */ name) => fixed(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]) / 2 ** 20, 0);
+  const mb = (/** @type {string} */ name) =>
+    fixed(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]) / 2 ** 20, 0);
   return `V8 heap used ${mb('nodejs_heap_size_used_bytes')} MB of ${mb('nodejs_heap_size_total_bytes')} MB, external ${mb('nodejs_external_memory_bytes')} MB`;
 }
 
@@ -103,7 +120,14 @@ async function heapSnapshot(bench) {
 async function redisSearchFigure(bench) {
   const load = (/** @type {string} */ city) => (/** @type {number} */ seconds) =>
     runLoad(
-      { kind: 'nearby', url: bench.service.url, connections: bench.settings.searchConnections, seconds, city, adminKey: bench.secrets.adminKey },
+      {
+        kind: 'nearby',
+        url: bench.service.url,
+        connections: bench.settings.searchConnections,
+        seconds,
+        city,
+        adminKey: bench.secrets.adminKey,
+      },
       bench.settings.workDir,
     );
   const { service, baseline } = await compare(bench, 'nearest (Redis)', { service: load(BERLIN.name), baseline: load(HAMBURG.name) });
@@ -119,7 +143,10 @@ async function postgresSearchFigure(bench) {
   const { service, baseline } = await bench.withPool(concurrency, (pool) =>
     compare(bench, 'nearest (PostgreSQL)', {
       service: (seconds) =>
-        runLoad({ kind: 'nearby', url: pgService.url, connections: concurrency, seconds, city: BERLIN.name, adminKey: bench.secrets.adminKey }, bench.settings.workDir),
+        runLoad(
+          { kind: 'nearby', url: pgService.url, connections: concurrency, seconds, city: BERLIN.name, adminKey: bench.secrets.adminKey },
+          bench.settings.workDir,
+        ),
       baseline: (seconds) => closedLoop({ concurrency, seconds, task: () => fullScanNearest(pool, BERLIN.randomPoint()) }),
     }),
   );
@@ -140,12 +167,19 @@ async function postgresSearchFigure(bench) {
 async function assignmentFigures(bench) {
   const { assignConcurrency: concurrency, claimFleet } = bench.settings;
   log(`assignments: inserting ${claimFleet} drivers in ${MUNICH.name} for the direct baseline`);
-  await insertFleet(bench.sql, Array.from({ length: claimFleet }, () => MUNICH.randomPoint()));
+  await insertFleet(
+    bench.sql,
+    Array.from({ length: claimFleet }, () => MUNICH.randomPoint()),
+  );
   const prefix = `bench-${Date.now().toString(36)}`;
   const { service, baseline } = await bench.withPool(concurrency, (pool) =>
-    compare(bench, 'assignments', { service: serviceAssignments(bench, `${prefix}-s`), baseline: directAssignments(pool, concurrency, `${prefix}-b`) }),
+    compare(bench, 'assignments', {
+      service: serviceAssignments(bench, `${prefix}-s`),
+      baseline: directAssignments(pool, concurrency, `${prefix}-b`),
+    }),
   );
-  if (service.noDriver || baseline.noDriver) bench.notes.push(`assignments: NO_DRIVER_AVAILABLE answers: service ${service.noDriver}, baseline ${baseline.noDriver}.`);
+  if (service.noDriver || baseline.noDriver)
+    bench.notes.push(`assignments: NO_DRIVER_AVAILABLE answers: service ${service.noDriver}, baseline ${baseline.noDriver}.`);
   const doubles = await doubleAssignments(bench.sql);
   if (doubles.notBusy) bench.notes.push(`${doubles.notBusy} live deliveries have a driver that is not BUSY.`);
   return [
@@ -174,7 +208,15 @@ function serviceAssignments(bench, prefix) {
   let round = 0;
   return async (seconds) => {
     const { assignConcurrency: connections, workDir } = bench.settings;
-    const spec = { kind: /** @type {const} */ ('order'), url: bench.service.url, connections, seconds, city: BERLIN.name, vendureSecret: bench.secrets.vendureSecret, orderPrefix: `${prefix}${round++}` };
+    const spec = {
+      kind: /** @type {const} */ ('order'),
+      url: bench.service.url,
+      connections,
+      seconds,
+      city: BERLIN.name,
+      vendureSecret: bench.secrets.vendureSecret,
+      orderPrefix: `${prefix}${round++}`,
+    };
     const m = await runLoad(spec, workDir);
     return { ...m, rps: (m.count - m.non2xx - m.errors - (m.noDriver ?? 0)) / m.seconds };
   };
@@ -223,7 +265,10 @@ async function relayFigures(bench, assignmentRate) {
   const drainRate = (ids.length - 1) / ((Math.max(...times) - Math.min(...times)) / 1000);
   log(`relay: drained ${ids.length} messages at ${fixed(drainRate, 0)}/s`);
   return [
-    ratioRow(`webhook relay: drain rate of ${ids.length} queued vs assignment rate`, '/s', drainRate, assignmentRate, { text: '≥ 2x', holds: (r) => r >= 2 }),
+    ratioRow(`webhook relay: drain rate of ${ids.length} queued vs assignment rate`, '/s', drainRate, assignmentRate, {
+      text: '≥ 2x',
+      holds: (r) => r >= 2,
+    }),
     plainRow(`webhook relay: commit→receiver under assignment load (${sent.length} msgs)`, latency, 'p50 ≤ 100 ms', p50 <= 100),
   ];
 }
@@ -237,4 +282,3 @@ export const FIGURES = {
   assignment: assignmentFigures,
   dispatch: dispatchFigures,
 };
-

@@ -52,7 +52,9 @@ export function createClient(baseUrl, { maxSockets = 64, timeoutMs = 30_000 } = 
           /** @type {Buffer[]} */
           const chunks = [];
           res.on('data', (chunk) => chunks.push(chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: parse(Buffer.concat(chunks).toString()), ms: performance.now() - started }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: parse(Buffer.concat(chunks).toString()), ms: performance.now() - started }),
+          );
           res.on('error', (error) => resolve({ status: 0, body: error.message, ms: performance.now() - started }));
         },
       );

@@ -71,7 +71,15 @@ export function findDoubleHolds(trails) {
     if (open) holds.push({ id: deliveryId, driverId: open.driverId, start: open.start, end: Infinity });
   }
   return overlapping(
-    holds.map((h) => ({ id: h.id, driverId: h.driverId, sellerOrderId: '', assignedAt: new Date(h.start).toISOString(), deliveredAt: Number.isFinite(h.end) ? new Date(h.end).toISOString() : null, failedAt: null, cancelledAt: null })),
+    holds.map((h) => ({
+      id: h.id,
+      driverId: h.driverId,
+      sellerOrderId: '',
+      assignedAt: new Date(h.start).toISOString(),
+      deliveredAt: Number.isFinite(h.end) ? new Date(h.end).toISOString() : null,
+      failedAt: null,
+      cancelledAt: null,
+    })),
     (d) => /** @type {string} */ (d.driverId),
   ).filter(([a, b]) => a !== b);
 }

@@ -85,7 +85,9 @@ export function cpuTable(rows) {
       row.side,
       row.rate.toFixed(0),
       ...groups.map((group) => row.microsPerOp[group].toFixed(0)),
-      Object.values(row.microsPerOp).reduce((sum, v) => sum + v, 0).toFixed(0),
+      Object.values(row.microsPerOp)
+        .reduce((sum, v) => sum + v, 0)
+        .toFixed(0),
       `${(row.machineBusyShare * 100).toFixed(0)} %`,
     ]),
   );

@@ -16,7 +16,9 @@ const BASELINE_SERVER = join(ROOT, 'bench/baseline-fastify.mjs');
  */
 async function rateLimitsOff() {
   const { CONFIG_VARIABLES } = await import(pathToFileURL(join(ROOT, 'dist/src/config/load-config.js')).href);
-  return Object.fromEntries(/** @type {string[]} */ (CONFIG_VARIABLES).filter((name) => name.startsWith('RATE_LIMIT')).map((name) => [name, '0']));
+  return Object.fromEntries(
+    /** @type {string[]} */ (CONFIG_VARIABLES).filter((name) => name.startsWith('RATE_LIMIT')).map((name) => [name, '0']),
+  );
 }
 
 /** `BENCH_SERVICE_ENV="DB_POOL_SIZE=20,LOG_LEVEL=info"`: extra service variables for experiments. */
@@ -65,7 +67,9 @@ export async function startService(options) {
     // `BENCH_NODE_ARGS="--max-semi-space-size=4"`: V8 flags for experiments.
     ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean),
     ...(process.env.BENCH_HEAP_SNAPSHOT === '1' ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.workDir}`] : []),
-    ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(options.workDir, 'profiles')}`, `--cpu-prof-name=${options.name}.cpuprofile`] : []),
+    ...(options.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${join(options.workDir, 'profiles')}`, `--cpu-prof-name=${options.name}.cpuprofile`]
+      : []),
   ];
   const service = new NodeProcess(SERVICE_MAIN, { name: options.name, env, nodeArgs, logDir: options.workDir });
   await service.ready();

@@ -47,10 +47,12 @@ export function readOptions(spec, argv = process.argv.slice(2)) {
   for (const [key, option] of Object.entries(spec)) {
     const given = values[option.flag];
     const fromEnv = option.env ? process.env[option.env]?.trim() || undefined : undefined;
-    if (option.type === 'boolean') result[key] = given ?? (fromEnv ? ['1', 'true', 'yes'].includes(fromEnv.toLowerCase()) : option.fallback);
+    if (option.type === 'boolean')
+      result[key] = given ?? (fromEnv ? ['1', 'true', 'yes'].includes(fromEnv.toLowerCase()) : option.fallback);
     else if (option.type === 'number') {
       const raw = typeof given === 'string' ? given : fromEnv;
-      result[key] = raw === undefined ? option.fallback : toNumber(typeof given === 'string' ? `--${option.flag}` : String(option.env), raw);
+      result[key] =
+        raw === undefined ? option.fallback : toNumber(typeof given === 'string' ? `--${option.flag}` : String(option.env), raw);
     } else result[key] = given ?? fromEnv ?? option.fallback;
   }
   return /** @type {any} */ (result);

@@ -25,10 +25,8 @@ export const RateLimited = (name: RateLimitName) => SetMetadata(RATE_LIMIT, name
 
 export type AuthenticatedRequest = FastifyRequest & { principal?: Principal };
 
-export const CurrentPrincipal = createParamDecorator(
-  (_: unknown, context: ExecutionContext): Principal => {
-    const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
-    if (!principal) throw new Error('CurrentPrincipal used on a route without authentication');
-    return principal;
-  },
-);
+export const CurrentPrincipal = createParamDecorator((_: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<AuthenticatedRequest>().principal;
+  if (!principal) throw new Error('CurrentPrincipal used on a route without authentication');
+  return principal;
+});

@@ -60,7 +60,10 @@ export class Authenticator {
       if (params[access.ownDriverParam] !== principal.driverId) throw forbidden('A driver token acts only on its own driver');
     }
     if (access.rateLimit !== undefined) {
-      const wait = await this.rateLimiter.consume(access.rateLimit, principal.kind === 'driver' ? `driver:${principal.driverId}` : principal.kind);
+      const wait = await this.rateLimiter.consume(
+        access.rateLimit,
+        principal.kind === 'driver' ? `driver:${principal.driverId}` : principal.kind,
+      );
       if (wait > 0) throw rateLimited(wait);
     }
     return principal;

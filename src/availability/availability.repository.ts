@@ -82,7 +82,13 @@ export class AvailabilityRepository {
    * planner, misjudging the bounding box, scanned every driver in it and
    * sorted them on fleets under about 50,000.
    */
-  async findNearestChoosable(query: { lat: number; lon: number; radiusMeters: number; cutoff: Date; limit: number }): Promise<DriverEntity[]> {
+  async findNearestChoosable(query: {
+    lat: number;
+    lon: number;
+    radiusMeters: number;
+    cutoff: Date;
+    limit: number;
+  }): Promise<DriverEntity[]> {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
       `SELECT n.* FROM (
          SELECT d.* FROM drivers d

@@ -136,4 +136,3 @@ for i = 5, #ARGV do
 end
 return found
 `;
-

@@ -80,7 +80,10 @@ export class AvailabilityService {
    * one rate-limit unit, the points taken oldest first, each judged against
    * the last accepted one, so the newest accepted point is where the driver is.
    */
-  async recordLocations(driverId: string, pings: LocationPing[]): Promise<{ accepted: number; ignored: number; status: DriverStatus; online: true }> {
+  async recordLocations(
+    driverId: string,
+    pings: LocationPing[],
+  ): Promise<{ accepted: number; ignored: number; status: DriverStatus; online: true }> {
     const { status, outcomes } = await this.recordPoints(driverId, pings);
     const accepted = outcomes.filter((outcome) => outcome === 'moved').length;
     return { accepted, ignored: outcomes.length - accepted, status, online: true };
@@ -183,7 +186,9 @@ export class AvailabilityService {
    */
   async findNearest(query: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
     if (query.radiusKm !== undefined && query.radiusKm > this.config.assignmentMaxRadiusKm) {
-      throw new DomainError('VALIDATION_FAILED', [`radiusKm must not be greater than ${this.config.assignmentMaxRadiusKm} (ASSIGNMENT_MAX_RADIUS_KM)`]);
+      throw new DomainError('VALIDATION_FAILED', [
+        `radiusKm must not be greater than ${this.config.assignmentMaxRadiusKm} (ASSIGNMENT_MAX_RADIUS_KM)`,
+      ]);
     }
     const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
     const cutoff = this.fleet.heartbeatCutoff();

@@ -102,7 +102,8 @@ export class AvailabilityStore {
     for (const { driverId, points, now, ttlSeconds, maxSpeedKmh, limit } of pings) {
       keys.push(KEYS.online(driverId), ...(limit?.keys ?? ['', '']));
       args.push(driverId, now.getTime(), ttlSeconds, ...(limit?.args ?? [0, 0, 0]), maxSpeedKmh, points.length);
-      for (const p of points) args.push(p.lon, p.lat, p.recordedAt.getTime(), p.moves ? 1 : 0, known(p.accuracy), known(p.heading), known(p.speed));
+      for (const p of points)
+        args.push(p.lon, p.lat, p.recordedAt.getTime(), p.moves ? 1 : 0, known(p.accuracy), known(p.heading), known(p.speed));
     }
     const flat = (await this.redis().recordPings(keys.length, ...keys, ...args)) as Array<string | number | null>;
     if (flat.length !== pings.length * 3) throw new Error(`RECORD_PINGS answered ${flat.length} entries for ${pings.length} pings`);
@@ -114,7 +115,13 @@ export class AvailabilityStore {
   }
 
   /** Nearest choosable drivers by Redis, or null when Redis has not been reconciled. */
-  async searchNearest(query: { lat: number; lon: number; count: number; cutoff: Date; radiiKm: number[] }): Promise<RedisCandidate[] | null> {
+  async searchNearest(query: {
+    lat: number;
+    lon: number;
+    count: number;
+    cutoff: Date;
+    radiiKm: number[];
+  }): Promise<RedisCandidate[] | null> {
     const flat = (await this.redis().searchNearest(
       KEYS.geo,
       KEYS.heartbeat,

@@ -10,11 +10,22 @@ const acceptedByDto = (body: unknown) =>
     () => false,
   );
 
-const number = fc.oneof(fc.double(), fc.integer({ min: -400, max: 400 }), fc.constantFrom(-90, 90, -180, 180, 0, 150, 360, 100_000, -0.0001));
+const number = fc.oneof(
+  fc.double(),
+  fc.integer({ min: -400, max: 400 }),
+  fc.constantFrom(-90, 90, -180, 180, 0, 150, 360, 100_000, -0.0001),
+);
 const iso = fc
   .date({ min: new Date('1990-01-01T00:00:00Z'), max: new Date(Date.now() + 3_600_000), noInvalidDate: true })
   .map((date) => date.toISOString());
-const value = fc.oneof(number, fc.string(), fc.constant(null), fc.boolean(), iso, fc.constantFrom('2026-02-30T10:00:00Z', '2026-01-01T10:00:00', '2026-01-01'));
+const value = fc.oneof(
+  number,
+  fc.string(),
+  fc.constant(null),
+  fc.boolean(),
+  iso,
+  fc.constantFrom('2026-02-30T10:00:00Z', '2026-01-01T10:00:00', '2026-01-01'),
+);
 const key = fc.constantFrom('lat', 'lon', 'accuracy', 'heading', 'speed', 'recordedAt', 'status', 'driverId', 'constructor', 'toString');
 
 /** What phones send: lat and lon, sometimes accuracy, heading, speed and when the point was taken. */
@@ -78,7 +89,9 @@ describe('location body: the quick check made from the rules', () => {
         () => true,
         () => false,
       );
-    const point = fc.tuple(ordinary, fc.dictionary(key, value, { maxKeys: 2 }), fc.boolean()).map(([base, overlay, plain]) => (plain ? { ...base } : { ...base, ...overlay }));
+    const point = fc
+      .tuple(ordinary, fc.dictionary(key, value, { maxKeys: 2 }), fc.boolean())
+      .map(([base, overlay, plain]) => (plain ? { ...base } : { ...base, ...overlay }));
     let served = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(point, { minLength: 0, maxLength: 4 }), async (points) => {

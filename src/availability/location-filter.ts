@@ -27,11 +27,7 @@ export function tooInaccurate(accuracy: number | undefined, limits: FilterLimits
   return limits.maxAccuracyMeters > 0 && accuracy !== undefined && accuracy > limits.maxAccuracyMeters;
 }
 
-export function judgePoint(
-  point: StoredPoint & { accuracy?: number },
-  previous: StoredPoint | null,
-  limits: FilterLimits,
-): PointOutcome {
+export function judgePoint(point: StoredPoint & { accuracy?: number }, previous: StoredPoint | null, limits: FilterLimits): PointOutcome {
   if (tooInaccurate(point.accuracy, limits)) return 'accuracy';
   if (!previous) return 'moved';
   if (point.recordedAt < previous.recordedAt) return 'older';

@@ -38,29 +38,37 @@ export function registerLocationRoute(app: NestFastifyApplication): void {
 
   // Each argument through the global pipe, then its own, as Nest runs them.
   const driverId = async (raw: string): Promise<string> =>
-    (await uuid.transform(await validation.transform(raw, { type: 'param', data: 'id', metatype: String }), { type: 'param', data: 'id' })) as string;
+    (await uuid.transform(await validation.transform(raw, { type: 'param', data: 'id', metatype: String }), {
+      type: 'param',
+      data: 'id',
+    })) as string;
   const body = async (raw: unknown): Promise<UpdateLocationDto> =>
-    isPlainValidLocation(raw) ? raw : ((await validation.transform(raw, { type: 'body', metatype: UpdateLocationDto })) as UpdateLocationDto);
+    isPlainValidLocation(raw)
+      ? raw
+      : ((await validation.transform(raw, { type: 'body', metatype: UpdateLocationDto })) as UpdateLocationDto);
 
-  app.getHttpAdapter().getInstance().route({
-    method: LOCATION_ROUTE.method,
-    url: LOCATION_ROUTE.url,
-    handler: async (request: FastifyRequest & { rawBody?: Buffer }, reply: FastifyReply) => {
-      // An empty segment ("/drivers//location") is no route, as Nest's adapter answers it for its own routes.
-      if ((request.params as { id: string }).id === '') return reply.callNotFound();
-      try {
-        const principal = await authenticator.authorize(request, LOCATION_ROUTE.access);
-        const answer = await replays.once(principal, request, 200, async () => {
-          // The path and the body are checked together, as Nest checks a handler's arguments: the first refusal answers.
-          const [id, { recordedAt, ...point }] = await Promise.all([driverId((request.params as { id: string }).id), body(request.body)]);
-          return availability.recordLocation(id, { ...point, recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt) });
-        });
-        return reply.status(200).send(answer);
-      } catch (error) {
-        return replyWithError(reply, error);
-      }
-    },
-  });
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .route({
+      method: LOCATION_ROUTE.method,
+      url: LOCATION_ROUTE.url,
+      handler: async (request: FastifyRequest & { rawBody?: Buffer }, reply: FastifyReply) => {
+        // An empty segment ("/drivers//location") is no route, as Nest's adapter answers it for its own routes.
+        if ((request.params as { id: string }).id === '') return reply.callNotFound();
+        try {
+          const principal = await authenticator.authorize(request, LOCATION_ROUTE.access);
+          const answer = await replays.once(principal, request, 200, async () => {
+            // The path and the body are checked together, as Nest checks a handler's arguments: the first refusal answers.
+            const [id, { recordedAt, ...point }] = await Promise.all([driverId((request.params as { id: string }).id), body(request.body)]);
+            return availability.recordLocation(id, { ...point, recordedAt: recordedAt === undefined ? undefined : new Date(recordedAt) });
+          });
+          return reply.status(200).send(answer);
+        } catch (error) {
+          return replyWithError(reply, error);
+        }
+      },
+    });
 }
 
 /**
@@ -81,7 +89,10 @@ export function documentLocationRoute(document: OpenAPIObject): void {
       parameters: [{ name: 'id', required: true, in: 'path', schema: { type: 'string' } }],
       requestBody: { required: true, content: { 'application/json': { schema: schema(UpdateLocationDto) } } },
       responses: {
-        200: { description: 'Recorded, or acknowledged and ignored', content: { 'application/json': { schema: schema(LocationAcceptedDto) } } },
+        200: {
+          description: 'Recorded, or acknowledged and ignored',
+          content: { 'application/json': { schema: schema(LocationAcceptedDto) } },
+        },
         404: errorResponse('DRIVER_NOT_FOUND'),
         429: errorResponse(ERROR_DESCRIPTIONS[429], true),
       },

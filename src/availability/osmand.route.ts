@@ -47,22 +47,38 @@ export function registerOsmAndRoutes(app: NestFastifyApplication): void {
     }
   };
 
-  void app.getHttpAdapter().getInstance().register(async (scope: FastifyInstance) => {
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES }, (_request, body, done) => {
-      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+  void app
+    .getHttpAdapter()
+    .getInstance()
+    .register(async (scope: FastifyInstance) => {
+      scope.addContentTypeParser(
+        'application/x-www-form-urlencoded',
+        { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES },
+        (_request, body, done) => {
+          done(null, Object.fromEntries(new URLSearchParams(body as string)));
+        },
+      );
+      for (const route of OSMAND_ROUTES) scope.route({ method: route.method, url: route.url, handler });
     });
-    for (const route of OSMAND_ROUTES) scope.route({ method: route.method, url: route.url, handler });
-  });
 }
 
 /** Adds the routes to the OpenAPI document. */
 export function documentOsmAndRoutes(document: OpenAPIObject): void {
-  const field = (name: string, description: string, required = false) => ({ name, in: 'query' as const, required, description, schema: { type: 'string' } });
+  const field = (name: string, description: string, required = false) => ({
+    name,
+    in: 'query' as const,
+    required,
+    description,
+    schema: { type: 'string' },
+  });
   const parameters = [
     field('id', "The driver's token (the app's device identifier); `deviceid` is accepted too", true),
     field('lat', 'Latitude, -90 to 90', true),
     field('lon', 'Longitude, -180 to 180', true),
-    field('timestamp', 'When the point was taken: unix seconds or milliseconds, an ISO-8601 date-time, or yyyy-MM-dd HH:mm:ss (UTC); default now'),
+    field(
+      'timestamp',
+      'When the point was taken: unix seconds or milliseconds, an ISO-8601 date-time, or yyyy-MM-dd HH:mm:ss (UTC); default now',
+    ),
     field('speed', 'Knots'),
     field('bearing', 'Degrees from north (or `heading`)'),
     field('accuracy', 'Metres'),
@@ -72,11 +88,12 @@ export function documentOsmAndRoutes(document: OpenAPIObject): void {
   const schema = (dto: { name: string }) => ({ $ref: `#/components/schemas/${dto.name}` });
   const answer = {
     200: {
-      description: 'Recorded (or acknowledged and ignored, as a location update is): as `PATCH /drivers/{id}/location` answers, or for a Traccar batch as `POST /drivers/{id}/locations`',
+      description:
+        'Recorded (or acknowledged and ignored, as a location update is): as `PATCH /drivers/{id}/location` answers, or for a Traccar batch as `POST /drivers/{id}/locations`',
       content: { 'application/json': { schema: { anyOf: [schema(LocationAcceptedDto), schema(LocationBatchAcceptedDto)] } } },
     },
     400: errorResponse(ERROR_DESCRIPTIONS[400]),
-    401: errorResponse('UNAUTHENTICATED: no token, or not an active driver\'s'),
+    401: errorResponse("UNAUTHENTICATED: no token, or not an active driver's"),
     429: errorResponse(ERROR_DESCRIPTIONS[429], true),
     503: errorResponse(ERROR_DESCRIPTIONS[503]),
   };

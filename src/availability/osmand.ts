@@ -99,7 +99,8 @@ function numbers(problems: string[], prefix = '') {
       return undefined;
     }
     const text = typeof raw === 'number' ? raw : single(raw);
-    const value = typeof text === 'number' ? text : text !== undefined && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text.trim()) ? Number(text) : NaN;
+    const value =
+      typeof text === 'number' ? text : text !== undefined && /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/.test(text.trim()) ? Number(text) : NaN;
     const { minimum, maximum } = LOCATION_NUMBERS[rule];
     const top = max ?? maximum;
     if (!Number.isFinite(value)) problems.push(`${prefix}${name} must be a number`);

@@ -13,7 +13,8 @@ export const ERROR_DESCRIPTIONS = {
   401: 'UNAUTHENTICATED: missing or bad credentials, or the secret they need is not configured',
   403: 'FORBIDDEN: these credentials may not use this route',
   ownDriver: 'a driver token on another driver',
-  replay: 'WEBHOOK_ID_REUSED: this webhook-id came with another body in the last 10 minutes; WEBHOOK_IN_PROGRESS: a request with this webhook-id is still being answered, retry later',
+  replay:
+    'WEBHOOK_ID_REUSED: this webhook-id came with another body in the last 10 minutes; WEBHOOK_IN_PROGRESS: a request with this webhook-id is still being answered, retry later',
   413: 'PAYLOAD_TOO_LARGE: the body is over 64 KiB',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json',
   429: 'RATE_LIMITED: the allowance per minute is spent; the Retry-After header gives the seconds to wait',

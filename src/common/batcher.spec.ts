@@ -32,7 +32,10 @@ describe('Batcher', () => {
     held.releases[0]();
     await Promise.all(first);
     await settled();
-    expect(held.batches).toEqual([[1, 2], [3, 4, 5]]);
+    expect(held.batches).toEqual([
+      [1, 2],
+      [3, 4, 5],
+    ]);
     held.releases[1]();
     await Promise.all(rest);
 
@@ -56,7 +59,7 @@ describe('Batcher', () => {
     expect(held.batches).toEqual([[1, 2], [3, 4], [5]]);
   });
 
-  it("fails only the items of the batch that failed, and goes on with the next", async () => {
+  it('fails only the items of the batch that failed, and goes on with the next', async () => {
     const held = heldWrites();
     const batcher = new Batcher(held.write);
     const first = batcher.add(1);

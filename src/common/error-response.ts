@@ -45,13 +45,7 @@ function isRejectedValue(error: unknown): boolean {
 /** A client error raised by Fastify itself (FST_ERR_* with a 4xx status). */
 function isFastifyError(error: unknown): error is { code: string; statusCode: number; message: string } {
   const { code, statusCode } = (error ?? {}) as { code?: unknown; statusCode?: unknown };
-  return (
-    typeof code === 'string' &&
-    code.startsWith('FST_') &&
-    typeof statusCode === 'number' &&
-    statusCode >= 400 &&
-    statusCode < 500
-  );
+  return typeof code === 'string' && code.startsWith('FST_') && typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500;
 }
 
 function body(statusCode: number, code: ErrorCode, message: string | string[]): ErrorBody {

@@ -6,10 +6,13 @@ function messagesOf(errors: ValidationError[], parent = ''): string[] {
     const path = parent ? `${parent}.${error.property}` : error.property;
     const own = Object.entries(error.constraints ?? {}).map(([constraint, m]) =>
       // class-validator words messages with the bare property name; name the full path.
-      !parent ? m
-      : constraint === 'whitelistValidation' ? `property ${path} should not exist`
-      : m.startsWith(`${error.property} `) ? `${path}${m.slice(error.property.length)}`
-      : m,
+      !parent
+        ? m
+        : constraint === 'whitelistValidation'
+          ? `property ${path} should not exist`
+          : m.startsWith(`${error.property} `)
+            ? `${path}${m.slice(error.property.length)}`
+            : m,
     );
     return [...own, ...messagesOf(error.children ?? [], path)];
   });

@@ -19,8 +19,7 @@ export type DatabaseConfig =
     };
 
 export type RedisConfig =
-  | { kind: 'disabled' }
-  | { kind: 'redis'; url?: string; host: string; port: number; password?: string; keyPrefix: string };
+  { kind: 'disabled' } | { kind: 'redis'; url?: string; host: string; port: number; password?: string; keyPrefix: string };
 
 export class AppConfig {
   port!: number;

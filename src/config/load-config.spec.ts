@@ -55,7 +55,9 @@ describe(loadConfig.name, () => {
     expect(loadConfig({ NODE_ENV: 'production' }).shutdownGraceSeconds).toBe(5);
     expect(loadConfig({ NODE_ENV: 'production', SHUTDOWN_GRACE_SECONDS: '0' }).shutdownGraceSeconds).toBe(0);
     expect(loadConfig({ SHUTDOWN_GRACE_SECONDS: '30' }).shutdownGraceSeconds).toBe(30);
-    expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '301' })).toEqual(['SHUTDOWN_GRACE_SECONDS: must be a whole number from 0 to 300 (got "301")']);
+    expect(problemsOf({ SHUTDOWN_GRACE_SECONDS: '301' })).toEqual([
+      'SHUTDOWN_GRACE_SECONDS: must be a whole number from 0 to 300 (got "301")',
+    ]);
   });
 
   it('keeps delivered webhook messages 14 days unless RETENTION_DAYS says, from 1 day to 10 years', () => {
@@ -66,7 +68,10 @@ describe(loadConfig.name, () => {
   });
 
   it('uses PostgreSQL when DATABASE_URL or DB_HOST is set', () => {
-    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({ kind: 'postgres', url: 'postgres://u@h:5432/d' });
+    expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({
+      kind: 'postgres',
+      url: 'postgres://u@h:5432/d',
+    });
     expect(loadConfig({ DB_HOST: 'db', DB_PORT: '5433', DB_NAME: 'x' }).database).toMatchObject({
       kind: 'postgres',
       host: 'db',

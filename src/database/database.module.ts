@@ -11,7 +11,12 @@ import { staleSqlRoutines } from './sql-routines.js';
   imports: [
     TypeOrmModule.forRootAsync({
       inject: [AppConfig],
-      useFactory: (config: AppConfig) => ({ ...buildDataSourceOptions(config), autoLoadEntities: true, retryAttempts: 5, retryDelay: 2_000 }),
+      useFactory: (config: AppConfig) => ({
+        ...buildDataSourceOptions(config),
+        autoLoadEntities: true,
+        retryAttempts: 5,
+        retryDelay: 2_000,
+      }),
     }),
   ],
   providers: [
@@ -24,7 +29,9 @@ import { staleSqlRoutines } from './sql-routines.js';
         if (!config.migrationsRun) {
           const stale = await staleSqlRoutines(dataSource).catch((error: Error) => [`(none readable: ${error.message})`]);
           if (stale.length > 0) {
-            logger.error(`SQL routines not applied by this release: ${stale.join(', ')}; run npm run migration:run (DB_MIGRATIONS_RUN=false)`);
+            logger.error(
+              `SQL routines not applied by this release: ${stale.join(', ')}; run npm run migration:run (DB_MIGRATIONS_RUN=false)`,
+            );
           }
           return { migrations: [], routines: [] };
         }

@@ -46,7 +46,11 @@ export function createEmbeddedDriver(dataDir: string): { Pool: new () => EventEm
         const results = await db.exec(sql);
         return results[results.length - 1] ?? { rows: [], fields: [], rowCount: 0 };
       });
-      if (cb) result.then((r) => cb(null, r), (e: Error) => cb(e));
+      if (cb)
+        result.then(
+          (r) => cb(null, r),
+          (e: Error) => cb(e),
+        );
       return result;
     }
   }
@@ -82,10 +86,12 @@ export function createEmbeddedDriver(dataDir: string): { Pool: new () => EventEm
     }
 
     end(callback?: (error?: Error | null) => void): Promise<void> {
-      const closing = database
-        ? database.then((db) => db.close()).finally(() => (database = undefined))
-        : Promise.resolve();
-      if (callback) closing.then(() => callback(null), (error: Error) => callback(error));
+      const closing = database ? database.then((db) => db.close()).finally(() => (database = undefined)) : Promise.resolve();
+      if (callback)
+        closing.then(
+          () => callback(null),
+          (error: Error) => callback(error),
+        );
       return closing;
     }
   }

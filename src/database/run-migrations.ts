@@ -17,7 +17,11 @@ export interface SchemaChanges {
  * then find nothing to do. The embedded database has one connection and one
  * process, so it needs no lock.
  */
-export async function runMigrations(dataSource: DataSource, embedded: boolean, routines: SqlRoutineFile[] = SQL_ROUTINE_FILES): Promise<SchemaChanges> {
+export async function runMigrations(
+  dataSource: DataSource,
+  embedded: boolean,
+  routines: SqlRoutineFile[] = SQL_ROUTINE_FILES,
+): Promise<SchemaChanges> {
   const apply = async () => ({
     migrations: (await dataSource.runMigrations({ transaction: 'each' })).map((m) => m.name),
     routines: await applySqlRoutines(dataSource, routines),

@@ -26,7 +26,8 @@ export class DeliveriesController {
   @Get()
   @ApiOperation({
     summary: 'List deliveries in creation order (admin), cursor-paginated',
-    description: 'Optionally by `sellerOrderId`, `driverId` and `status`. Pass `nextCursor` as `cursor` for the next page; it is null on the last one.',
+    description:
+      'Optionally by `sellerOrderId`, `driverId` and `status`. Pass `nextCursor` as `cursor` for the next page; it is null on the last one.',
   })
   @ApiOkResponse({ type: DeliveryPageDto })
   async list(@Query() query: ListDeliveriesQuery): Promise<DeliveryPageDto> {
@@ -70,7 +71,8 @@ export class DeliveriesController {
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
   @ApiConflictResponse({
     type: ErrorResponseDto,
-    description: 'INVALID_DELIVERY_TRANSITION: a move the state machine forbids; DELIVERY_REASSIGNED: this driver was taken off the delivery, which went to another',
+    description:
+      'INVALID_DELIVERY_TRANSITION: a move the state machine forbids; DELIVERY_REASSIGNED: this driver was taken off the delivery, which went to another',
   })
   async updateStatus(
     @Param('id', UuidParam()) id: string,

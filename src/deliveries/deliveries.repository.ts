@@ -75,8 +75,7 @@ export interface DispatchResult<O extends string = string> {
 
 /** A claim's outcome; `mirrored` settles once a driver it claimed is BUSY in Redis too (see FleetService.claim). */
 export type ClaimResult = (
-  | { outcome: 'assigned' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity }
-  | { outcome: 'driver-taken' }
+  { outcome: 'assigned' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity } | { outcome: 'driver-taken' }
 ) & { mirrored: Promise<void> };
 
 export interface DeliveryFilters {
@@ -167,7 +166,11 @@ export class DeliveriesRepository {
 
   /** Keyset page in creation order; `limit + 1` rows at most. */
   listPage(filters: DeliveryFilters & { afterId?: string; limit: number }): Promise<DeliveryEntity[]> {
-    const query = this.deliveries.createQueryBuilder('d').orderBy('d.createdAt', 'ASC').addOrderBy('d.id', 'ASC').limit(filters.limit + 1);
+    const query = this.deliveries
+      .createQueryBuilder('d')
+      .orderBy('d.createdAt', 'ASC')
+      .addOrderBy('d.id', 'ASC')
+      .limit(filters.limit + 1);
     if (filters.sellerOrderId) query.andWhere('d.seller_order_id = :sellerOrderId', { sellerOrderId: filters.sellerOrderId });
     if (filters.driverId) query.andWhere('d.driver_id = :driverId', { driverId: filters.driverId });
     if (filters.status) query.andWhere('d.status = :status', { status: filters.status });
@@ -226,8 +229,18 @@ export class DeliveriesRepository {
     const [row] = await this.dataSource.query(
       `SELECT outcome, delivery FROM create_pending_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
-        order.sellerOrderId, order.channelId, order.pickupLat, order.pickupLon, order.dropoffLat, order.dropoffLon,
-        order.dispatchMode, order.maxWaitSeconds, order.waitCell, order.actor, order.requestId, order.firstAttemptAfterSeconds,
+        order.sellerOrderId,
+        order.channelId,
+        order.pickupLat,
+        order.pickupLon,
+        order.dropoffLat,
+        order.dropoffLon,
+        order.dispatchMode,
+        order.maxWaitSeconds,
+        order.waitCell,
+        order.actor,
+        order.requestId,
+        order.firstAttemptAfterSeconds,
       ],
     );
     return { outcome: row.outcome, delivery: hydrate(this.dataSource.manager, DeliveryEntity, row.delivery) };
@@ -238,18 +251,36 @@ export class DeliveriesRepository {
     claim: { deliveryId: string; driverId: string; distanceMeters: number; heartbeatCutoff: Date; offerSeconds: number } & ChangeContext,
   ): Promise<DispatchResult<'dispatched' | 'not-pending' | 'driver-refused' | 'driver-taken'>> {
     return this.runDispatch(`SELECT outcome, delivery, driver FROM dispatch_delivery($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      claim.deliveryId, claim.driverId, claim.distanceMeters, claim.heartbeatCutoff.toISOString(), claim.offerSeconds,
-      claim.actor, claim.requestId, claim.firstAttemptAfterSeconds,
+      claim.deliveryId,
+      claim.driverId,
+      claim.distanceMeters,
+      claim.heartbeatCutoff.toISOString(),
+      claim.offerSeconds,
+      claim.actor,
+      claim.requestId,
+      claim.firstAttemptAfterSeconds,
     ]);
   }
 
   /** A driver's accept or decline, or an operator's reassignment (`answer_delivery`); `driverId` null acts for the delivery's driver. */
   answer(
-    change: { deliveryId: string; action: DeliveryAnswer; driverId: string | null; reason: string | null; retrySeconds: number } & ChangeContext,
+    change: {
+      deliveryId: string;
+      action: DeliveryAnswer;
+      driverId: string | null;
+      reason: string | null;
+      retrySeconds: number;
+    } & ChangeContext,
   ): Promise<DispatchResult<'changed' | 'unchanged' | 'not-found' | 'forbidden' | 'offer-expired' | 'not-pending'>> {
     return this.runDispatch(`SELECT outcome, delivery, driver FROM answer_delivery($1, $2, $3, $4, $5, $6, $7, $8)`, [
-      change.deliveryId, change.action, change.driverId, change.reason, change.retrySeconds,
-      change.actor, change.requestId, change.firstAttemptAfterSeconds,
+      change.deliveryId,
+      change.action,
+      change.driverId,
+      change.reason,
+      change.retrySeconds,
+      change.actor,
+      change.requestId,
+      change.firstAttemptAfterSeconds,
     ]);
   }
 
@@ -265,7 +296,12 @@ export class DeliveriesRepository {
   }): Promise<Array<DispatchResult<'offer-timed-out' | 'expired' | 'retry' | 'driver-lost'>>> {
     const rows = await this.fleet.claim<DispatchRow>(() =>
       this.dataSource.query(`SELECT kind AS outcome, delivery, driver FROM fire_due_deliveries($1, $2, $3, $4, $5, $6)`, [
-        timers.limit, timers.retrySeconds, timers.lostSeconds, timers.timeoutsBeforeOffline, timers.actor, timers.firstAttemptAfterSeconds,
+        timers.limit,
+        timers.retrySeconds,
+        timers.lostSeconds,
+        timers.timeoutsBeforeOffline,
+        timers.actor,
+        timers.firstAttemptAfterSeconds,
       ]),
     );
     return rows.map((row) => this.dispatchResult(row));
@@ -288,7 +324,10 @@ export class DeliveriesRepository {
 
   /** Whether the driver was once on the delivery (and was taken off it, or left it). */
   async wasDriverOf(deliveryId: string, driverId: string): Promise<boolean> {
-    const rows = await this.dataSource.query(`SELECT 1 FROM delivery_refusals WHERE delivery_id = $1 AND driver_id = $2`, [deliveryId, driverId]);
+    const rows = await this.dataSource.query(`SELECT 1 FROM delivery_refusals WHERE delivery_id = $1 AND driver_id = $2`, [
+      deliveryId,
+      driverId,
+    ]);
     return rows.length > 0;
   }
 
@@ -324,7 +363,7 @@ export class DeliveriesRepository {
 
   private async runDispatch<O extends string>(sql: string, params: unknown[]): Promise<DispatchResult<O>> {
     const [row] = await this.fleet.claim<DispatchRow>(() => this.dataSource.query(sql, params));
-    return this.dispatchResult(row) as DispatchResult<O>;
+    return this.dispatchResult(row);
   }
 
   private dispatchResult(row: DispatchRow & { mirrored: Promise<void> }): DispatchResult<never> {
@@ -337,10 +376,15 @@ export class DeliveriesRepository {
 
   /** Records a change the delivery has just made: its audit event and its outbox message, in the caller's transaction. */
   async recordChange(manager: EntityManager, deliveryId: string, change: DeliveryChange): Promise<void> {
-    await manager.query(
-      `SELECT 1 FROM deliveries d, record_delivery_change(d, $2, $3, $4, $5, $6, $7) WHERE d.id = $1`,
-      [deliveryId, change.fromStatus, change.type, change.actor, change.requestId, JSON.stringify(change.data), change.firstAttemptAfterSeconds],
-    );
+    await manager.query(`SELECT 1 FROM deliveries d, record_delivery_change(d, $2, $3, $4, $5, $6, $7) WHERE d.id = $1`, [
+      deliveryId,
+      change.fromStatus,
+      change.type,
+      change.actor,
+      change.requestId,
+      JSON.stringify(change.data),
+      change.firstAttemptAfterSeconds,
+    ]);
   }
 
   /**

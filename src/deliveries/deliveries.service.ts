@@ -45,7 +45,12 @@ export class DeliveriesService {
     principal: Principal,
   ): Promise<DeliveryEntity> {
     const delivery = await this.repository.findById(id);
-    if (delivery && principal.kind === 'driver' && delivery.driverId !== principal.driverId && (await this.repository.wasDriverOf(id, principal.driverId))) {
+    if (
+      delivery &&
+      principal.kind === 'driver' &&
+      delivery.driverId !== principal.driverId &&
+      (await this.repository.wasDriverOf(id, principal.driverId))
+    ) {
       throw new DomainError('DELIVERY_REASSIGNED', 'This driver was taken off the delivery (or left it); it has gone to another driver');
     }
     await this.get(id, principal);

@@ -93,12 +93,24 @@ export class DeliveryTransitions {
     if (result.changed) this.outbox.afterCommit();
   };
 
-  private async changeIn(tx: FleetTransaction, deliveryId: string, to: DeliveryStatus, actor: string, reason: string | undefined): Promise<ChangeOutcome> {
+  private async changeIn(
+    tx: FleetTransaction,
+    deliveryId: string,
+    to: DeliveryStatus,
+    actor: string,
+    reason: string | undefined,
+  ): Promise<ChangeOutcome> {
     const { manager } = tx;
     // Locked, so the status read here is the one the move starts from.
     const before = await this.repository.findByIdForUpdate(manager, deliveryId);
     if (!before) throw new DomainError('DELIVERY_NOT_FOUND', `Delivery ${deliveryId} does not exist`);
-    const moved = await this.repository.moveStatus(manager, deliveryId, statusesLeadingTo(to), to, to === 'FAILED' ? (reason ?? null) : null);
+    const moved = await this.repository.moveStatus(
+      manager,
+      deliveryId,
+      statusesLeadingTo(to),
+      to,
+      to === 'FAILED' ? (reason ?? null) : null,
+    );
     if (!moved) {
       if (before.status === to) return { delivery: before, changed: false };
       throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot move from ${before.status} to ${to}`);

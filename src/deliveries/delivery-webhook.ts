@@ -64,7 +64,9 @@ const DATA_FIELDS: { [K in keyof DeliveryWebhookData]-?: Check } = {
 };
 
 function problemsOf(value: Record<string, unknown>, fields: Record<string, Check>, path: string): string[] {
-  const problems = Object.keys(value).filter((key) => !Object.hasOwn(fields, key)).map((key) => `${path}${key} is not a field of the payload`);
+  const problems = Object.keys(value)
+    .filter((key) => !Object.hasOwn(fields, key))
+    .map((key) => `${path}${key} is not a field of the payload`);
   for (const [key, check] of Object.entries(fields)) {
     if (!Object.hasOwn(value, key)) {
       if (check.required) problems.push(`${path}${key} is missing`);

@@ -23,7 +23,14 @@ export interface ReadyOrder {
 }
 
 export type ReadyAnswer =
-  | { assigned: true; status?: 'ASSIGNED' | 'PICKED_UP'; sellerOrderId: string; deliveryId: string; driverId: string; distanceMeters: number }
+  | {
+      assigned: true;
+      status?: 'ASSIGNED' | 'PICKED_UP';
+      sellerOrderId: string;
+      deliveryId: string;
+      driverId: string;
+      distanceMeters: number;
+    }
   | {
       assigned: false;
       status: 'OFFERED';
@@ -155,7 +162,12 @@ export class AssignmentService {
    * concurrent copy that took the last driver) answers, if any; otherwise the
    * order waits for a driver, or, with no wait, v1's NO_DRIVER_AVAILABLE.
    */
-  private async answerWithoutCandidates(order: ReadyOrder, dispatch: OrderDispatch, actor: string, withStatus: boolean): Promise<ReadyAnswer> {
+  private async answerWithoutCandidates(
+    order: ReadyOrder,
+    dispatch: OrderDispatch,
+    actor: string,
+    withStatus: boolean,
+  ): Promise<ReadyAnswer> {
     // A live delivery is always the order's latest one (at most one is live, and it is the newest).
     const latest = await this.deliveries.findLatestBySellerOrder(order.sellerOrderId);
     if (latest && LIVE_STATUSES.includes(latest.status)) return answerFor(latest, withStatus);

@@ -25,12 +25,16 @@ export class OffersController {
   @AllowCallers('admin', 'driver', 'driver-backend')
   @ApiOperation({
     summary: 'Accept an offer (the offered driver): OFFERED → ASSIGNED. Accepting twice is 200 with no new event.',
-    description: 'The driver app backend and operators name the driver in `driverId`. An offer that timed out: 409 OFFER_EXPIRED; none pending: 409 OFFER_NOT_PENDING.',
+    description:
+      'The driver app backend and operators name the driver in `driverId`. An offer that timed out: 409 OFFER_EXPIRED; none pending: 409 OFFER_NOT_PENDING.',
   })
   @ApiOkResponse({ type: DeliveryResponseDto })
   @ApiForbiddenResponse({ type: ErrorResponseDto, description: NOT_THE_HOLDER })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND' })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'OFFER_NOT_PENDING (no offer to accept), OFFER_EXPIRED (the offer timed out)' })
+  @ApiConflictResponse({
+    type: ErrorResponseDto,
+    description: 'OFFER_NOT_PENDING (no offer to accept), OFFER_EXPIRED (the offer timed out)',
+  })
   async accept(
     @Param('id', UuidParam()) id: string,
     @Body() dto: AcceptOfferDto,
@@ -43,7 +47,8 @@ export class OffersController {
   @HttpCode(200)
   @AllowCallers('admin', 'driver', 'driver-backend')
   @ApiOperation({
-    summary: 'Decline an offer, or an assignment before pickup (that driver): back to PENDING, on to the next nearest driver who has not refused it',
+    summary:
+      'Decline an offer, or an assignment before pickup (that driver): back to PENDING, on to the next nearest driver who has not refused it',
     description:
       'The order is offered to the next nearest driver who has not declined it or let it time out, and never again to this one. ' +
       'The driver app backend and operators name the driver in `driverId`.',
@@ -76,7 +81,6 @@ export class OffersController {
   ): Promise<DeliveryResponseDto> {
     return toDeliveryResponse(await this.offers.reassign(id, principal, dto?.reason ?? null));
   }
-
 }
 
 /** A driver's own work, offers included (contract v2, "Dispatch"). */

@@ -44,7 +44,13 @@ export class OffersService {
     return this.answer(id, 'reassign', principal, reason);
   }
 
-  private async answer(id: string, action: DeliveryAnswer, principal: Principal, reason: string | null, named?: string | null): Promise<DeliveryEntity> {
+  private async answer(
+    id: string,
+    action: DeliveryAnswer,
+    principal: Principal,
+    reason: string | null,
+    named?: string | null,
+  ): Promise<DeliveryEntity> {
     // driverId: null is "not given", as for every optional field.
     if (principal.kind === 'driver' && named != null && named !== principal.driverId) {
       if (!(await this.deliveries.findById(id))) throw deliveryNotFound(id);
@@ -70,7 +76,8 @@ export class OffersService {
       case 'offer-expired':
         throw new DomainError('OFFER_EXPIRED', 'The offer expired before it was accepted; the order has gone to another driver');
       case 'not-pending':
-        if (action === 'accept') throw new DomainError('OFFER_NOT_PENDING', `Delivery ${id} has no offer to accept (it is ${delivery!.status})`);
+        if (action === 'accept')
+          throw new DomainError('OFFER_NOT_PENDING', `Delivery ${id} has no offer to accept (it is ${delivery!.status})`);
         throw new DomainError('INVALID_DELIVERY_TRANSITION', `A delivery cannot go back to PENDING from ${delivery!.status}`);
       case 'unchanged':
         return this.asSeenBy(principal, delivery!);

@@ -5,7 +5,7 @@ import { WaitingGrid } from './waiting-grid.js';
 /** A pseudo-random sequence, the same on every run. */
 function* points(seed: number, count: number) {
   let x = seed;
-  const next = () => ((x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  const next = () => (x = (x * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
   for (let i = 0; i < count; i++) yield { lat: next() * 170 - 85, lon: next() * 360 - 180 };
 }
 
@@ -18,7 +18,7 @@ describe('waiting-order grid', () => {
       // Pickups at random bearings just inside the reach, and across the antimeridian.
       for (let k = 0; k < 16; k++) {
         const bearing = (k / 16) * 2 * Math.PI;
-        const distanceDeg = ((reachKm * 0.999) / 111.195) * ((k % 4) + 1) / 4;
+        const distanceDeg = (((reachKm * 0.999) / 111.195) * ((k % 4) + 1)) / 4;
         const lat = driver.lat + distanceDeg * Math.cos(bearing);
         const lon = driver.lon + (distanceDeg * Math.sin(bearing)) / Math.cos((lat * Math.PI) / 180);
         if (Math.abs(lat) > 90 || haversineMeters(driver.lat, driver.lon, lat, lon) > reachKm * 1000) continue;

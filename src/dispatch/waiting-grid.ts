@@ -56,8 +56,16 @@ export class WaitingGrid {
 
 /** A longitude range that may cross the antimeridian, as ranges within [-180, 180). */
 function lonSegments(west: number, east: number): Array<[number, number]> {
-  if (west < -180) return [[west + 360, 179.999999], [-180, east]];
-  if (east >= 180) return [[west, 179.999999], [-180, east - 360]];
+  if (west < -180)
+    return [
+      [west + 360, 179.999999],
+      [-180, east],
+    ];
+  if (east >= 180)
+    return [
+      [west, 179.999999],
+      [-180, east - 360],
+    ];
   return [[west, east]];
 }
 

@@ -18,12 +18,9 @@ export class DriversRepository {
   constructor(@InjectRepository(DriverEntity) private readonly repository: Repository<DriverEntity>) {}
 
   async insert(driver: NewDriver): Promise<DriverEntity> {
-    const [row] = (await this.repository
-      .createQueryBuilder()
-      .insert()
-      .values(driver)
-      .returning('id')
-      .execute()).generatedMaps as Array<{ id: string }>;
+    const [row] = (await this.repository.createQueryBuilder().insert().values(driver).returning('id').execute()).generatedMaps as Array<{
+      id: string;
+    }>;
     return this.getById(row.id);
   }
 
@@ -60,12 +57,12 @@ export class DriversRepository {
   /** Applies the changes, in the caller's transaction; false when there is no such driver. */
   async updateProfile(manager: EntityManager, id: string, changes: ProfileChanges): Promise<boolean> {
     const defined = Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined));
-    const result = await manager.update(DriverEntity, { id }, { ...defined, updatedAt: () => 'now()' } as never);
+    const result = await manager.update(DriverEntity, { id }, { ...defined, updatedAt: () => 'now()' });
     return (result.affected ?? 0) > 0;
   }
 
   async replaceTokenHash(id: string, tokenHash: string): Promise<boolean> {
-    const result = await this.repository.update({ id }, { tokenHash, updatedAt: () => 'now()' } as never);
+    const result = await this.repository.update({ id }, { tokenHash, updatedAt: () => 'now()' });
     return (result.affected ?? 0) > 0;
   }
 }

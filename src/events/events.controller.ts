@@ -39,11 +39,15 @@ export class EventsController {
   @HttpCode(200)
   @ApiOperation({
     summary: "Cancel the order's delivery and free its driver (repeats are harmless)",
-    description: "The order's latest delivery goes CANCELLED from any state that is not final, and its driver, if any, is AVAILABLE again; a cancelled one answers the same again.",
+    description:
+      "The order's latest delivery goes CANCELLED from any state that is not final, and its driver, if any, is AVAILABLE again; a cancelled one answers the same again.",
   })
   @ApiOkResponse({ type: SellerOrderCancelledAnswerDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DELIVERY_NOT_FOUND: no delivery for this order' })
-  @ApiConflictResponse({ type: ErrorResponseDto, description: 'DELIVERY_ALREADY_FINISHED: the delivery already ended DELIVERED, FAILED or EXPIRED' })
+  @ApiConflictResponse({
+    type: ErrorResponseDto,
+    description: 'DELIVERY_ALREADY_FINISHED: the delivery already ended DELIVERED, FAILED or EXPIRED',
+  })
   cancelled(@Body() dto: SellerOrderCancelledDto, @CurrentPrincipal() principal: Principal): Promise<SellerOrderCancelledAnswerDto> {
     return this.assignment.cancel(dto.sellerOrderId, dto.reason, actorOf(principal));
   }

@@ -167,7 +167,8 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
         drivers += batch.length;
         afterId = batch[batch.length - 1].id;
         if (batch.length < BATCH_SIZE) break;
-        if (!(await this.store.renewSync(token, LEASE_MS))) throw new Error('the reconciliation lease was lost (Redis flushed, or the run stalled)');
+        if (!(await this.store.renewSync(token, LEASE_MS)))
+          throw new Error('the reconciliation lease was lost (Redis flushed, or the run stalled)');
       }
       const pruned = await this.store.pruneGeo(this.cutoff());
       this.metrics.backgroundRun('reconcile', 'ran');

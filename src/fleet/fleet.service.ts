@@ -202,7 +202,11 @@ export class FleetService {
   private async publish(states: DriverState[]): Promise<void> {
     await this.mirrorStates(states);
     this.signal(
-      states.flatMap((s) => (s.status === 'AVAILABLE' && s.isActive && s.lastLat !== null && s.lastLon !== null ? [{ id: s.id, lat: s.lastLat, lon: s.lastLon }] : [])),
+      states.flatMap((s) =>
+        s.status === 'AVAILABLE' && s.isActive && s.lastLat !== null && s.lastLon !== null
+          ? [{ id: s.id, lat: s.lastLat, lon: s.lastLon }]
+          : [],
+      ),
     );
   }
 

@@ -52,7 +52,10 @@ export class DriverStateMirror {
 
   /** Drivers heard from since `cutoff`, and drivers in the GEO set (choosable). */
   async counts(cutoff: Date): Promise<{ online: number; choosable: number }> {
-    const [online, choosable] = await Promise.all([this.redis().zcount(KEYS.heartbeat, cutoff.getTime(), '+inf'), this.redis().zcard(KEYS.geo)]);
+    const [online, choosable] = await Promise.all([
+      this.redis().zcount(KEYS.heartbeat, cutoff.getTime(), '+inf'),
+      this.redis().zcard(KEYS.geo),
+    ]);
     return { online, choosable };
   }
 
@@ -63,7 +66,14 @@ export class DriverStateMirror {
     const [lon, lat, at, accuracy, heading, speed] = value.split(' ');
     const optional = (field: string | undefined) => (field === undefined || field === '-' ? null : Number(field));
     if (!at || !Number(at)) return null;
-    return { lat: Number(lat), lon: Number(lon), recordedAt: new Date(Number(at)), accuracy: optional(accuracy), heading: optional(heading), speed: optional(speed) };
+    return {
+      lat: Number(lat),
+      lon: Number(lon),
+      recordedAt: new Date(Number(at)),
+      accuracy: optional(accuracy),
+      heading: optional(heading),
+      speed: optional(speed),
+    };
   }
 
   /**
@@ -93,7 +103,7 @@ export class DriverStateMirror {
       cutoff.getTime(),
       hasLocation ? String(driver.lastLon) : '',
       hasLocation ? String(driver.lastLat) : '',
-      hasLocation ? (at(driver.lastLocationAt) || '0') : '',
+      hasLocation ? at(driver.lastLocationAt) || '0' : '',
       at(driver.lastSeenAt),
     ];
   }

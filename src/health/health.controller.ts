@@ -16,7 +16,8 @@ export class HealthController {
   @Public()
   @ApiOperation({
     summary: 'Health (v1): 200 unless PostgreSQL is down (Redis down is reported, not fatal)',
-    description: 'Kept for v1 monitors. PostgreSQL and Redis are checked in parallel, each within 1.5 s; a Redis down or not configured is reported `down` under `info`, and the answer stays 200.',
+    description:
+      'Kept for v1 monitors. PostgreSQL and Redis are checked in parallel, each within 1.5 s; a Redis down or not configured is reported `down` under `info`, and the answer stays 200.',
   })
   @ApiResponse({ status: 200, type: HealthReportDto })
   @ApiResponse({ status: 503, type: HealthReportDto, description: 'PostgreSQL is down' })
@@ -30,7 +31,8 @@ export class HealthController {
   @Public()
   @ApiOperation({
     summary: 'Liveness: 200 while the process runs; no dependency is checked',
-    description: 'For a liveness probe: restarting the process would not bring a database back, so nothing but the process itself is checked.',
+    description:
+      'For a liveness probe: restarting the process would not bring a database back, so nothing but the process itself is checked.',
   })
   @ApiResponse({ status: 200, type: LivenessDto })
   live(): LivenessDto {
@@ -41,7 +43,8 @@ export class HealthController {
   @Public()
   @ApiOperation({
     summary: 'Readiness: 200 when PostgreSQL answers and the process is not shutting down',
-    description: 'Redis down is reported as `degraded` and keeps the answer 200. On SIGTERM this answers 503 for SHUTDOWN_GRACE_SECONDS while requests are still served.',
+    description:
+      'Redis down is reported as `degraded` and keeps the answer 200. On SIGTERM this answers 503 for SHUTDOWN_GRACE_SECONDS while requests are still served.',
   })
   @ApiResponse({ status: 200, type: ReadinessReportDto })
   @ApiResponse({ status: 503, type: ReadinessReportDto, description: 'PostgreSQL is down, or the process is shutting down' })

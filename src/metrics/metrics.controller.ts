@@ -28,7 +28,8 @@ export class MetricsController {
   @ApiSecurity('metricsToken')
   @ApiOperation({
     summary: 'Prometheus metrics (open, or Bearer METRICS_TOKEN when that is set)',
-    description: "HTTP requests by route template and status, with latencies; the domain's counters and gauges (assignments, drivers online and choosable, webhooks); Node's defaults.",
+    description:
+      "HTTP requests by route template and status, with latencies; the domain's counters and gauges (assignments, drivers online and choosable, webhooks); Node's defaults.",
   })
   @ApiProduces('text/plain')
   @ApiOkResponse({ description: 'Prometheus text exposition format', schema: { type: 'string' } })

@@ -1,5 +1,13 @@
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiConflictResponse, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiProperty, ApiPropertyOptional, ApiTags } from '@nestjs/swagger';
+import {
+  ApiConflictResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProperty,
+  ApiPropertyOptional,
+  ApiTags,
+} from '@nestjs/swagger';
 import { IsIn, IsOptional } from 'class-validator';
 import { PageQuery } from '../common/page.query.js';
 import { ErrorResponseDto } from '../common/error.response.js';
@@ -58,7 +66,8 @@ export class WebhookMessagesController {
   @Get()
   @ApiOperation({
     summary: 'Outbound webhook messages (admin), by status, in creation order',
-    description: '`failed` ones are the dead letters: every attempt of the retry schedule was refused or timed out. Cursor-paginated like the other lists.',
+    description:
+      '`failed` ones are the dead letters: every attempt of the retry schedule was refused or timed out. Cursor-paginated like the other lists.',
   })
   @ApiOkResponse({ type: WebhookMessagePageDto })
   async list(@Query() query: ListWebhookMessagesQuery): Promise<WebhookMessagePageDto> {

@@ -47,7 +47,12 @@ export class WebhookSender {
     return new Promise((resolve, reject) => {
       const request = this.transport.request(
         this.url,
-        { method: 'POST', agent: fresh ? false : this.agent, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+        {
+          method: 'POST',
+          agent: fresh ? false : this.agent,
+          signal,
+          headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+        },
         (response) => {
           const outcome = { statusCode: response.statusCode ?? 0, retryAfter: header(response.headers['retry-after']) };
           response.on('error', reject);

@@ -43,8 +43,18 @@ export class SignedRequestReplayService {
    * request runs as it is. A client error is stored as the answer; a
    * server-side failure or a rate limit is not, so that the retry runs again.
    */
-  async once<T>(principal: Principal | undefined, request: { method: string; rawBody?: Buffer }, successStatus: number, handle: () => Promise<T>): Promise<T> {
-    if (!principal || (principal.kind !== 'vendure' && principal.kind !== 'driver-backend') || request.method === 'GET' || request.method === 'HEAD') {
+  async once<T>(
+    principal: Principal | undefined,
+    request: { method: string; rawBody?: Buffer },
+    successStatus: number,
+    handle: () => Promise<T>,
+  ): Promise<T> {
+    if (
+      !principal ||
+      (principal.kind !== 'vendure' && principal.kind !== 'driver-backend') ||
+      request.method === 'GET' ||
+      request.method === 'HEAD'
+    ) {
       return handle();
     }
     const { kind: source, messageId } = principal;

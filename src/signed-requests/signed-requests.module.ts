@@ -10,7 +10,11 @@ import { WebhookReceiptsRepository } from './webhook-receipts.repository.js';
  * Authenticator (auth/).
  */
 @Module({
-  providers: [WebhookReceiptsRepository, SignedRequestReplayService, { provide: APP_INTERCEPTOR, useClass: SignedRequestReplayInterceptor }],
+  providers: [
+    WebhookReceiptsRepository,
+    SignedRequestReplayService,
+    { provide: APP_INTERCEPTOR, useClass: SignedRequestReplayInterceptor },
+  ],
   exports: [SignedRequestReplayService],
 })
 export class SignedRequestsModule {}

@@ -114,6 +114,9 @@ export class WebhookReceiptsRepository {
   }
 
   async release(source: string, webhookId: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM webhook_receipts USING ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`, [source, webhookId]);
+    await this.dataSource.query(`DELETE FROM webhook_receipts USING ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`, [
+      source,
+      webhookId,
+    ]);
   }
 }

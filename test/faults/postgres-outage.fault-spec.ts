@@ -80,7 +80,11 @@ describe('fault: PostgreSQL stopped under load, then started again', () => {
     const stream = h.stream!;
     expect(stream.records.length).toBeGreaterThan(0);
     const unclean = stream.records.filter((r) => !cleanUnavailable(r));
-    if (unclean.length > 0) console.error(unclean.slice(0, 10), h.troubleInLogs(10).map((line) => line.slice(0, 600)));
+    if (unclean.length > 0)
+      console.error(
+        unclean.slice(0, 10),
+        h.troubleInLogs(10).map((line) => line.slice(0, 600)),
+      );
     expect(unclean).toEqual([]);
     expect(stream.anomalies).toEqual([]);
   });

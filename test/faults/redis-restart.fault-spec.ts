@@ -30,7 +30,10 @@ describe('fault: Redis killed under load, restarted empty', () => {
 
     h.phase('redis back, empty');
     await h.redisServer.start();
-    await eventually(async () => (await h.redis.exists('drivers:synced')) === 1, { what: 'the reconciliation on reconnection', timeoutMs: 20_000 });
+    await eventually(async () => (await h.redis.exists('drivers:synced')) === 1, {
+      what: 'the reconciliation on reconnection',
+      timeoutMs: 20_000,
+    });
     await stream.answered(stream.mark(), 30, isOperation);
 
     // Orders and moves held (heartbeats go on): drivers:geo must come to equal PostgreSQL's choosable set.

@@ -45,7 +45,10 @@ describe('fault: service processes SIGKILLed mid-load and restarted', () => {
 
     const books = await h.settle(75_000);
     const sets = await waitForGeoToMatch(h.sql, h.redis, HEARTBEAT_TTL_SECONDS, 20_000);
-    h.print(`d) SIGKILL of each service process under load, then restart (pids ${killed.join(', ')}); geo ${sets.geo.length} = choosable ${sets.postgres.length}`, books);
+    h.print(
+      `d) SIGKILL of each service process under load, then restart (pids ${killed.join(', ')}); geo ${sets.geo.length} = choosable ${sets.postgres.length}`,
+      books,
+    );
 
     // What clients saw: answers (200 only), or no answer from the dead process; never a 5xx.
     const answers = stream.records.filter((r) => typeof r.status === 'number');

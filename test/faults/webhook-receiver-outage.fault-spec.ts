@@ -23,7 +23,8 @@ describe('fault: the webhook receiver fails, then hangs, then recovers', () => {
 
   it('loses no message and keeps the order of each delivery', async () => {
     const stream = h.startStream({ orderPrefix: 'SO-HOOK' });
-    const answeredWith = (from: number, answer: number | 'hang') => h.receiver.requests.slice(from).filter((r) => r.answered === answer).length;
+    const answeredWith = (from: number, answer: number | 'hang') =>
+      h.receiver.requests.slice(from).filter((r) => r.answered === answer).length;
     h.phase('warm-up');
     await stream.answered(stream.mark(), 30, isOperation);
 
@@ -55,7 +56,10 @@ describe('fault: the webhook receiver fails, then hangs, then recovers', () => {
 
     // Each attempt that hung was sent again with the same webhook-id and accepted.
     for (const request of hung) {
-      expect([request.id, h.receiver.attemptsOf(request.id).some((r) => r.answered === 200 && r.index > request.index)]).toEqual([request.id, true]);
+      expect([request.id, h.receiver.attemptsOf(request.id).some((r) => r.answered === 200 && r.index > request.index)]).toEqual([
+        request.id,
+        true,
+      ]);
     }
     expect(stream.records.filter((r) => r.status !== 200)).toEqual([]);
     expect(stream.anomalies).toEqual([]);

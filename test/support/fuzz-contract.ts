@@ -36,7 +36,8 @@ export interface Fixtures {
   pendingMessages: string[];
 }
 
-export type Principal = { kind: 'admin' } | { kind: 'driver'; who: DriverKey } | { kind: 'vendure' } | { kind: 'driver-backend' } | { kind: 'anyone' };
+export type Principal =
+  { kind: 'admin' } | { kind: 'driver'; who: DriverKey } | { kind: 'vendure' } | { kind: 'driver-backend' } | { kind: 'anyone' };
 
 /** A refusal the oracle expects, with the step of request handling that gives it. */
 export interface Outcome {
@@ -91,7 +92,7 @@ const sellerOrderId = fc.oneof(
 );
 
 export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<string>) {
-  const knownPhones = fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k as DriverKey].phone);
+  const knownPhones = fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k].phone);
   const phone = fc.oneof(knownPhones, freshPhone);
   const createDriver: Schema = {
     name: { field: { type: 'string', max: 200, trim: true, nonEmpty: true, valid: text(40, 1), stored: true }, presence: 'required' },
@@ -122,7 +123,10 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
     reason: { field: { type: 'string', max: 500, trim: true, nonEmpty: true }, presence: 'optional' },
   };
   const orderReady: Schema = {
-    sellerOrderId: { field: { type: 'string', max: 200, trim: false, nonEmpty: true, valid: sellerOrderId, stored: true }, presence: 'required' },
+    sellerOrderId: {
+      field: { type: 'string', max: 200, trim: false, nonEmpty: true, valid: sellerOrderId, stored: true },
+      presence: 'required',
+    },
     pickupLat: { field: { type: 'number', min: -90, max: 90 }, presence: 'required' },
     pickupLon: { field: { type: 'number', min: -180, max: 180 }, presence: 'required' },
     dropoffLat: { field: { type: 'number', min: -90, max: 90 }, presence: { pair: 'dropoff' } },
@@ -139,10 +143,25 @@ export function schemas(fixtures: () => Fixtures, freshPhone: fc.Arbitrary<strin
     reason: { field: { type: 'string', max: 500, trim: false, nonEmpty: false }, presence: 'optional' },
   };
   // The fixtures' drivers, and drivers there are none of.
-  const driverIds = fc.oneof(fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k as DriverKey].id), fc.uuid({ version: 4 }));
+  const driverIds = fc.oneof(
+    fc.constantFrom('A', 'B', 'C', 'E', 'I').map((k) => fixtures().drivers[k].id),
+    fc.uuid({ version: 4 }),
+  );
   const acceptOffer: Schema = { driverId: { field: { type: 'uuid', valid: driverIds }, presence: 'optional' } };
   const declineOffer: Schema = { ...acceptOffer, ...answerReason };
-  return { createDriver, updateDriver, location, locationBatch, driverStatus, deliveryStatus, orderReady, orderCancelled, answerReason, acceptOffer, declineOffer };
+  return {
+    createDriver,
+    updateDriver,
+    location,
+    locationBatch,
+    driverStatus,
+    deliveryStatus,
+    orderReady,
+    orderCancelled,
+    answerReason,
+    acceptOffer,
+    declineOffer,
+  };
 }
 
 const DELIVERY_STATUSES = ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP', 'DELIVERED', 'FAILED', 'CANCELLED', 'EXPIRED'];

@@ -42,7 +42,10 @@ class FakeRequest extends Readable {
   readonly connection: object;
   private sent = false;
 
-  constructor(request: InjectRequest, private readonly body: Buffer | undefined) {
+  constructor(
+    request: InjectRequest,
+    private readonly body: Buffer | undefined,
+  ) {
     super();
     this.method = request.method.toUpperCase();
     this.url = request.url;
@@ -79,7 +82,10 @@ class CapturingResponse extends ServerResponse {
   readonly chunks: Buffer[] = [];
   private finished_ = false;
 
-  constructor(request: IncomingMessage, private readonly onDone: (response: CapturingResponse, error?: Error) => void) {
+  constructor(
+    request: IncomingMessage,
+    private readonly onDone: (response: CapturingResponse, error?: Error) => void,
+  ) {
     super(request);
     this.assignSocket(nullSocket() as never);
     this.once('error', (error) => this.done(error));
@@ -89,16 +95,19 @@ class CapturingResponse extends ServerResponse {
   readonly written: Record<string, unknown> = {};
 
   override writeHead(statusCode: number, ...rest: unknown[]): this {
-    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null && !Array.isArray(arg)) as Record<string, unknown> | undefined;
+    const headers = rest.find((arg) => typeof arg === 'object' && arg !== null && !Array.isArray(arg)) as
+      Record<string, unknown> | undefined;
     for (const [name, value] of Object.entries(headers ?? {})) this.written[name.toLowerCase()] = value;
     return super.writeHead(statusCode, ...(rest as [never]));
   }
 
   override write(data: unknown, encoding?: unknown, callback?: unknown): boolean {
     if (data !== undefined && data !== null) {
-      this.chunks.push(Buffer.isBuffer(data) ? data : Buffer.from(data as string, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding));
+      this.chunks.push(
+        Buffer.isBuffer(data) ? data : Buffer.from(data as string, (typeof encoding === 'string' ? encoding : 'utf8') as BufferEncoding),
+      );
     }
-    return super.write(data as never, encoding as never, callback as never);
+    return super.write(data, encoding as never, callback as never);
   }
 
   override end(data?: unknown, encoding?: unknown, callback?: unknown): this {
@@ -119,7 +128,8 @@ class CapturingResponse extends ServerResponse {
 
 /** Sends one request to `server` in-process and resolves with the answer, or rejects after `timeoutMs`. */
 export function inject(server: Server, request: InjectRequest, timeoutMs: number): Promise<InjectResponse> {
-  const body = request.payload === undefined ? undefined : Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(request.payload);
+  const body =
+    request.payload === undefined ? undefined : Buffer.isBuffer(request.payload) ? request.payload : Buffer.from(request.payload);
   return new Promise<InjectResponse>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`no answer within ${timeoutMs} ms: ${request.method} ${request.url.slice(0, 200)}`)),

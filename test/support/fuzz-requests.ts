@@ -182,11 +182,33 @@ const printable = (maxLength: number, minLength = 0) =>
 
 /** Header values a real HTTP parser passes through unchanged: visible ASCII and Latin-1, inner spaces, no edges of whitespace. */
 const headerValue = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(printable(1, 1), fc.string({ unit: fc.constantFrom(...' !"#$%&()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\u00e9\u00ff\t'.split('')), maxLength: 120 }), printable(1, 1)).map(([a, b, c]) => a + b + c) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(
+        printable(1, 1),
+        fc.string({ unit: fc.constantFrom(...' !"#$%&()*+,-./09:;<=>?@AZ[\\]^_`az{|}~\u00e9\u00ff\t'.split('')), maxLength: 120 }),
+        printable(1, 1),
+      )
+      .map(([a, b, c]) => a + b + c),
+  },
   { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 30_000 }).map((n) => 'h'.repeat(n)) },
 );
 
-const RESERVED_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'content-type', 'authorization', 'connection', 'expect', 'upgrade', 'x-request-id', 'te', 'trailer', 'keep-alive']);
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'content-type',
+  'authorization',
+  'connection',
+  'expect',
+  'upgrade',
+  'x-request-id',
+  'te',
+  'trailer',
+  'keep-alive',
+]);
 
 /** Odd headers the routes must ignore; `webhookJunk`: garbage webhook-id/-timestamp (kept only when no signature is sent). */
 export const oddHeaders = fc
@@ -194,7 +216,22 @@ export const oddHeaders = fc
     fc.dictionary(
       fc.oneof(
         fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/),
-        fc.constantFrom('accept', 'accept-encoding', 'content-encoding', 'cookie', 'origin', 'referer', 'x-forwarded-for', 'forwarded', 'x-http-method-override', 'range', 'if-none-match', 'user-agent', 'x-api-key', 'proxy-authorization'),
+        fc.constantFrom(
+          'accept',
+          'accept-encoding',
+          'content-encoding',
+          'cookie',
+          'origin',
+          'referer',
+          'x-forwarded-for',
+          'forwarded',
+          'x-http-method-override',
+          'range',
+          'if-none-match',
+          'user-agent',
+          'x-api-key',
+          'proxy-authorization',
+        ),
       ),
       headerValue,
       { maxKeys: 4 },
@@ -204,7 +241,8 @@ export const oddHeaders = fc
   )
   .map(([extra, webhookJunk, requestId]) => {
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(extra)) if (!RESERVED_HEADERS.has(name) && !name.startsWith('webhook-')) headers[name] = value;
+    for (const [name, value] of Object.entries(extra))
+      if (!RESERVED_HEADERS.has(name) && !name.startsWith('webhook-')) headers[name] = value;
     if (requestId !== null) headers['x-request-id'] = requestId;
     return { headers, webhookJunk: webhookJunk ?? {} };
   });
@@ -219,7 +257,9 @@ export function targetArb(type: TargetType, fixtures: Fixtures): fc.Arbitrary<Ta
         ? ['D1', 'D2', 'D3', 'D4', 'D5']
         : [...fixtures.deliveredMessages.map((_, i) => `delivered:${i}`), ...fixtures.pendingMessages.map((_, i) => `pending:${i}`)];
   const fixture = fc.constantFrom(...keys).map((key): TargetPlan => ({ raw: '', decoded: '', kind: 'fixture', key }));
-  const unknown: fc.Arbitrary<TargetPlan> = v4.map((u) => (type === 'message' ? `msg_${u}` : u)).map((id) => ({ raw: id, decoded: id, kind: 'unknown' }));
+  const unknown: fc.Arbitrary<TargetPlan> = v4
+    .map((u) => (type === 'message' ? `msg_${u}` : u))
+    .map((id) => ({ raw: id, decoded: id, kind: 'unknown' }));
   // UUIDs of other versions, or in capitals: the contract says "UUID" without a version; either refusal is fine.
   const maybe: fc.Arbitrary<TargetPlan> = fc
     .oneof(
@@ -234,9 +274,41 @@ export function targetArb(type: TargetType, fixtures: Fixtures): fc.Arbitrary<Ta
       anyString(60),
       printable(60, 1),
       // Not 'nearby': GET /drivers/nearby is a route of its own.
-      fc.constantFrom("' OR 1=1 --", '1; DROP TABLE drivers', '../../etc/passwd', '..', '.', 'null', 'undefined', 'NaN', '-1', '0', '{}', '[]', '%', '?', '#', '\u0000', '😀', 'ｉｄ'),
+      fc.constantFrom(
+        "' OR 1=1 --",
+        '1; DROP TABLE drivers',
+        '../../etc/passwd',
+        '..',
+        '.',
+        'null',
+        'undefined',
+        'NaN',
+        '-1',
+        '0',
+        '{}',
+        '[]',
+        '%',
+        '?',
+        '#',
+        '\u0000',
+        '😀',
+        'ｉｄ',
+      ),
       v4.chain((u) =>
-        fc.constantFrom(`${u}0`, u.slice(1), `{${u}}`, `urn:uuid:${u}`, u.replace(/-/g, ''), ` ${u}`, `${u} `, `${u}\n`, u.replace(/-/g, '_'), `${u.slice(0, -1)}g`, `${u}/x`, `${u}?a=1`),
+        fc.constantFrom(
+          `${u}0`,
+          u.slice(1),
+          `{${u}}`,
+          `urn:uuid:${u}`,
+          u.replace(/-/g, ''),
+          ` ${u}`,
+          `${u} `,
+          `${u}\n`,
+          u.replace(/-/g, '_'),
+          `${u.slice(0, -1)}g`,
+          `${u}/x`,
+          `${u}?a=1`,
+        ),
       ),
       tooLong(100, 400),
     )
@@ -275,7 +347,27 @@ function validQueryValue(param: QueryParam): fc.Arbitrary<string> {
   }
 }
 
-const NOT_A_NUMBER = ['', ' ', 'abc', 'NaN', 'Infinity', '-Infinity', '+Infinity', '1e400', '-1e400', '1,5', '52.5.1', '--1', '1e', '٣', '0x', '½', 'null', 'true', '[]'];
+const NOT_A_NUMBER = [
+  '',
+  ' ',
+  'abc',
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '+Infinity',
+  '1e400',
+  '-1e400',
+  '1,5',
+  '52.5.1',
+  '--1',
+  '1e',
+  '٣',
+  '0x',
+  '½',
+  'null',
+  'true',
+  '[]',
+];
 
 function invalidQueryValue(param: QueryParam): fc.Arbitrary<string> {
   switch (param.type) {
@@ -289,15 +381,32 @@ function invalidQueryValue(param: QueryParam): fc.Arbitrary<string> {
     case 'number':
       return fc.oneof(
         fc.constantFrom(...NOT_A_NUMBER),
-        fc.double({ min: param.max, max: 1e300, noNaN: true, noDefaultInfinity: true }).filter((x) => x > param.max).map(String),
-        fc.double({ min: -1e300, max: param.min, noNaN: true, noDefaultInfinity: true }).filter((x) => x < param.min).map(String),
+        fc
+          .double({ min: param.max, max: 1e300, noNaN: true, noDefaultInfinity: true })
+          .filter((x) => x > param.max)
+          .map(String),
+        fc
+          .double({ min: -1e300, max: param.min, noNaN: true, noDefaultInfinity: true })
+          .filter((x) => x < param.min)
+          .map(String),
       );
     case 'enum':
-      return fc.oneof(anyString(20), fc.constantFrom(...param.values).map((v) => v.toLowerCase() === v ? v.toUpperCase() : v.toLowerCase())).filter((v) => !param.values.includes(asReceived(v)));
+      return fc
+        .oneof(
+          anyString(20),
+          fc.constantFrom(...param.values).map((v) => (v.toLowerCase() === v ? v.toUpperCase() : v.toLowerCase())),
+        )
+        .filter((v) => !param.values.includes(asReceived(v)));
     case 'string':
       return fc.oneof(tooLong(200), withNul);
     case 'uuid':
-      return fc.oneof(anyString(40), v4.map((u) => `${u}0`), v4.map((u) => u.replace(/-/g, ''))).filter((s) => !UUID.test(asReceived(s)));
+      return fc
+        .oneof(
+          anyString(40),
+          v4.map((u) => `${u}0`),
+          v4.map((u) => u.replace(/-/g, '')),
+        )
+        .filter((s) => !UUID.test(asReceived(s)));
     case 'cursor':
       return fc.oneof(tooLong(200), withNul);
   }
@@ -308,15 +417,28 @@ export function queryArb(schema: QuerySchema | undefined): fc.Arbitrary<QueryPla
   if (!schema) {
     return fc
       .option(fc.array(fc.tuple(anyString(20), anyString(60)), { maxLength: 4 }))
-      .map((pairs) => ({ qs: pairs ? pairs.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&') : '', problems: [], cursorNotIssued: false }));
+      .map((pairs) => ({
+        qs: pairs ? pairs.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&') : '',
+        problems: [],
+        cursorNotIssued: false,
+      }));
   }
   const keys = Object.keys(schema);
   type Part = { pairs: Array<[string, string]>; problem?: string; notIssued?: boolean };
   const perKey = Object.entries(schema).map(([key, { param, required }]): fc.Arbitrary<Part> => {
     const invalid = invalidQueryValue(param).map((v): Part => ({ pairs: [[key, v]], problem: `bad ${key}` }));
     const duplicated = fc
-      .tuple(param.type === 'cursor' ? invalidQueryValue(param) : validQueryValue(param), param.type === 'cursor' ? invalidQueryValue(param) : validQueryValue(param))
-      .map(([a, b]): Part => ({ pairs: [[key, a], [key, b]], problem: `${key} twice` }));
+      .tuple(
+        param.type === 'cursor' ? invalidQueryValue(param) : validQueryValue(param),
+        param.type === 'cursor' ? invalidQueryValue(param) : validQueryValue(param),
+      )
+      .map(([a, b]): Part => ({
+        pairs: [
+          [key, a],
+          [key, b],
+        ],
+        problem: `${key} twice`,
+      }));
     const absent = fc.constant<Part>(required ? { pairs: [], problem: `missing ${key}` } : { pairs: [] });
     const valid =
       param.type === 'cursor'
@@ -324,45 +446,90 @@ export function queryArb(schema: QuerySchema | undefined): fc.Arbitrary<QueryPla
             .filter((c) => !param.issued(c))
             .map((c): Part => ({ pairs: [[key, c]], notIssued: true }))
         : validQueryValue(param).map((v): Part => ({ pairs: [[key, v]] }));
-    return fc.oneof({ weight: 4, arbitrary: valid }, { weight: 2, arbitrary: invalid }, { weight: 1, arbitrary: duplicated }, { weight: 3, arbitrary: absent });
+    return fc.oneof(
+      { weight: 4, arbitrary: valid },
+      { weight: 2, arbitrary: invalid },
+      { weight: 1, arbitrary: duplicated },
+      { weight: 3, arbitrary: absent },
+    );
   });
   const unknown = fc
     .array(
       fc.tuple(
-        fc.oneof(anyString(16), fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'foo', '', 'limit[]', 'LIMIT', 'status[0]', 'cursor ', 'id')),
+        fc.oneof(
+          anyString(16),
+          fc.constantFrom(
+            'constructor',
+            '__proto__',
+            'toString',
+            'hasOwnProperty',
+            'foo',
+            '',
+            'limit[]',
+            'LIMIT',
+            'status[0]',
+            'cursor ',
+            'id',
+          ),
+        ),
         anyString(30),
       ),
       { maxLength: 2 },
     )
     .map((pairs) => pairs.filter(([k]) => !keys.includes(asReceived(k)) && allowedKey(asReceived(k))))
-    .map((pairs): Part => ({ pairs, problem: pairs.length > 0 ? `unknown ${pairs.map(([k]) => JSON.stringify(k)).join(', ')}` : undefined }));
-  return fc.tuple(fc.tuple(...perKey), fc.oneof({ weight: 3, arbitrary: fc.constant<Part>({ pairs: [] }) }, { weight: 1, arbitrary: unknown }), fc.nat()).map(([parts, extra, seed]) => {
-    const all = [...parts, extra];
-    const pairs = all.flatMap((p) => p.pairs);
-    // Order does not matter to the server; vary it anyway.
-    const rotated = pairs.length > 0 ? [...pairs.slice(seed % pairs.length), ...pairs.slice(0, seed % pairs.length)] : pairs;
-    return {
-      qs: rotated.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&'),
-      problems: all.flatMap((p) => (p.problem ? [p.problem] : [])),
-      cursorNotIssued: all.some((p) => p.notIssued),
-    };
-  });
+    .map((pairs): Part => ({
+      pairs,
+      problem: pairs.length > 0 ? `unknown ${pairs.map(([k]) => JSON.stringify(k)).join(', ')}` : undefined,
+    }));
+  return fc
+    .tuple(
+      fc.tuple(...perKey),
+      fc.oneof({ weight: 3, arbitrary: fc.constant<Part>({ pairs: [] }) }, { weight: 1, arbitrary: unknown }),
+      fc.nat(),
+    )
+    .map(([parts, extra, seed]) => {
+      const all = [...parts, extra];
+      const pairs = all.flatMap((p) => p.pairs);
+      // Order does not matter to the server; vary it anyway.
+      const rotated = pairs.length > 0 ? [...pairs.slice(seed % pairs.length), ...pairs.slice(0, seed % pairs.length)] : pairs;
+      return {
+        qs: rotated.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&'),
+        problems: all.flatMap((p) => (p.problem ? [p.problem] : [])),
+        cursorNotIssued: all.some((p) => p.notIssued),
+      };
+    });
 }
 
 export const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8'];
 const jsonType = fc.constantFrom(...JSON_TYPES);
-const wrongType = fc.oneof(fc.constantFrom(...WRONG_CONTENT_TYPES), fc.tuple(fc.stringMatching(/^[a-z]{1,10}$/), fc.stringMatching(/^[a-z+.-]{1,12}$/)).map(([a, b]) => `${a}/${b}`).filter((t) => t !== 'application/json'));
-const oversize = fc.record({ contentType: fc.oneof({ weight: 5, arbitrary: jsonType }, { weight: 1, arbitrary: wrongType }), size: fc.oneof(fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT + 64 }), fc.integer({ min: BODY_LIMIT + 1, max: 2 * 1024 * 1024 })) }).map((o): BodyPart => ({ kind: 'oversize', ...o }));
+const wrongType = fc.oneof(
+  fc.constantFrom(...WRONG_CONTENT_TYPES),
+  fc
+    .tuple(fc.stringMatching(/^[a-z]{1,10}$/), fc.stringMatching(/^[a-z+.-]{1,12}$/))
+    .map(([a, b]) => `${a}/${b}`)
+    .filter((t) => t !== 'application/json'),
+);
+const oversize = fc
+  .record({
+    contentType: fc.oneof({ weight: 5, arbitrary: jsonType }, { weight: 1, arbitrary: wrongType }),
+    size: fc.oneof(fc.integer({ min: BODY_LIMIT + 1, max: BODY_LIMIT + 64 }), fc.integer({ min: BODY_LIMIT + 1, max: 2 * 1024 * 1024 })),
+  })
+  .map((o): BodyPart => ({ kind: 'oversize', ...o }));
 const junkText = fc.oneof(anyJsonText, fc.string({ maxLength: 200 }), fc.constantFrom('name=A&phone=%2B4915112345678', '<x/>', 'a,b,c'));
 
 export function bodyArb(route: RouteSpec): fc.Arbitrary<BodyPart> {
   if (route.method === 'GET') {
     return fc.oneof(
       { weight: 8, arbitrary: fc.constant<BodyPart>({ kind: 'none' }) },
-      { weight: 1, arbitrary: fc.record({ contentType: fc.oneof(jsonType, wrongType), text: junkText }).map((b): BodyPart => ({ kind: 'raw', ...b })) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ contentType: fc.oneof(jsonType, wrongType), text: junkText }).map((b): BodyPart => ({ kind: 'raw', ...b })),
+      },
     );
   }
-  const wrong = fc.record({ contentType: wrongType, text: junkText.filter((t) => t.length > 0) }).map((b): BodyPart => ({ kind: 'raw', ...b }));
+  const wrong = fc
+    .record({ contentType: wrongType, text: junkText.filter((t) => t.length > 0) })
+    .map((b): BodyPart => ({ kind: 'raw', ...b }));
   const untyped = junkText.filter((t) => t.length > 0).map((t): BodyPart => ({ kind: 'raw', text: t }));
   const empty = jsonType.map((contentType): BodyPart => ({ kind: 'raw', contentType, text: '' }));
   const none = fc.constant<BodyPart>({ kind: 'none' });
@@ -370,7 +537,10 @@ export function bodyArb(route: RouteSpec): fc.Arbitrary<BodyPart> {
     return fc.oneof(
       { weight: 4, arbitrary: none },
       { weight: 3, arbitrary: fc.record({ contentType: jsonType, text: anyJsonText }).map((b): BodyPart => ({ kind: 'json', ...b })) },
-      { weight: 2, arbitrary: fc.record({ contentType: jsonType, text: anyJsonText.chain(corruptJson) }).map((b): BodyPart => ({ kind: 'raw', ...b })) },
+      {
+        weight: 2,
+        arbitrary: fc.record({ contentType: jsonType, text: anyJsonText.chain(corruptJson) }).map((b): BodyPart => ({ kind: 'raw', ...b })),
+      },
       { weight: 1, arbitrary: wrong },
       { weight: 1, arbitrary: untyped },
       { weight: 1, arbitrary: oversize },
@@ -378,8 +548,12 @@ export function bodyArb(route: RouteSpec): fc.Arbitrary<BodyPart> {
     );
   }
   const schema = route.body;
-  const planned = fc.record({ contentType: jsonType, plan: jsonBody(schema) }).map(({ contentType, plan }): BodyPart => ({ kind: 'json', contentType, text: plan.text, plan }));
-  const corrupted = fc.record({ contentType: jsonType, text: jsonBody(schema).chain((p) => corruptJson(p.text)) }).map((b): BodyPart => ({ kind: 'raw', ...b }));
+  const planned = fc
+    .record({ contentType: jsonType, plan: jsonBody(schema) })
+    .map(({ contentType, plan }): BodyPart => ({ kind: 'json', contentType, text: plan.text, plan }));
+  const corrupted = fc
+    .record({ contentType: jsonType, text: jsonBody(schema).chain((p) => corruptJson(p.text)) })
+    .map((b): BodyPart => ({ kind: 'raw', ...b }));
   return fc.oneof(
     { weight: 16, arbitrary: planned },
     { weight: 3, arbitrary: corrupted },
@@ -404,7 +578,13 @@ export function authArb(route: RouteSpec): fc.Arbitrary<AuthPlan> {
   const admin = fc.constant<AuthPlan>({ kind: 'admin' });
   const driver = fc.constantFrom<DriverKey>('A', 'B', 'C', 'E').map((who): AuthPlan => ({ kind: 'driver', who }));
   const bad = fc.oneof(
-    fc.record({ source: fc.constantFrom<'vendure' | 'driver-backend'>('vendure', 'driver-backend'), variant: fc.constantFrom(...BAD_SIGNATURES), n: fc.nat() }).map((r): AuthPlan => ({ kind: 'badSig', ...r })),
+    fc
+      .record({
+        source: fc.constantFrom<'vendure' | 'driver-backend'>('vendure', 'driver-backend'),
+        variant: fc.constantFrom(...BAD_SIGNATURES),
+        n: fc.nat(),
+      })
+      .map((r): AuthPlan => ({ kind: 'badSig', ...r })),
     fc.record({ variant: fc.nat({ max: BAD_BEARERS - 1 }), junk: printable(60, 1) }).map((r): AuthPlan => ({ kind: 'badBearer', ...r })),
     fc.constantFrom<AuthPlan>({ kind: 'revoked' }, { kind: 'inactive' }, { kind: 'apiKeyHeader' }, { kind: 'none' }, { kind: 'metrics' }),
   );
@@ -424,7 +604,11 @@ export function authArb(route: RouteSpec): fc.Arbitrary<AuthPlan> {
     ...(callers.includes('driver-backend') ? [] : [signed('driver-backend')]),
     ...(callers.includes('vendure') ? [] : [signed('vendure')]),
   ];
-  return fc.oneof({ weight: 8, arbitrary: fc.oneof(...good) }, { weight: 1, arbitrary: fc.oneof(...wrongKind) }, { weight: 2, arbitrary: bad });
+  return fc.oneof(
+    { weight: 8, arbitrary: fc.oneof(...good) },
+    { weight: 1, arbitrary: fc.oneof(...wrongKind) },
+    { weight: 2, arbitrary: bad },
+  );
 }
 
 /** URL faults: a method the route does not have, or more path after it. */
@@ -460,19 +644,17 @@ export function planArb(route: RouteSpec, fixtures: Fixtures): fc.Arbitrary<Plan
       auth: authArb(route),
       odd: oddHeaders,
     })
-    .map(
-      (p): Plan => ({
-        route,
-        method: p.url.method,
-        suffix: p.url.suffix,
-        urlFault: p.url.fault,
-        target: p.target,
-        query: p.query,
-        body: p.body,
-        auth: p.auth,
-        headers: p.auth.kind === 'signed' || p.auth.kind === 'badSig' ? p.odd.headers : { ...p.odd.headers, ...p.odd.webhookJunk },
-      }),
-    );
+    .map((p): Plan => ({
+      route,
+      method: p.url.method,
+      suffix: p.url.suffix,
+      urlFault: p.url.fault,
+      target: p.target,
+      query: p.query,
+      body: p.body,
+      auth: p.auth,
+      headers: p.auth.kind === 'signed' || p.auth.kind === 'badSig' ? p.odd.headers : { ...p.odd.headers, ...p.odd.webhookJunk },
+    }));
 }
 
 // ------------------------------------------------------------------ sending
@@ -564,7 +746,10 @@ export function materialize(plan: Plan, s: Secrets, fixtures: Fixtures): Sent {
       break;
     case 'signed': {
       sequence += 1;
-      const id = a.idShape === null ? `msg_${randomUUID()}` : `${a.idShape.slice(0, 200)}~${process.pid}.${sequence}.${randomBytes(4).toString('hex')}`;
+      const id =
+        a.idShape === null
+          ? `msg_${randomUUID()}`
+          : `${a.idShape.slice(0, 200)}~${process.pid}.${sequence}.${randomBytes(4).toString('hex')}`;
       const at = now + a.skew;
       let signature = sign(secretOf(a.source), id, at, signedBody);
       if (a.multi) signature = `v1,${randomBytes(32).toString('base64')} ${signature} v2,abc`;
@@ -590,11 +775,13 @@ export function materialize(plan: Plan, s: Secrets, fixtures: Fixtures): Sent {
       let sentAt = String(at);
       if (a.variant === 'idChanged') sentId = `${id}x`;
       if (a.variant === 'tsChanged') sentAt = String(at - 1 - (a.n % 100));
-      if (a.variant === 'tsGarbage') sentAt = ['', 'abc', '-1', '1.5', `${at}000`, `0x${at.toString(16)}`, '1e9', '٣', `${at}.0`, '9'.repeat(13)][a.n % 10];
+      if (a.variant === 'tsGarbage')
+        sentAt = ['', 'abc', '-1', '1.5', `${at}000`, `0x${at.toString(16)}`, '1e9', '٣', `${at}.0`, '9'.repeat(13)][a.n % 10];
       if (a.variant === 'v2') signature = signature.replace(/^v1,/, 'v2,');
       if (a.variant === 'noVersion') signature = signature.replace(/^v1,/, '');
       if (a.variant === 'emptySig') signature = ['', 'v1,', 'v1', ','][a.n % 4];
-      if (a.variant === 'garbageSig') signature = Array.from({ length: 1 + (a.n % 3) }, () => `v1,${randomBytes(32).toString('base64')}`).join(' ');
+      if (a.variant === 'garbageSig')
+        signature = Array.from({ length: 1 + (a.n % 3) }, () => `v1,${randomBytes(32).toString('base64')}`).join(' ');
       headers['webhook-signature'] = signature;
       if (a.variant !== 'noId') headers['webhook-id'] = sentId;
       if (a.variant !== 'noTimestamp') headers['webhook-timestamp'] = sentAt;
@@ -626,7 +813,8 @@ function transport(plan: Plan): { fault?: Outcome; parsed?: { value: unknown } }
   if (contentType === undefined) {
     return size > 0 ? { fault: refuse(Level.Transport, 415, 'UNSUPPORTED_MEDIA_TYPE', 'a body without content-type') } : {};
   }
-  if (!isJsonType(contentType)) return { fault: refuse(Level.Transport, 415, 'UNSUPPORTED_MEDIA_TYPE', `content-type ${JSON.stringify(contentType)}`) };
+  if (!isJsonType(contentType))
+    return { fault: refuse(Level.Transport, 415, 'UNSUPPORTED_MEDIA_TYPE', `content-type ${JSON.stringify(contentType)}`) };
   if (size > BODY_LIMIT) return { fault: refuse(Level.Transport, 413, 'PAYLOAD_TOO_LARGE', `${size} bytes`) };
   if (b.kind === 'oversize') throw new Error('unreachable');
   if (b.text === '') return { fault: refuse(Level.Transport, 400, 'INVALID_JSON', 'an empty JSON body') };
@@ -650,10 +838,13 @@ function authenticate(plan: Plan): { fault?: Outcome; principal: Principal } {
     return unauthenticated(auth.kind === 'signed' ? `signed with the ${auth.source} secret` : `bad signature (${auth.variant})`);
   }
   if (auth.kind === 'admin') {
-    return callers.includes('admin') ? { principal: { kind: 'admin' } } : { fault: refuse(Level.Auth, 403, 'FORBIDDEN', 'admin on a route it may not use'), principal: anyone };
+    return callers.includes('admin')
+      ? { principal: { kind: 'admin' } }
+      : { fault: refuse(Level.Auth, 403, 'FORBIDDEN', 'admin on a route it may not use'), principal: anyone };
   }
   if (auth.kind === 'driver') {
-    if (!callers.includes('driver')) return { fault: refuse(Level.Auth, 403, 'FORBIDDEN', 'a driver on a route it may not use'), principal: anyone };
+    if (!callers.includes('driver'))
+      return { fault: refuse(Level.Auth, 403, 'FORBIDDEN', 'a driver on a route it may not use'), principal: anyone };
     if (route.ownDriver && !(plan.target?.kind === 'fixture' && plan.target.key === auth.who)) {
       return { fault: refuse(Level.Auth, 403, 'FORBIDDEN', "a driver token on another driver's id"), principal: anyone };
     }
@@ -687,7 +878,9 @@ function bodyFault(plan: Plan, parsed: { value: unknown } | undefined): { fault?
     return required ? { fault: refuse(Level.Validation, 400, 'VALIDATION_FAILED', 'no body'), values: {} } : { values: {} };
   }
   if (b.kind === 'json' && b.plan) {
-    return b.plan.ok ? { values: b.plan.values } : { fault: refuse(Level.Validation, 400, 'VALIDATION_FAILED', `body: ${b.plan.note}`), values: {} };
+    return b.plan.ok
+      ? { values: b.plan.values }
+      : { fault: refuse(Level.Validation, 400, 'VALIDATION_FAILED', `body: ${b.plan.note}`), values: {} };
   }
   if (typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
     return { fault: refuse(Level.Validation, 400, 'VALIDATION_FAILED', 'body is not an object'), values: {} };
@@ -724,7 +917,14 @@ export function expectation(plan: Plan): Expectation | null {
     const t = plan.target;
     if (t?.kind === 'maybe') {
       const asUnknown = plan.route.domain({ principal, target: { ...t, kind: 'unknown' }, values });
-      faults.push(refuse(Level.Domain, [400, ...(asUnknown?.status ?? [])], ['VALIDATION_FAILED', ...(asUnknown?.codes ?? [])], 'a UUID of another version'));
+      faults.push(
+        refuse(
+          Level.Domain,
+          [400, ...(asUnknown?.status ?? [])],
+          ['VALIDATION_FAILED', ...(asUnknown?.codes ?? [])],
+          'a UUID of another version',
+        ),
+      );
     } else {
       const d = plan.route.domain({ principal, target: t, values });
       if (d) faults.push(d);
@@ -781,4 +981,3 @@ export function describeCase(c: Case, sent?: Sent): string {
 }
 
 export const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-

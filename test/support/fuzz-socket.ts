@@ -32,7 +32,11 @@ export function rawRequest(port: number, request: Buffer | string, timeoutMs: nu
       chunks.push(chunk);
       finish();
     });
-    socket.on('end', () => finish(new Error(`connection closed without a complete answer: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`)));
+    socket.on('end', () =>
+      finish(
+        new Error(`connection closed without a complete answer: ${JSON.stringify(Buffer.concat(chunks).toString('latin1').slice(0, 300))}`),
+      ),
+    );
     socket.on('error', (error) => finish(error));
     socket.write(request);
   });

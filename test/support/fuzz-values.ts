@@ -16,10 +16,29 @@ import fc from 'fast-check';
  * characters), client-errors (malformed HTTP over the socket), length-count
  * (strings over a maxLength in code points that validator.js counts shorter).
  */
-export const EXCLUDED = new Set((process.env.FUZZ_EXCLUDE ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+export const EXCLUDED = new Set(
+  (process.env.FUZZ_EXCLUDE ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
 
 /** Names every object has through Object.prototype (and `prototype`): a lookup in a plain object finds them. */
-export const PROTOTYPE_NAMES = ['constructor', 'hasOwnProperty', 'toString', 'valueOf', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString', '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__', '__proto__', 'prototype'];
+export const PROTOTYPE_NAMES = [
+  'constructor',
+  'hasOwnProperty',
+  'toString',
+  'valueOf',
+  'isPrototypeOf',
+  'propertyIsEnumerable',
+  'toLocaleString',
+  '__defineGetter__',
+  '__defineSetter__',
+  '__lookupGetter__',
+  '__lookupSetter__',
+  '__proto__',
+  'prototype',
+];
 
 /** Keeps unknown-key names of the excluded families out. */
 export const allowedKey = (key: string) =>
@@ -28,14 +47,42 @@ export const allowedKey = (key: string) =>
 // ------------------------------------------------------------------ strings
 
 /** Characters every string generator mixes in: controls, quotes, escapes, RTL, emoji, replacement, BOM. */
-const NASTY_CHARS = ['\t', '\n', '\r', '"', "'", '\\', '/', '<', '>', '&', '%', '{', '}', '\u202e', '\u00e9', '\u4e2d', '😀', '\ufffd', '\ufeff', '\u2028', '\u0085'];
+const NASTY_CHARS = [
+  '\t',
+  '\n',
+  '\r',
+  '"',
+  "'",
+  '\\',
+  '/',
+  '<',
+  '>',
+  '&',
+  '%',
+  '{',
+  '}',
+  '\u202e',
+  '\u00e9',
+  '\u4e2d',
+  '😀',
+  '\ufffd',
+  '\ufeff',
+  '\u2028',
+  '\u0085',
+];
 
 /** Printable text without NUL, at most `max` UTF-16 units (so at most `max` characters by any count). */
 export function text(max: number, min = 0): fc.Arbitrary<string> {
   return fc
-    .array(fc.oneof({ weight: 6, arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 4 }) }, { weight: 1, arbitrary: fc.constantFrom(...NASTY_CHARS) }), {
-      maxLength: Math.max(1, Math.ceil(max / 2)),
-    })
+    .array(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.string({ unit: 'grapheme-ascii', maxLength: 4 }) },
+        { weight: 1, arbitrary: fc.constantFrom(...NASTY_CHARS) },
+      ),
+      {
+        maxLength: Math.max(1, Math.ceil(max / 2)),
+      },
+    )
     .map((parts) => parts.join('').replace(/\u0000/g, ''))
     .map((s) => (s.length > max ? s.slice(0, max) : s))
     .map((s) => s.replace(/[\ud800-\udbff]$/, '')) // never end on half a surrogate pair after slicing
@@ -52,7 +99,9 @@ export const blank = fc
 
 /** ASCII text longer than `max` by any way of counting (each unit one character). */
 export const tooLong = (max: number, extra = 3_000) =>
-  fc.tuple(fc.integer({ min: max + 1, max: max + extra }), fc.constantFrom('x', 'ab', '9', 'Ω', '-_')).map(([n, unit]) => unit.repeat(n).slice(0, n));
+  fc
+    .tuple(fc.integer({ min: max + 1, max: max + extra }), fc.constantFrom('x', 'ab', '9', 'Ω', '-_'))
+    .map(([n, unit]) => unit.repeat(n).slice(0, n));
 
 /**
  * Strings longer than `max` characters (code points, as JSON Schema's
@@ -60,8 +109,7 @@ export const tooLong = (max: number, extra = 3_000) =>
  * take for shorter ones: each "a\uFE0F" is two code points, and validator.js
  * does not count the U+FE0F. Used for fields the service stores.
  */
-export const variationSelectorOverflow = (max: number) =>
-  fc.integer({ min: Math.floor(max / 2) + 1, max }).map((n) => 'a\ufe0f'.repeat(n));
+export const variationSelectorOverflow = (max: number) => fc.integer({ min: Math.floor(max / 2) + 1, max }).map((n) => 'a\ufe0f'.repeat(n));
 
 /** A string containing NUL somewhere (PostgreSQL cannot store it; the service must refuse it). */
 export const withNul = fc.tuple(text(20), text(20)).map(([a, b]) => `${a}\u0000${b}`);
@@ -86,13 +134,26 @@ export const jsonString = (s: string) => JSON.stringify(s);
 /** Arrays or objects nested `depth` deep, as text (2 or 6 bytes per level). */
 export const deepNest = fc
   .tuple(
-    EXCLUDED.has('deep-nesting') ? fc.integer({ min: 1, max: 64 }) : fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 64, max: 4_000 }), fc.integer({ min: 4_000, max: 30_000 })),
+    EXCLUDED.has('deep-nesting')
+      ? fc.integer({ min: 1, max: 64 })
+      : fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 64, max: 4_000 }), fc.integer({ min: 4_000, max: 30_000 })),
     fc.boolean(),
   )
-  .map(([depth, arrays]) => (arrays ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(Math.min(depth, 10_000)) + '1' + '}'.repeat(Math.min(depth, 10_000))));
+  .map(([depth, arrays]) =>
+    arrays ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(Math.min(depth, 10_000)) + '1' + '}'.repeat(Math.min(depth, 10_000)),
+  );
 
 /** Number tokens JSON.stringify cannot write: each parses to ±Infinity, a huge value, or a value in [-1, 1]. */
-export const HUGE_NUMBER_TOKENS = ['1e400', '-1e400', '1e309', '-1e309', '1E+999', '123456789012345678901234567890', '-98765432109876543210987654321', '1' + '0'.repeat(400)];
+export const HUGE_NUMBER_TOKENS = [
+  '1e400',
+  '-1e400',
+  '1e309',
+  '-1e309',
+  '1E+999',
+  '123456789012345678901234567890',
+  '-98765432109876543210987654321',
+  '1' + '0'.repeat(400),
+];
 
 /** Any JSON value as text: the hostile alphabet for unknown fields and wrong types. */
 export const anyJsonText: fc.Arbitrary<string> = fc.oneof(
@@ -112,11 +173,31 @@ const notString = fc.oneof(
   deepNest,
 );
 const notNumber = fc.oneof(
-  fc.constantFrom('"NaN"', '"Infinity"', '"-Infinity"', '"1"', '"52.52"', '"-0"', '""', '"1e400"', 'true', 'false', '[]', '[1]', '{}', '{"lat":1}', '[52.5,13.4]'),
+  fc.constantFrom(
+    '"NaN"',
+    '"Infinity"',
+    '"-Infinity"',
+    '"1"',
+    '"52.52"',
+    '"-0"',
+    '""',
+    '"1e400"',
+    'true',
+    'false',
+    '[]',
+    '[1]',
+    '{}',
+    '{"lat":1}',
+    '[52.5,13.4]',
+  ),
   text(30).map(jsonString),
   deepNest,
 );
-const notBoolean = fc.oneof(fc.constantFrom('"true"', '"false"', '0', '1', '"yes"', '[]', '{}', '[true]', '""', '"1"'), fc.integer().map(String), deepNest);
+const notBoolean = fc.oneof(
+  fc.constantFrom('"true"', '"false"', '0', '1', '"yes"', '[]', '{}', '[true]', '""', '"1"'),
+  fc.integer().map(String),
+  deepNest,
+);
 
 // ------------------------------------------------------------------ DTO fields
 
@@ -157,32 +238,47 @@ const E164 = /^\+[1-9]\d{6,14}$/;
 
 /** Phone numbers no reading of E.164 accepts. */
 export const badPhone = fc.oneof(
-  fc.constantFrom('', '+', '0', '+0123456789', '4915112345678', '+49 151 1234567', '+49-151-1234567', '(030) 1234567', '+1234567890123456789', '++4915112345678', '+49151123456a', '+١٢٣٤٥٦٧٨٩'),
+  fc.constantFrom(
+    '',
+    '+',
+    '0',
+    '+0123456789',
+    '4915112345678',
+    '+49 151 1234567',
+    '+49-151-1234567',
+    '(030) 1234567',
+    '+1234567890123456789',
+    '++4915112345678',
+    '+49151123456a',
+    '+١٢٣٤٥٦٧٨٩',
+  ),
   fc.string({ maxLength: 30 }).filter((s) => !/^\+?[\d\s\-().]*$/.test(s)),
   fc.integer({ min: 16, max: 60 }).map((n) => `+4${'9'.repeat(n)}`),
 );
 
 /** Date-times the contract does not accept: not ISO-8601 with an offset, impossible dates, long ago, or the far future. */
-const badDateTime = fc.oneof(
-  fc.constantFrom(
-    '',
-    'yesterday',
-    'now',
-    '2026-01-01',
-    '2026-01-01T12:00:00',
-    '2026-01-01 12:00:00Z',
-    '2026-02-30T12:00:00Z',
-    '2026-13-01T12:00:00Z',
-    '2026-01-01T24:00:00Z',
-    '2026-01-01T12:60:00Z',
-    '2026-01-01T12:00:00+25:00',
-    '+275760-09-13T00:00:00.000Z',
-    'Thu, 01 Jan 2026 00:00:00 GMT',
-    '1767225600000',
-  ),
-  fc.integer({ min: 1, max: 900 }).map((years) => new Date(Date.now() + 86_400_000 + years * 3.15e10).toISOString().replace(/^\+0*/, '')),
-  text(30).filter((s) => !/^\d{4}-\d{2}-\d{2}T/.test(s)),
-).filter((s) => !/^\+/.test(s) || s.startsWith('+275760'));
+const badDateTime = fc
+  .oneof(
+    fc.constantFrom(
+      '',
+      'yesterday',
+      'now',
+      '2026-01-01',
+      '2026-01-01T12:00:00',
+      '2026-01-01 12:00:00Z',
+      '2026-02-30T12:00:00Z',
+      '2026-13-01T12:00:00Z',
+      '2026-01-01T24:00:00Z',
+      '2026-01-01T12:60:00Z',
+      '2026-01-01T12:00:00+25:00',
+      '+275760-09-13T00:00:00.000Z',
+      'Thu, 01 Jan 2026 00:00:00 GMT',
+      '1767225600000',
+    ),
+    fc.integer({ min: 1, max: 900 }).map((years) => new Date(Date.now() + 86_400_000 + years * 3.15e10).toISOString().replace(/^\+0*/, '')),
+    text(30).filter((s) => !/^\d{4}-\d{2}-\d{2}T/.test(s)),
+  )
+  .filter((s) => !/^\+/.test(s) || s.startsWith('+275760'));
 
 /** A value the field accepts, as text (never borderline: short, finite, in range). */
 export function validText(field: FieldType): fc.Arbitrary<string> {
@@ -193,8 +289,13 @@ export function validText(field: FieldType): fc.Arbitrary<string> {
     }
     case 'number':
       return fc
-        .tuple(fc.double({ min: field.min, max: field.max, noNaN: true, noDefaultInfinity: true }), fc.constantFrom('plain', 'exp', 'negzero'))
-        .map(([x, form]) => (form === 'negzero' && field.min <= 0 && field.max >= 0 ? '-0' : form === 'exp' ? x.toExponential() : JSON.stringify(x)));
+        .tuple(
+          fc.double({ min: field.min, max: field.max, noNaN: true, noDefaultInfinity: true }),
+          fc.constantFrom('plain', 'exp', 'negzero'),
+        )
+        .map(([x, form]) =>
+          form === 'negzero' && field.min <= 0 && field.max >= 0 ? '-0' : form === 'exp' ? x.toExponential() : JSON.stringify(x),
+        );
     case 'int':
       return fc.integer({ min: field.min, max: field.max }).map(String);
     case 'uuid':
@@ -208,18 +309,27 @@ export function validText(field: FieldType): fc.Arbitrary<string> {
     case 'datetime':
       return fc.integer({ min: 0, max: 7 * 86_400_000 }).map((ago) => jsonString(new Date(Date.now() - 60_000 - ago).toISOString()));
     case 'array':
-      return fc.array(validItem(field.of), { minLength: field.min, maxLength: Math.min(field.max, 4) }).map((items) => `[${items.join(',')}]`);
+      return fc
+        .array(validItem(field.of), { minLength: field.min, maxLength: Math.min(field.max, 4) })
+        .map((items) => `[${items.join(',')}]`);
   }
 }
 
 /** An object of `schema` the contract accepts, as text. */
-const validItem = (schema: Schema) => jsonBody(schema, { invalidWeight: 1 }).filter((plan) => plan.ok && plan.text.startsWith('{')).map((plan) => plan.text);
+const validItem = (schema: Schema) =>
+  jsonBody(schema, { invalidWeight: 1 })
+    .filter((plan) => plan.ok && plan.text.startsWith('{'))
+    .map((plan) => plan.text);
 
 /** An array field refused for its length or for one item, as text. */
 function invalidArray(field: Extract<FieldType, { type: 'array' }>): fc.Arbitrary<string> {
   const tooMany = validItem(field.of).map((item) => `[${Array.from({ length: field.max + 1 }, () => item).join(',')}]`);
   const oneBad = fc
-    .tuple(fc.array(validItem(field.of), { maxLength: 3 }), jsonBody(field.of).filter((plan) => !plan.ok), fc.nat())
+    .tuple(
+      fc.array(validItem(field.of), { maxLength: 3 }),
+      jsonBody(field.of).filter((plan) => !plan.ok),
+      fc.nat(),
+    )
     .map(([good, bad, at]) => {
       const items = [...good];
       items.splice(at % (good.length + 1), 0, bad.text);
@@ -249,16 +359,27 @@ export function invalidText(field: FieldType, nullable: boolean): fc.Arbitrary<s
         notNumber,
         ...nul,
         fc.constantFrom(...HUGE_NUMBER_TOKENS.filter((t) => Math.abs(Number(t)) > Math.max(Math.abs(field.min), Math.abs(field.max)))),
-        fc.double({ min: field.max, max: 1e300, noNaN: true, noDefaultInfinity: true }).filter((x) => x > field.max).map((x) => JSON.stringify(x)),
-        fc.double({ min: -1e300, max: field.min, noNaN: true, noDefaultInfinity: true }).filter((x) => x < field.min).map((x) => JSON.stringify(x)),
+        fc
+          .double({ min: field.max, max: 1e300, noNaN: true, noDefaultInfinity: true })
+          .filter((x) => x > field.max)
+          .map((x) => JSON.stringify(x)),
+        fc
+          .double({ min: -1e300, max: field.min, noNaN: true, noDefaultInfinity: true })
+          .filter((x) => x < field.min)
+          .map((x) => JSON.stringify(x)),
       );
     case 'uuid':
       return fc.oneof(
         notString,
         ...nul,
         withNul.map(jsonString),
-        fc.uuid({ version: 4 }).chain((u) => fc.constantFrom(`${u}0`, u.replace(/-/g, ''), u.slice(1), ` ${u}`, `{${u}}`)).map(jsonString),
-        anyString(40).filter((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v)).map(jsonString),
+        fc
+          .uuid({ version: 4 })
+          .chain((u) => fc.constantFrom(`${u}0`, u.replace(/-/g, ''), u.slice(1), ` ${u}`, `{${u}}`))
+          .map(jsonString),
+        anyString(40)
+          .filter((v) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v))
+          .map(jsonString),
       );
     case 'int':
       return fc.oneof(
@@ -279,8 +400,13 @@ export function invalidText(field: FieldType, nullable: boolean): fc.Arbitrary<s
           .chain((v) => fc.constantFrom(v.toLowerCase(), ` ${v}`, `${v} `, `${v}\u0000`, `${v}x`, v.slice(1), `["${v}"]`))
           .filter((v) => !field.values.includes(v))
           .map((v) => (v.startsWith('[') ? v : jsonString(v))),
-        fc.constantFrom('BUSY', 'ASSIGNED', 'UNKNOWN', '', 'null', 'available', 'Available').filter((v) => !field.values.includes(v)).map(jsonString),
-        anyString(20).filter((v) => !field.values.includes(v)).map(jsonString),
+        fc
+          .constantFrom('BUSY', 'ASSIGNED', 'UNKNOWN', '', 'null', 'available', 'Available')
+          .filter((v) => !field.values.includes(v))
+          .map(jsonString),
+        anyString(20)
+          .filter((v) => !field.values.includes(v))
+          .map(jsonString),
         notString.filter((t) => !field.values.map(jsonString).includes(t)),
         ...nul,
       );
@@ -319,7 +445,9 @@ export function unknownKey(schema: Schema): fc.Arbitrary<string> {
         'driverId',
         '',
       ),
-      fc.constantFrom(...known).chain((k) => fc.constantFrom(k.toUpperCase(), `${k} `, ` ${k}`, `${k}_`, `${k}\u0000`, `${k}.x`, `${k}[0]`)),
+      fc
+        .constantFrom(...known)
+        .chain((k) => fc.constantFrom(k.toUpperCase(), `${k} `, ` ${k}`, `${k}_`, `${k}\u0000`, `${k}.x`, `${k}[0]`)),
       anyString(24),
     )
     .filter((k) => !known.includes(k) && k !== '__proto__' && allowedKey(k));
@@ -360,15 +488,28 @@ export function jsonBody(schema: Schema, options: { invalidWeight?: number } = {
     // A duplicate key: JSON.parse keeps the last one, so the first may be anything.
     const duplicated = fc.tuple(fc.oneof(valid, invalid), present).map(([first, last]) => [first, last]);
     return spec.presence === 'required'
-      ? fc.oneof({ weight: 8, arbitrary: present.map((e) => [e]) }, { weight: 1, arbitrary: fc.constant<Entry[]>([]) }, { weight: 1, arbitrary: duplicated })
-      : fc.oneof({ weight: 3, arbitrary: present.map((e) => [e]) }, { weight: 3, arbitrary: fc.constant<Entry[]>([]) }, { weight: 1, arbitrary: duplicated });
+      ? fc.oneof(
+          { weight: 8, arbitrary: present.map((e) => [e]) },
+          { weight: 1, arbitrary: fc.constant<Entry[]>([]) },
+          { weight: 1, arbitrary: duplicated },
+        )
+      : fc.oneof(
+          { weight: 3, arbitrary: present.map((e) => [e]) },
+          { weight: 3, arbitrary: fc.constant<Entry[]>([]) },
+          { weight: 1, arbitrary: duplicated },
+        );
   });
   const extras = fc.array(
     fc.tuple(unknownKey(schema), anyJsonText).map(([key, t]): Entry => ({ key, text: t, ok: false })),
     { maxLength: 3 },
   );
   const object = fc
-    .tuple(fc.tuple(...fieldArbs), fc.oneof({ weight: 3, arbitrary: fc.constant<Entry[]>([]) }, { weight: 2, arbitrary: extras }), fc.nat(), fc.constantFrom('', ' ', '\n  '))
+    .tuple(
+      fc.tuple(...fieldArbs),
+      fc.oneof({ weight: 3, arbitrary: fc.constant<Entry[]>([]) }, { weight: 2, arbitrary: extras }),
+      fc.nat(),
+      fc.constantFrom('', ' ', '\n  '),
+    )
     .map(([fields, extra, seed, space]) => {
       const entries = shuffle([...fields.flat(), ...extra], seed);
       const text = `{${space}${entries.map((e) => `${jsonString(e.key)}:${space}${e.text}`).join(`,${space}`)}${space}}`;
@@ -436,7 +577,12 @@ export function parseAsServer(text: string): { ok: true; value: unknown } | { ok
     if (typeof node !== 'object' || node === null) continue;
     if (Object.prototype.hasOwnProperty.call(node, '__proto__')) return { ok: false };
     const ctor = (node as Record<string, unknown>).constructor;
-    if (Object.prototype.hasOwnProperty.call(node, 'constructor') && typeof ctor === 'object' && ctor !== null && Object.prototype.hasOwnProperty.call(ctor, 'prototype')) {
+    if (
+      Object.prototype.hasOwnProperty.call(node, 'constructor') &&
+      typeof ctor === 'object' &&
+      ctor !== null &&
+      Object.prototype.hasOwnProperty.call(ctor, 'prototype')
+    ) {
       return { ok: false };
     }
     for (const child of Object.values(node)) stack.push(child);
@@ -449,7 +595,29 @@ export const corruptJson = (text: string) =>
   fc.oneof(
     fc.nat({ max: Math.max(0, text.length - 1) }).map((n) => text.slice(0, n)),
     fc.constantFrom('}', ',', '{', ']', 'x', "'", '\u0000', ' garbage', '{}').map((tail) => text + tail),
-    fc.constantFrom("{'a':1}", '{a:1}', '{"a":1,}', '{"a":NaN}', '{"a":Infinity}', '{"a":undefined}', '{"a":01}', '{"a":.5}', '{"a":0x10}', '/* c */{}', '{"a":"\\x41"}', '{"a":"\u0001"}', 'nul', 'tru', '-', '"abc', '{"__proto__":{"isAdmin":true}}', '{"a":{"__proto__":{}}}', '[{"constructor":{"prototype":{"x":1}}}]', '{"a":1}{"b":2}', ' \n '),
+    fc.constantFrom(
+      "{'a':1}",
+      '{a:1}',
+      '{"a":1,}',
+      '{"a":NaN}',
+      '{"a":Infinity}',
+      '{"a":undefined}',
+      '{"a":01}',
+      '{"a":.5}',
+      '{"a":0x10}',
+      '/* c */{}',
+      '{"a":"\\x41"}',
+      '{"a":"\u0001"}',
+      'nul',
+      'tru',
+      '-',
+      '"abc',
+      '{"__proto__":{"isAdmin":true}}',
+      '{"a":{"__proto__":{}}}',
+      '[{"constructor":{"prototype":{"x":1}}}]',
+      '{"a":1}{"b":2}',
+      ' \n ',
+    ),
     fc.uint8Array({ minLength: 1, maxLength: 64 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
   );
 

@@ -56,7 +56,18 @@ export class PrivatePostgres {
       '-c max_connections=80',
       '-c shared_buffers=32MB',
     ].join(' ');
-    const [file, args] = command('pg_ctl', ['-D', this.dataDir, '-l', join(this.dir, 'server.log'), '-o', options, '-w', '-t', '60', 'start']);
+    const [file, args] = command('pg_ctl', [
+      '-D',
+      this.dataDir,
+      '-l',
+      join(this.dir, 'server.log'),
+      '-o',
+      options,
+      '-w',
+      '-t',
+      '60',
+      'start',
+    ]);
     await run(file, args);
     this.running = true;
   }
@@ -91,7 +102,17 @@ export class PrivatePostgres {
       const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
       chownSync(this.dir, uid, gid);
     }
-    const [file, args] = command('initdb', ['-D', this.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync', '--no-instructions']);
+    const [file, args] = command('initdb', [
+      '-D',
+      this.dataDir,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--no-sync',
+      '--no-instructions',
+    ]);
     await run(file, args);
     // Should the test process die without its cleanup, do not leave a server behind.
     process.once('exit', this.onExit);

@@ -21,8 +21,9 @@ export interface ServedRoute {
  */
 export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
   const routes: ServedRoute[] = [];
-  const modules = (app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } })
-    .container.getModules();
+  const modules = (
+    app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } }
+  ).container.getModules();
   for (const module of modules.values()) {
     for (const { metatype } of module.controllers.values()) {
       const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');

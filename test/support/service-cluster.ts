@@ -40,7 +40,11 @@ export function useServiceCluster(
     await options.seed?.(cluster.sql);
     Object.assign(
       cluster,
-      await startServiceProcesses(options.processes, { DATABASE_URL: cluster.database.url, REDIS_URL: cluster.redisServer.url, ...options.env }),
+      await startServiceProcesses(options.processes, {
+        DATABASE_URL: cluster.database.url,
+        REDIS_URL: cluster.redisServer.url,
+        ...options.env,
+      }),
     );
   });
 

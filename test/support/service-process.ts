@@ -59,7 +59,10 @@ export async function migrateWithBuiltService(databaseUrl: string): Promise<void
 }
 
 /** `count` built service processes on free ports with one environment, as PM2 cluster workers; resolves once all are ready. */
-export async function startServiceProcesses(count: number, env: Record<string, string>): Promise<{ services: ServiceProcess[]; bases: string[] }> {
+export async function startServiceProcesses(
+  count: number,
+  env: Record<string, string>,
+): Promise<{ services: ServiceProcess[]; bases: string[] }> {
   const services: ServiceProcess[] = [];
   const bases: string[] = [];
   for (let i = 0; i < count; i++) {

@@ -18,10 +18,7 @@ export interface TestApp {
  * The real application (same factory as `main.ts`) on the given environment,
  * initialised but not listening: supertest drives its HTTP server directly.
  */
-export async function startTestApp(
-  env: Record<string, string | undefined>,
-  options: { logger?: LoggerService } = {},
-): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string | undefined>, options: { logger?: LoggerService } = {}): Promise<TestApp> {
   const config = loadConfig({
     ADMIN_API_KEY: ADMIN_KEY,
     DRIVER_WEBHOOK_SECRET: DRIVER_SECRET,

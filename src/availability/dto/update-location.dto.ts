@@ -1,7 +1,20 @@
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsDefined, IsNumber, IsObject, IsOptional, Matches, Max, Min, ValidateBy, ValidateNested } from 'class-validator';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsDefined,
+  IsNumber,
+  IsObject,
+  IsOptional,
+  Matches,
+  Max,
+  Min,
+  ValidateBy,
+  ValidateNested,
+} from 'class-validator';
 import { Omittable } from '../../common/omittable.decorator.js';
 
 const finite = { allowNaN: false, allowInfinity: false };
@@ -92,7 +105,10 @@ function RecordedAt(required: boolean) {
   const when = 'When the phone took the point';
   return applyDecorators(
     NotFarInFuture(),
-    ValidateBy({ name: 'realDateTime', validator: { validate: isRealDateTime, defaultMessage: () => 'recordedAt is not a real date and time' } }),
+    ValidateBy({
+      name: 'realDateTime',
+      validator: { validate: isRealDateTime, defaultMessage: () => 'recordedAt is not a real date and time' },
+    }),
     Matches(DATE_TIME, { message: 'recordedAt must be an ISO-8601 date-time with an offset, such as 2026-01-01T12:00:00Z' }),
     ...(required
       ? [IsDefined(), ApiProperty({ format: 'date-time', description: `${when}.` })]
@@ -137,7 +153,12 @@ export class LocationBatchDto {
   /** The validation pipe's cheap path (see StrictValidationPipe); location-body.spec.ts checks it against the decorators. */
   static isPlainValid = (body: unknown) => isPlainValidBatch(body);
 
-  @ApiProperty({ type: [LocationPointDto], minItems: 1, maxItems: MAX_BATCH_POINTS, description: 'In any order: they are sorted by recordedAt' })
+  @ApiProperty({
+    type: [LocationPointDto],
+    minItems: 1,
+    maxItems: MAX_BATCH_POINTS,
+    description: 'In any order: they are sorted by recordedAt',
+  })
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_BATCH_POINTS)
@@ -150,7 +171,8 @@ export class LocationBatchDto {
 
 export class LocationBatchAcceptedDto {
   @ApiProperty({ description: 'Points that moved the driver along its track (the newest of them is where it is now)' }) accepted!: number;
-  @ApiProperty({ description: 'Points acknowledged but ignored: older than the stored point, too inaccurate, or a GPS jump' }) ignored!: number;
+  @ApiProperty({ description: 'Points acknowledged but ignored: older than the stored point, too inaccurate, or a GPS jump' })
+  ignored!: number;
   @ApiProperty({ enum: ['AVAILABLE', 'BUSY', 'OFFLINE'] }) status!: string;
   @ApiProperty({ enum: [true] }) online!: true;
 }

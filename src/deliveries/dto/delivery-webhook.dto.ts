@@ -9,7 +9,12 @@ export class DeliveryWebhookDataDto implements Required<DeliveryWebhookData> {
   @ApiProperty({ format: 'uuid' }) deliveryId!: string;
   @ApiProperty({ example: 'SO-1001' }) sellerOrderId!: string;
   @ApiProperty({ type: String, nullable: true, example: 'default' }) channelId!: string | null;
-  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'null while the delivery waits for a driver (PENDING), and once it EXPIRED' })
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    description: 'null while the delivery waits for a driver (PENDING), and once it EXPIRED',
+  })
   driverId!: string | null;
   @ApiProperty({ enum: DELIVERY_STATUSES, description: "The delivery's status after the change" }) status!: DeliveryStatus;
   @ApiProperty({ type: Number, nullable: true, description: 'Driver to pickup, metres; null while no driver holds the delivery' })
@@ -18,7 +23,8 @@ export class DeliveryWebhookDataDto implements Required<DeliveryWebhookData> {
   @ApiProperty({ type: 'integer', minimum: 1, description: '1 for the first driver, +1 each time the order went back to PENDING' })
   attempt!: number;
   @ApiPropertyOptional({
-    description: 'Why the change happened, when it has a reason: NO_DRIVER_AVAILABLE, DECLINED, OFFER_TIMEOUT, REASSIGNED, DRIVER_LOST, or the reason a driver or Vendure gave',
+    description:
+      'Why the change happened, when it has a reason: NO_DRIVER_AVAILABLE, DECLINED, OFFER_TIMEOUT, REASSIGNED, DRIVER_LOST, or the reason a driver or Vendure gave',
   })
   reason!: string;
   @ApiPropertyOptional({ description: 'The x-request-id of the request that caused the change, when one did' }) requestId!: string;

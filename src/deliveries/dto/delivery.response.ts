@@ -21,7 +21,12 @@ export class DeliveryResponseDto {
   @ApiProperty({ format: 'uuid' }) id!: string;
   @ApiProperty() sellerOrderId!: string;
   @ApiProperty({ type: String, nullable: true }) channelId!: string | null;
-  @ApiProperty({ type: String, format: 'uuid', nullable: true, description: 'null while PENDING (and when it EXPIRED, or was cancelled, waiting)' })
+  @ApiProperty({
+    type: String,
+    format: 'uuid',
+    nullable: true,
+    description: 'null while PENDING (and when it EXPIRED, or was cancelled, waiting)',
+  })
   driverId!: string | null;
   @ApiProperty({ enum: DELIVERY_STATUSES, description: DELIVERY_STATES_TEXT }) status!: DeliveryStatus;
   @ApiProperty({ type: PointDto }) pickup!: PointDto;
@@ -41,7 +46,12 @@ export class DeliveryResponseDto {
   @ApiProperty({ description: '1 for the first driver, +1 each time the order went back to PENDING' }) attempt!: number;
   @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While OFFERED: when the offer times out' })
   offerExpiresAt!: string | null;
-  @ApiProperty({ type: String, format: 'date-time', nullable: true, description: 'While PENDING: when the order EXPIRES if no driver took it' })
+  @ApiProperty({
+    type: String,
+    format: 'date-time',
+    nullable: true,
+    description: 'While PENDING: when the order EXPIRES if no driver took it',
+  })
   waitUntil!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) pendingAt!: string | null;
   @ApiProperty({ type: String, format: 'date-time', nullable: true }) offeredAt!: string | null;

@@ -37,7 +37,7 @@ export class SellerOrderReadyDto {
   @MaxChars(200)
   channelId?: string;
 
-  @ApiPropertyOptional({ enum: DISPATCH_MODES, description: 'This order\'s dispatch mode (default: DISPATCH_MODE)' })
+  @ApiPropertyOptional({ enum: DISPATCH_MODES, description: "This order's dispatch mode (default: DISPATCH_MODE)" })
   @IsOptional()
   @IsIn(DISPATCH_MODES)
   dispatchMode?: DispatchMode;
@@ -45,7 +45,8 @@ export class SellerOrderReadyDto {
   @ApiPropertyOptional({
     minimum: 0,
     maximum: 86_400,
-    description: 'How long this order waits for a driver in reach, seconds (default: DISPATCH_MAX_WAIT_SECONDS; 0: answer NO_DRIVER_AVAILABLE and keep nothing)',
+    description:
+      'How long this order waits for a driver in reach, seconds (default: DISPATCH_MAX_WAIT_SECONDS; 0: answer NO_DRIVER_AVAILABLE and keep nothing)',
   })
   @IsOptional()
   @IsInt()
@@ -62,7 +63,8 @@ export class SellerOrderReadyDto {
  */
 export class SellerOrderReadyAnswerDto {
   @ApiProperty({ description: 'true once a driver is assigned' }) assigned!: boolean;
-  @ApiPropertyOptional({ enum: ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP'], description: "The live delivery's status" }) status?: string;
+  @ApiPropertyOptional({ enum: ['PENDING', 'OFFERED', 'ASSIGNED', 'PICKED_UP'], description: "The live delivery's status" })
+  status?: string;
   @ApiProperty() sellerOrderId!: string;
   @ApiPropertyOptional({ format: 'uuid' }) deliveryId?: string;
   @ApiPropertyOptional({ format: 'uuid' }) driverId?: string;

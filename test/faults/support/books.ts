@@ -169,11 +169,11 @@ export async function checkBooks(sql: Sql, receiver: WebhookReceiver, options: B
   const note = (problem: string) => problems.length < 50 && problems.push(problem);
 
   const deliveries: DeliveryRow[] = (
-    await sql.query(
-      `SELECT id, seller_order_id, driver_id, status, picked_up_at, delivered_at, failed_at, cancelled_at FROM deliveries`,
-    )
+    await sql.query(`SELECT id, seller_order_id, driver_id, status, picked_up_at, delivered_at, failed_at, cancelled_at FROM deliveries`)
   ).rows;
-  const events: EventRow[] = (await sql.query(`SELECT id, seq, delivery_id, type, from_status, to_status FROM delivery_events ORDER BY seq`)).rows;
+  const events: EventRow[] = (
+    await sql.query(`SELECT id, seq, delivery_id, type, from_status, to_status FROM delivery_events ORDER BY seq`)
+  ).rows;
   const messages: MessageRow[] = (await sql.query(`SELECT id, delivery_id, delivery_seq, type, status FROM webhook_messages`)).rows;
   const drivers: Array<{ id: string; status: string }> = (await sql.query(`SELECT id, status FROM drivers`)).rows;
   const byId = new Map(deliveries.map((d) => [d.id, d]));
@@ -194,7 +194,8 @@ export async function checkBooks(sql: Sql, receiver: WebhookReceiver, options: B
     if (n !== 1) note(`BUSY driver ${d.id} has ${n} live deliveries`);
   }
   for (const [driver, list] of livePerDriver) {
-    if (driverStatus.get(driver) !== 'BUSY') note(`driver ${driver} of live delivery ${list[0].id} is ${driverStatus.get(driver)}, not BUSY`);
+    if (driverStatus.get(driver) !== 'BUSY')
+      note(`driver ${driver} of live delivery ${list[0].id} is ${driverStatus.get(driver)}, not BUSY`);
   }
 
   // ---- the audit trail, in commit order: never two live deliveries of one driver or one order
@@ -241,13 +242,15 @@ export async function checkBooks(sql: Sql, receiver: WebhookReceiver, options: B
     if (at !== d.status) note(`delivery ${d.id} is ${d.status} but its trail ends in ${at}`);
     const reached = new Set(trail.map((e) => e.to_status));
     for (const [status, column] of Object.entries(STAMP)) {
-      if (reached.has(status) !== (d[column] !== null)) note(`delivery ${d.id}: ${column} is ${d[column]} though it ${reached.has(status) ? 'reached' : 'never reached'} ${status}`);
+      if (reached.has(status) !== (d[column] !== null))
+        note(`delivery ${d.id}: ${column} is ${d[column]} though it ${reached.has(status) ? 'reached' : 'never reached'} ${status}`);
     }
   }
 
   // ---- one outbox message per audit event, all delivered
   const messageOf = new Map<string, MessageRow[]>();
-  for (const m of messages) messageOf.set(`${m.delivery_id}/${m.delivery_seq}`, [...(messageOf.get(`${m.delivery_id}/${m.delivery_seq}`) ?? []), m]);
+  for (const m of messages)
+    messageOf.set(`${m.delivery_id}/${m.delivery_seq}`, [...(messageOf.get(`${m.delivery_id}/${m.delivery_seq}`) ?? []), m]);
   const eventKeys = new Set(events.map((e) => `${e.delivery_id}/${e.seq}`));
   for (const e of events) {
     const ms = messageOf.get(`${e.delivery_id}/${e.seq}`) ?? [];
@@ -293,7 +296,9 @@ export async function checkBooks(sql: Sql, receiver: WebhookReceiver, options: B
       const earlierAccepted = firstAccepted.get(list[i - 1].id);
       const laterArrived = firstArrival.get(list[i].id);
       if (laterArrived !== undefined && (earlierAccepted === undefined || laterArrived < earlierAccepted)) {
-        note(`delivery ${deliveryId}: ${list[i].type} arrived (#${laterArrived}) before ${list[i - 1].type} was accepted (#${earlierAccepted})`);
+        note(
+          `delivery ${deliveryId}: ${list[i].type} arrived (#${laterArrived}) before ${list[i - 1].type} was accepted (#${earlierAccepted})`,
+        );
       }
     }
   }

@@ -9,7 +9,8 @@ const MAIN = resolve('dist/src/main.js');
 /** The fault suite brings its own servers: say plainly what is missing to start them. */
 export default async function globalSetup(): Promise<void> {
   const missing: string[] = [];
-  for (const tool of ['initdb', 'pg_ctl', 'postgres']) if (!existsSync(join(PG_BIN, tool))) missing.push(`${join(PG_BIN, tool)} (set PG_BIN)`);
+  for (const tool of ['initdb', 'pg_ctl', 'postgres'])
+    if (!existsSync(join(PG_BIN, tool))) missing.push(`${join(PG_BIN, tool)} (set PG_BIN)`);
   try {
     execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
   } catch {

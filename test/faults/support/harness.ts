@@ -81,7 +81,10 @@ export class FaultHarness {
     // Together, on an empty database: they take turns at the migrations.
     await Promise.all(this.ports.map((_, slot) => this.startService(slot)));
     await this.registerFleet();
-    await eventually(async () => (await this.redis.exists('drivers:synced')) === 1, { what: 'the first reconciliation', timeoutMs: 20_000 });
+    await eventually(async () => (await this.redis.exists('drivers:synced')) === 1, {
+      what: 'the first reconciliation',
+      timeoutMs: 20_000,
+    });
   }
 
   async tearDown(): Promise<void> {
@@ -163,7 +166,23 @@ export class FaultHarness {
   /** The counts of every phase, as a compact table (printed with console.log by the scenarios). */
   countsTable(title: string): string {
     const records = this.stream?.records ?? [];
-    const columns = ['phase', 's', 'sent', 'loc', '2xx', '4xx', '503', '5xx', 'no ans', 'assigned', 'no drv', 'wh recv', 'wh 2xx', 'wh 5xx', 'wh hung'];
+    const columns = [
+      'phase',
+      's',
+      'sent',
+      'loc',
+      '2xx',
+      '4xx',
+      '503',
+      '5xx',
+      'no ans',
+      'assigned',
+      'no drv',
+      'wh recv',
+      'wh 2xx',
+      'wh 5xx',
+      'wh hung',
+    ];
     const rows = this.phases.map((p, i) => {
       const next = this.phases[i + 1];
       const slice = records.slice(p.record, next?.record ?? records.length);
@@ -187,11 +206,23 @@ export class FaultHarness {
         hooks.filter((r) => r.answered === 'hang').length,
       ].map(String);
     });
-    const totals = columns.map((_, c) => (c === 0 ? 'total' : c === 1 ? rows.reduce((s, r) => s + Number(r[1]), 0).toFixed(1) : String(rows.reduce((s, r) => s + Number(r[c]), 0))));
+    const totals = columns.map((_, c) =>
+      c === 0
+        ? 'total'
+        : c === 1
+          ? rows.reduce((s, r) => s + Number(r[1]), 0).toFixed(1)
+          : String(rows.reduce((s, r) => s + Number(r[c]), 0)),
+    );
     const table = [columns, ...rows, totals];
     const widths = columns.map((_, c) => Math.max(...table.map((row) => row[c].length)));
     const line = (row: string[]) => row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join(' | ');
-    return [`${title} (seed ${this.stream?.seed})`, line(columns), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.map(line), line(totals)].join('\n');
+    return [
+      `${title} (seed ${this.stream?.seed})`,
+      line(columns),
+      widths.map((w) => '-'.repeat(w)).join('-|-'),
+      ...rows.map(line),
+      line(totals),
+    ].join('\n');
   }
 
   /**
@@ -208,7 +239,11 @@ export class FaultHarness {
   /** The counts table and the books, in one console.log. */
   print(title: string, books?: BooksReport): void {
     const { problems, ...counts } = books ?? { problems: [] };
-    const summary = books ? `books: ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}; problems ${problems.length}` : '';
+    const summary = books
+      ? `books: ${Object.entries(counts)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ')}; problems ${problems.length}`
+      : '';
     console.log(`${this.countsTable(title)}
 ${summary}`);
   }
@@ -234,7 +269,11 @@ ${summary}`);
   private async registerFleet(): Promise<void> {
     const base = randomInt(1_000_000, 9_000_000);
     for (let i = 0; i < this.options.drivers; i++) {
-      const created = await this.admin(0, 'POST', '/drivers', { name: `Fault driver ${i}`, phone: `+49157${base + i}`, vehicleType: 'bicycle' });
+      const created = await this.admin(0, 'POST', '/drivers', {
+        name: `Fault driver ${i}`,
+        phone: `+49157${base + i}`,
+        vehicleType: 'bicycle',
+      });
       if (created.status !== 201) throw new Error(`POST /drivers answered ${created.status} ${JSON.stringify(created.body)}`);
       const driver: StreamDriver = {
         id: created.body.id,
@@ -243,9 +282,18 @@ ${summary}`);
         lon: CENTRE.lon + (Math.random() - 0.5) * 0.1,
       };
       const headers = { authorization: `Bearer ${driver.token}`, 'content-type': 'application/json' };
-      const located = await fetch(`${this.bases[0]}/drivers/${driver.id}/location`, { method: 'PATCH', headers, body: JSON.stringify({ lat: driver.lat, lon: driver.lon }) });
-      const available = await fetch(`${this.bases[0]}/drivers/${driver.id}/status`, { method: 'PATCH', headers, body: JSON.stringify({ status: 'AVAILABLE' }) });
-      if (located.status !== 200 || available.status !== 200) throw new Error(`could not put driver ${driver.id} on duty: ${located.status}, ${available.status}`);
+      const located = await fetch(`${this.bases[0]}/drivers/${driver.id}/location`, {
+        method: 'PATCH',
+        headers,
+        body: JSON.stringify({ lat: driver.lat, lon: driver.lon }),
+      });
+      const available = await fetch(`${this.bases[0]}/drivers/${driver.id}/status`, {
+        method: 'PATCH',
+        headers,
+        body: JSON.stringify({ status: 'AVAILABLE' }),
+      });
+      if (located.status !== 200 || available.status !== 200)
+        throw new Error(`could not put driver ${driver.id} on duty: ${located.status}, ${available.status}`);
       this.drivers.push(driver);
     }
     // Drivers nearer to every pickup than anyone, who can never be chosen: one OFFLINE, one

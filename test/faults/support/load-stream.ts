@@ -151,11 +151,14 @@ export class LoadStream {
     const { drivers, locationEveryMs, orderWorkers } = this.options;
     let next = 0;
     // One driver's report at a time, spread evenly: each driver reports every `locationEveryMs`.
-    this.locationTimer = setInterval(() => {
-      if (drivers.length === 0) return;
-      const driver = drivers[next++ % drivers.length];
-      this.track(this.reportLocation(driver));
-    }, Math.max(5, Math.floor(locationEveryMs / Math.max(1, drivers.length))));
+    this.locationTimer = setInterval(
+      () => {
+        if (drivers.length === 0) return;
+        const driver = drivers[next++ % drivers.length];
+        this.track(this.reportLocation(driver));
+      },
+      Math.max(5, Math.floor(locationEveryMs / Math.max(1, drivers.length))),
+    );
     for (let i = 0; i < orderWorkers; i++) this.track(this.orderWorker());
   }
 
@@ -278,7 +281,10 @@ export class LoadStream {
       answer.body?.assigned === true &&
       answer.body.deliveryId === first.deliveryId &&
       answer.body.driverId === first.driverId;
-    if (!same) this.anomalies.push(`repeat of ${first.sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}, first ${first.deliveryId}/${first.driverId}`);
+    if (!same)
+      this.anomalies.push(
+        `repeat of ${first.sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}, first ${first.deliveryId}/${first.driverId}`,
+      );
   }
 
   private async deliveryFlow(delivery: AssignedAnswer): Promise<void> {
@@ -288,16 +294,28 @@ export class LoadStream {
     let roll = this.random() * total;
     const fate = (Object.keys(fates) as Array<keyof Fates>).find((key) => (roll -= fates[key]) < 0) ?? 'deliver';
     const steps: Array<'picked_up' | 'delivered' | 'failed' | 'cancel'> =
-      fate === 'deliver' ? ['picked_up', 'delivered'] : fate === 'cancel' ? ['cancel'] : fate === 'pickUpThenCancel' ? ['picked_up', 'cancel'] : ['failed'];
+      fate === 'deliver'
+        ? ['picked_up', 'delivered']
+        : fate === 'cancel'
+          ? ['cancel']
+          : fate === 'pickUpThenCancel'
+            ? ['picked_up', 'cancel']
+            : ['failed'];
     for (const step of steps) {
       await sleep(this.stepDelay());
       if (!(await this.pass())) return;
       let answer: { status: number; body: any } | undefined;
       if (step === 'cancel') {
-        answer = await this.untilAnswered('cancel', 'POST', '/events/seller-order-cancelled', { sellerOrderId: delivery.sellerOrderId, reason: 'fault suite' }, {
-          signed: true,
-          sellerOrderId: delivery.sellerOrderId,
-        });
+        answer = await this.untilAnswered(
+          'cancel',
+          'POST',
+          '/events/seller-order-cancelled',
+          { sellerOrderId: delivery.sellerOrderId, reason: 'fault suite' },
+          {
+            signed: true,
+            sellerOrderId: delivery.sellerOrderId,
+          },
+        );
         if (answer && !(answer.status === 200 && answer.body?.deliveryId === delivery.deliveryId)) {
           this.anomalies.push(`cancel of ${delivery.sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
           return;
@@ -305,10 +323,16 @@ export class LoadStream {
       } else {
         // The driver itself moves its delivery (an operator would do as well when the driver is unknown to the stream).
         const status = step === 'picked_up' ? 'PICKED_UP' : step === 'delivered' ? 'DELIVERED' : 'FAILED';
-        answer = await this.untilAnswered(step, 'PATCH', `/deliveries/${delivery.deliveryId}/status`, step === 'failed' ? { status, reason: 'fault suite' } : { status }, {
-          bearer: driver?.token,
-          deliveryId: delivery.deliveryId,
-        });
+        answer = await this.untilAnswered(
+          step,
+          'PATCH',
+          `/deliveries/${delivery.deliveryId}/status`,
+          step === 'failed' ? { status, reason: 'fault suite' } : { status },
+          {
+            bearer: driver?.token,
+            deliveryId: delivery.deliveryId,
+          },
+        );
         if (answer && !(answer.status === 200 && answer.body?.status === status)) {
           this.anomalies.push(`${status} of ${delivery.deliveryId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
           return;
@@ -325,7 +349,14 @@ export class LoadStream {
     try {
       driver.lat += (this.random() - 0.5) * 0.0004;
       driver.lon += (this.random() - 0.5) * 0.0006;
-      const answer = await this.attempt('location', 'PATCH', `/drivers/${driver.id}/location`, { lat: driver.lat, lon: driver.lon }, { bearer: driver.token }, false);
+      const answer = await this.attempt(
+        'location',
+        'PATCH',
+        `/drivers/${driver.id}/location`,
+        { lat: driver.lat, lon: driver.lon },
+        { bearer: driver.token },
+        false,
+      );
       if (typeof answer.status === 'number' && answer.status !== 200 && answer.status !== 503) {
         this.anomalies.push(`location of ${driver.id} answered ${answer.status} ${JSON.stringify(answer.body)}`);
       }
@@ -367,12 +398,25 @@ export class LoadStream {
     // A fresh webhook-id per attempt: a re-sent event is a new message, as when Vendure retries a failed one.
     if (auth.signed) Object.assign(headers, signedHeaders(this.options.vendureSecret, raw));
     if (auth.bearer) headers.authorization = `Bearer ${auth.bearer}`;
-    const record: RequestRecord = { kind, status: 'network', target, startedAt: Date.now(), endedAt: 0, sellerOrderId: auth.sellerOrderId, deliveryId: auth.deliveryId };
+    const record: RequestRecord = {
+      kind,
+      status: 'network',
+      target,
+      startedAt: Date.now(),
+      endedAt: 0,
+      sellerOrderId: auth.sellerOrderId,
+      deliveryId: auth.deliveryId,
+    };
     if (counted) this.inFlight += 1;
     let parsed: any;
     try {
       // The signal bounds the whole exchange, body included.
-      const response = await fetch(`${this.options.targets[target]}${path}`, { method, headers, body: raw, signal: AbortSignal.timeout(this.options.requestTimeoutMs) });
+      const response = await fetch(`${this.options.targets[target]}${path}`, {
+        method,
+        headers,
+        body: raw,
+        signal: AbortSignal.timeout(this.options.requestTimeoutMs),
+      });
       const text = await response.text();
       record.status = response.status;
       try {
