@@ -9,7 +9,8 @@ import { registerOsmAndRoutes } from './availability/osmand.route.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
-import { clientErrorHandler, frameworkErrors } from './common/protocol-errors.js';
+import { RouteTable } from './common/route-table.js';
+import { clientErrorHandler, expectationFailed, frameworkErrors } from './common/protocol-errors.js';
 import { requestContext, requestIdFrom } from './common/request-context.js';
 import { AppConfig } from './config/app-config.js';
 import { Lifecycle } from './health/lifecycle.js';
@@ -45,8 +46,17 @@ export async function createApp(
     keepAliveTimeout: config.httpKeepAliveTimeoutMs,
     frameworkErrors,
     clientErrorHandler,
-    // An HTTP/1.1 request without Host reaches the hook below, which answers it in the contract's shape.
-    http: { requireHostHeader: false },
+    // A client has this long to send a whole request, headers and body: a body dripped a byte at a time
+    // (or never finished) is answered 408 and its socket closed, instead of holding the connection forever.
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: {
+      // An HTTP/1.1 request without Host reaches the hook below, which answers it in the contract's shape.
+      requireHostHeader: false,
+      requestTimeout: config.httpRequestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.httpRequestTimeoutMs),
+      // Node checks those timeouts on this period (30 s by default): a slow request is cut within a second of its limit.
+      connectionsCheckingInterval: 1_000,
+    },
   });
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.register(config), adapter, {
     rawBody: true,
@@ -57,6 +67,11 @@ export async function createApp(
   });
 
   const fastify = app.getHttpAdapter().getInstance();
+  // With a listener, Node leaves the answer to an unsupported Expect to us (it would send a bare 417).
+  fastify.server.on('checkExpectation', expectationFailed);
+  // Every route, Nest's and Fastify's own, as it is registered: a known path with another method answers 405.
+  const routes = new RouteTable();
+  fastify.addHook('onRoute', (route) => routes.add(route.method, route.url));
   const drain = new ConnectionDrain();
   drains.set(app, drain);
   // Helmet's headers on every answer, computed once (see securityHeaders).
@@ -67,6 +82,18 @@ export async function createApp(
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
       done(new DomainError('MALFORMED_REQUEST', 'An HTTP/1.1 request must carry a Host header'));
       return;
+    }
+    // No route matched: if the path has routes for other methods, 405 with them in Allow (RFC 9110), not 404.
+    if (request.routeOptions.url === undefined) {
+      const allowed = routes.allowed(request.url.split('?')[0]);
+      if (allowed.length > 0) {
+        done(
+          new DomainError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`, {
+            allow: allowed.join(', '),
+          }),
+        );
+        return;
+      }
     }
     requestContext.run({ requestId: request.id }, done);
   });

@@ -41,6 +41,8 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
         .expect(201);
 
       expect(Object.keys(response.body).sort()).toEqual([...DRIVER_FIELDS, 'token'].sort());
+      // It carries the token: no cache may keep it.
+      expect(response.headers['cache-control']).toBe('no-store');
       expect(response.body).toMatchObject({
         name: 'Ada Lovelace',
         phone,
@@ -239,7 +241,8 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
       expect((await http().get(`/drivers/${bob.id}`).set(ahead).expect(401)).body.message).toMatch(/too new/);
       const tampered = { ...signedHeaders(DRIVER_SECRET, ''), 'webhook-id': 'msg_other' };
       await http().get(`/drivers/${bob.id}`).set(tampered).expect(401);
-      const { 'webhook-timestamp': _, ...missing } = signedHeaders(DRIVER_SECRET, '');
+      const missing: Record<string, string> = signedHeaders(DRIVER_SECRET, '');
+      delete missing['webhook-timestamp'];
       await http().get(`/drivers/${bob.id}`).set(missing).expect(401);
     });
   });
@@ -322,6 +325,7 @@ describe('drivers routes (PostgreSQL + Redis)', () => {
       await http().get(`/drivers/${driver.id}`).set(bearer(driver.token)).expect(200);
       const response = await http().post(`/drivers/${driver.id}/token`).set(admin).expect(200);
       expect(Object.keys(response.body)).toEqual(['token']);
+      expect(response.headers['cache-control']).toBe('no-store');
       expect(response.body.token).not.toBe(driver.token);
       await http().get(`/drivers/${driver.id}`).set(bearer(driver.token)).expect(401);
       await http().get(`/drivers/${driver.id}`).set(bearer(response.body.token)).expect(200);

@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import helmet from 'helmet';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { HELMET_OPTIONS } from '../src/common/security-headers.js';
 import { createTestDatabase } from './support/databases.js';
 import { newPhone } from './support/factories.js';
+import { rawRequest } from './support/fuzz-socket.js';
 import { servedRoutes } from './support/routes.js';
 import { admin, startTestApp, TestApp } from './support/test-app.js';
 
@@ -50,6 +52,36 @@ describe('HTTP platform: request ids, errors, limits, metrics, OpenAPI', () => {
       const response = await http().get('/no/such/route').expect(404);
       expect(Object.keys(response.body).sort()).toEqual(ERROR_KEYS);
       expect(response.body).toMatchObject({ statusCode: 404, error: 'Not Found', code: 'NOT_FOUND' });
+    });
+
+    it('answers a known path with a method it does not serve 405 METHOD_NOT_ALLOWED, naming the methods in Allow', async () => {
+      const response = await http().delete(`/drivers/${randomUUID()}`).set(admin).expect(405);
+      expect(response.headers.allow).toBe('GET, HEAD, PATCH');
+      expect(response.headers['x-request-id']).toBeDefined();
+      expect(response.body).toMatchObject({ statusCode: 405, error: 'Method Not Allowed', code: 'METHOD_NOT_ALLOWED' });
+      expect((await http().put('/drivers').set(admin).send({}).expect(405)).headers.allow).toBe('GET, HEAD, POST');
+      // A path no route has stays 404, whatever the method.
+      await http().delete('/no/such/route').expect(404);
+    });
+
+    it('answers an Expect other than 100-continue 417 EXPECTATION_FAILED in the contract shape, with a request id', async () => {
+      const server = t.app.getHttpServer();
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = server.address() as AddressInfo;
+        const request = `GET /health HTTP/1.1\r\nHost: x\r\nExpect: 999-x\r\nx-request-id: expect-417\r\nConnection: close\r\n\r\n`;
+        const response = await rawRequest(port, request, 10_000);
+        expect(response.statusCode).toBe(417);
+        expect(response.headers['x-request-id']).toBe('expect-417');
+        expect(JSON.parse(response.body)).toEqual({
+          statusCode: 417,
+          error: 'Expectation Failed',
+          message: 'Only "Expect: 100-continue" is supported',
+          code: 'EXPECTATION_FAILED',
+        });
+      } finally {
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
     });
 
     it('answers 413 PAYLOAD_TOO_LARGE above 64 KiB, before authentication or parsing', async () => {

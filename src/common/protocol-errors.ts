@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorBody, toErrorResponse } from './error-response.js';
+import { requestIdFrom } from './request-context.js';
 
 /**
  * Requests refused before any route runs still answer in the contract's
@@ -13,6 +14,25 @@ import { ErrorBody, toErrorResponse } from './error-response.js';
 export function frameworkErrors(error: Error, request: FastifyRequest, reply: FastifyReply): void {
   const { body } = toErrorResponse(error);
   void reply.code(body.statusCode).header('x-request-id', request.id).header('content-type', 'application/json; charset=utf-8').send(body);
+}
+
+/**
+ * An `Expect` header other than `100-continue` (Node's `checkExpectation`):
+ * 417 in the contract's shape, where Node would answer a bare 417.
+ */
+export function expectationFailed(request: IncomingMessage, response: ServerResponse): void {
+  const body: ErrorBody = {
+    statusCode: 417,
+    error: STATUS_CODES[417]!,
+    message: 'Only "Expect: 100-continue" is supported',
+    code: 'EXPECTATION_FAILED',
+  };
+  response.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'x-request-id': requestIdFrom(request.headers['x-request-id']),
+    connection: 'close',
+  });
+  response.end(JSON.stringify(body));
 }
 
 /**

@@ -47,6 +47,8 @@ export class AppConfig {
   shutdownGraceSeconds!: number;
   /** How long an idle keep-alive connection stays open (ms); announced to clients in `Keep-Alive: timeout=`. */
   httpKeepAliveTimeoutMs!: number;
+  /** How long a client has to send a whole request, headers and body (ms); then 408 and the socket is closed. */
+  httpRequestTimeoutMs!: number;
   /** Waits before each attempt of an outbound webhook, in seconds; the first is normally 0. */
   webhookRetryScheduleSeconds!: number[];
   /** How long a verified driver token is trusted before it is checked again (ms). */

@@ -119,6 +119,18 @@ describe(loadConfig.name, () => {
     expect(problems[0]).toMatch(new RegExp(`^${name}: `));
   });
 
+  it('refuses one secret for two callers, naming the second and printing neither', () => {
+    const other = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+    expect(problemsOf({ VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: SECRET })).toEqual([
+      'DRIVER_WEBHOOK_SECRET: must differ from VENDURE_WEBHOOK_SECRET: each caller needs a secret of its own',
+    ]);
+    const key = 'k'.repeat(40);
+    expect(problemsOf({ ADMIN_API_KEY: key, METRICS_TOKEN: key, VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: other })).toEqual([
+      'METRICS_TOKEN: must differ from ADMIN_API_KEY: each caller needs a secret of its own',
+    ]);
+    expect(loadConfig({ VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: other }).driverWebhookSecret).toBe(other);
+  });
+
   it('names every bad variable at once', () => {
     expect(problemsOf({ PORT: 'x', LOG_LEVEL: 'y' }).map((p) => p.split(':')[0])).toEqual(['PORT', 'LOG_LEVEL']);
   });
@@ -140,9 +152,10 @@ describe(loadConfig.name, () => {
   });
 
   it('accepts well-formed secrets and keys', () => {
-    const sut = loadConfig({ VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: SECRET, ADMIN_API_KEY: 'k'.repeat(32) });
+    const other = `whsec_${Buffer.alloc(24, 9).toString('base64')}`;
+    const sut = loadConfig({ VENDURE_WEBHOOK_SECRET: SECRET, DRIVER_WEBHOOK_SECRET: other, ADMIN_API_KEY: 'k'.repeat(32) });
     expect(sut.vendureWebhookSecret).toBe(SECRET);
-    expect(sut.driverWebhookSecret).toBe(SECRET);
+    expect(sut.driverWebhookSecret).toBe(other);
     expect(sut.adminApiKey).toBe('k'.repeat(32));
   });
 

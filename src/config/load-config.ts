@@ -58,6 +58,7 @@ export const CONFIG_VARIABLES = [
   'RATE_LIMIT_LOCATION_PER_MINUTE',
   'RATE_LIMIT_ORDER_READY_PER_MINUTE',
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  'HTTP_REQUEST_TIMEOUT_MS',
   'DISPATCH_MODE',
   'DISPATCH_MAX_WAIT_SECONDS',
   'OFFER_TIMEOUT_SECONDS',
@@ -263,6 +264,7 @@ export function loadConfig(env: Env): AppConfig {
     // In production a load balancer or orchestrator needs a moment to see /health/ready fail.
     shutdownGraceSeconds: r.int('SHUTDOWN_GRACE_SECONDS', nodeEnv === 'production' ? 5 : 0, 0, 300),
     httpKeepAliveTimeoutMs: r.int('HTTP_KEEP_ALIVE_TIMEOUT_MS', 5_000, 1_000, 600_000),
+    httpRequestTimeoutMs: r.int('HTTP_REQUEST_TIMEOUT_MS', 30_000, 1_000, 600_000),
     driverTokenCacheTtlMs: r.int('DRIVER_TOKEN_CACHE_TTL_MS', 30_000, 0, 60_000),
     webhookRetryScheduleSeconds: r.seconds('WEBHOOK_RETRY_SCHEDULE_SECONDS', DEFAULT_RETRY_SCHEDULE_SECONDS),
     rateLimitLocationPerMinute: r.int('RATE_LIMIT_LOCATION_PER_MINUTE', 120, 0, 1_000_000),
@@ -276,6 +278,17 @@ export function loadConfig(env: Env): AppConfig {
     locationMaxAccuracyMeters: r.int('LOCATION_MAX_ACCURACY_METERS', 100, 0, 100_000),
     locationMaxSpeedKmh: r.int('LOCATION_MAX_SPEED_KMH', 250, 0, 10_000),
     retentionDays: r.int('RETENTION_DAYS', 14, 1, 3_650),
+  });
+  // A secret shared by two callers lets one act as the other: Vendure's signatures, say, as the driver app backend's.
+  const secrets: Array<[string, string | undefined]> = [
+    ['ADMIN_API_KEY', config.adminApiKey],
+    ['VENDURE_WEBHOOK_SECRET', config.vendureWebhookSecret],
+    ['DRIVER_WEBHOOK_SECRET', config.driverWebhookSecret],
+    ['METRICS_TOKEN', config.metricsToken],
+  ];
+  secrets.forEach(([name, value], i) => {
+    const same = secrets.slice(0, i).find(([, earlier]) => value !== undefined && earlier === value);
+    if (same) r.fail(name, `must differ from ${same[0]}: each caller needs a secret of its own`);
   });
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return config;

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiBody,
   ApiConflictResponse,
@@ -30,6 +30,8 @@ export class DriversController {
   constructor(private readonly drivers: DriversService) {}
 
   @Post()
+  // The answer carries the token: no cache or proxy may keep it.
+  @Header('Cache-Control', 'no-store')
   @ApiOperation({
     summary: 'Register a driver (admin). The token is shown once.',
     description:
@@ -82,6 +84,7 @@ export class DriversController {
 
   @Post(':id/token')
   @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
   @ApiOperation({
     summary: "Rotate a driver's token (admin); earlier tokens stop working within 60 s",
     description: 'The new token is shown once, in this answer; only its hash is stored.',
