@@ -8,8 +8,8 @@
 import Fastify from 'fastify';
 
 const app = Fastify({ logger: false });
-app.get('/', async () => ({ hello: 'world' }));
-app.patch('/drivers/:id/location', async () => ({ hello: 'world' }));
+app.get('/', () => Promise.resolve({ hello: 'world' }));
+app.patch('/drivers/:id/location', () => Promise.resolve({ hello: 'world' }));
 
 await app.listen({ port: Number(process.env.PORT ?? 4100), host: '127.0.0.1' });
 process.send?.('ready');

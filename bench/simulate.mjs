@@ -646,7 +646,8 @@ async function main() {
     ordersPerSecond: { flag: 'orders-per-second', env: 'SIMULATE_ORDERS_PER_SECOND', type: 'number', fallback: DEFAULTS.ordersPerSecond },
     durationSeconds: { flag: 'duration', env: 'SIMULATE_DURATION', type: 'number', fallback: DEFAULTS.durationSeconds },
     pingSeconds: { flag: 'ping-seconds', env: 'SIMULATE_PING_SECONDS', type: 'number', fallback: DEFAULTS.pingSeconds },
-    mode: { flag: 'mode', env: 'SIMULATE_MODE', type: 'string', fallback: DEFAULTS.mode },
+    // Typed as any string: the flag and the variable may hold anything, checked below.
+    mode: { flag: 'mode', env: 'SIMULATE_MODE', type: 'string', fallback: /** @type {string} */ (DEFAULTS.mode) },
     maxWaitSeconds: { flag: 'max-wait', env: 'SIMULATE_MAX_WAIT', type: 'number', fallback: DEFAULTS.maxWaitSeconds },
     acceptShare: { flag: 'accept-share', env: 'SIMULATE_ACCEPT_SHARE', type: 'number', fallback: DEFAULTS.acceptShare },
     acceptDelaySeconds: { flag: 'accept-delay', env: 'SIMULATE_ACCEPT_DELAY', type: 'number', fallback: DEFAULTS.acceptDelaySeconds },

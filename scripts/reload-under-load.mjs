@@ -229,7 +229,8 @@ const sleep = (/** @type {number} */ ms) => new Promise((r) => setTimeout(r, ms)
 
 async function main() {
   if (ownDatabase) await recreateDatabase();
-  let failed = true;
+  /** @type {boolean} */
+  let failed;
   try {
     await pm2('start', 'ecosystem.config.cjs', '--env', 'production');
     const before = await waitForWorkers();

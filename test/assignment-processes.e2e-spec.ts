@@ -45,7 +45,7 @@ describe('assignment across two service processes sharing the databases (as unde
   });
 
   /** A Vendure event as Vendure sends it: the exact JSON string signed, its own webhook-id. */
-  async function post(target: number, path: string, body: object): Promise<{ status: number; body: any }> {
+  async function post(target: number, path: string, body: object): Promise<{ status: number; body: unknown }> {
     const raw = JSON.stringify(body);
     const response = await fetch(`${bases[target]}/events/${path}`, {
       method: 'POST',

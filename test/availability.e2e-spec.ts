@@ -170,7 +170,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       await ping(driver, { lat: 52.51, lon: 13.39 }).expect(200);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${driver.id}`);
-      await eventually(async () => commands.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
+      await eventually(() => commands.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
       monitor.disconnect();
       const pingCommands = commands.filter((c) => c[0] !== 'echo');
       expect(pingCommands.map((c) => c[0])).toEqual(['evalsha']);
@@ -211,7 +211,7 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       ]);
       // MONITOR output trails the commands; a marker command proves everything before it has been seen.
       await redis.echo(`end-${available.id}`);
-      await eventually(async () => calls.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
+      await eventually(() => calls.some((c) => c[0] === 'echo'), { what: 'monitor to catch up' });
       monitor.disconnect();
       const scripts = calls.filter((c) => c[0] !== 'echo');
 

@@ -68,7 +68,7 @@ describe('background work across two service processes (as under PM2)', () => {
   it('reconciles the whole fleet, and never runs two reconciliations at once', async () => {
     const runs = () => services.flatMap((service, i) => reconciliations(service.stdout, i));
     // Enough runs, from timers firing every second in both processes, that an overlap would have had every chance to happen.
-    await eventually(async () => runs().length >= 6, { what: 'six reconciliations across the two processes', timeoutMs: 60_000 });
+    await eventually(() => runs().length >= 6, { what: 'six reconciliations across the two processes', timeoutMs: 60_000 });
     expect(total(await Promise.all(bases.map(counters)), 'reconcile:skipped')).toBeGreaterThan(0);
     expect(await redis.zcard('drivers:geo')).toBe(FLEET);
     expect(await redis.exists('drivers:synced')).toBe(1);

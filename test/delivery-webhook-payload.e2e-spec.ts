@@ -105,7 +105,8 @@ describe('the delivery webhook payload built in SQL', () => {
       },
     };
     expect(deliveryWebhookProblems(payload)).toEqual([]);
-    const { sellerOrderId: _dropped, ...withoutOrder } = payload.data;
+    const withoutOrder: Partial<typeof payload.data> = { ...payload.data };
+    delete withoutOrder.sellerOrderId;
     expect(deliveryWebhookProblems({ ...payload, data: { ...withoutOrder, extra: 1 } })).toEqual([
       'data.extra is not a field of the payload',
       'data.sellerOrderId is missing',

@@ -12,6 +12,14 @@ const CENTRE = { lat: 52.52, lon: 13.405 };
 const ENV = { VENDURE_WEBHOOK_SECRET: VENDURE_SECRET, ADMIN_API_KEY: ADMIN_KEY, DISPATCH_TIMER_INTERVAL_MS: '50' };
 const north = (km: number) => ({ lat: CENTRE.lat + km / 111.195, lon: CENTRE.lon });
 
+/** What the tests read of an answer: a delivery or a seller-order-ready answer, or an error's code. */
+interface Answer {
+  status?: string;
+  deliveryId: string;
+  driverId?: string | null;
+  code?: string;
+}
+
 /** Calls on built service processes, as Vendure and an operator make them. */
 function client(bases: () => string[], sql: () => pg.Client) {
   const call = async (target: number, method: string, path: string, body?: object, headers: Record<string, string> = {}) => {
@@ -21,7 +29,7 @@ function client(bases: () => string[], sql: () => pg.Client) {
       headers: { ...(raw === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
       body: raw,
     });
-    return { status: response.status, body: (await response.json()) as any };
+    return { status: response.status, body: (await response.json()) as Answer };
   };
   const operator = { authorization: `Bearer ${ADMIN_KEY}` };
   return {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { RequestMethod } from '@nestjs/common';
+import type { Type } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
@@ -564,7 +565,7 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
   it('knows every route the service serves (a new route must be added here to be fuzzed)', async () => {
     const served: string[] = [];
     const modules = (
-      env.t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } }
+      env.t.app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Type }> }> } }
     ).container.getModules();
     for (const module of modules.values()) {
       for (const { metatype } of module.controllers.values()) {

@@ -62,21 +62,22 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     action: () => Promise<T>,
   ): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
     const queries: Array<{ sql: string; parameters: unknown[] }> = [];
-    const createQueryRunner = dataSource.createQueryRunner;
+    const createQueryRunner = dataSource.createQueryRunner.bind(dataSource);
     dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-      const runner = createQueryRunner.apply(dataSource, args);
-      const query = runner.query;
+      const runner = createQueryRunner(...args);
+      const query = runner.query.bind(runner) as (...a: unknown[]) => Promise<unknown>;
       runner.query = ((sql: string, parameters?: unknown[], ...rest: unknown[]) => {
         // The dispatch timers look for due timers every second on the same DataSource: not the search's.
         if (!sql.includes('fire_due_deliveries')) queries.push({ sql, parameters: parameters ?? [] });
-        return (query as (...a: unknown[]) => Promise<unknown>).call(runner, sql, parameters, ...rest);
+        return query(sql, parameters, ...rest);
       }) as QueryRunner['query'];
       return runner;
     };
     try {
       return { result: await action(), queries };
     } finally {
-      dataSource.createQueryRunner = createQueryRunner;
+      // The class's own method again.
+      Reflect.deleteProperty(dataSource, 'createQueryRunner');
     }
   }
 

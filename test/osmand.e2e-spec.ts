@@ -213,7 +213,7 @@ describe('OsmAnd / Traccar Client protocol', () => {
       .finally(() => sql.end());
   });
 
-  it('writes no token to the log, whatever the answer', async () => {
+  it('writes no token to the log, whatever the answer', () => {
     expect(log).toContain('GET /osmand 200');
     expect(log).toContain('GET /osmand 401');
     expect(tokensSent.filter((token) => log.includes(token) || log.includes(encodeURIComponent(token)))).toEqual([]);

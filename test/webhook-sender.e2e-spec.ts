@@ -3,12 +3,15 @@ import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebhookSender } from '../src/outbox/webhook-sender.js';
 
+/** What `answer` returns to reset the connection without answering. */
+const RESET = Symbol('reset');
+
 /**
  * A receiver on a raw socket, so the test decides exactly what each
  * connection does: `answer(connection, request)` returns the raw response, or
- * 'reset' to reset the connection without answering.
+ * RESET to reset the connection without answering.
  */
-async function rawReceiver(answer: (connection: number, request: number) => string | 'reset') {
+async function rawReceiver(answer: (connection: number, request: number) => string | typeof RESET) {
   const seen: { connection: number; head: string; body: string }[] = [];
   let connections = 0;
   const server = net.createServer((socket) => {
@@ -27,7 +30,7 @@ async function rawReceiver(answer: (connection: number, request: number) => stri
         buffered = buffered.slice(end + 4 + length);
         const reply = answer(connection, ++requests);
         seen.push({ connection, head, body });
-        if (reply === 'reset') {
+        if (reply === RESET) {
           socket.resetAndDestroy();
           return;
         }
@@ -80,7 +83,7 @@ describe('WebhookSender', () => {
 
   it('sends again on a new connection when a reused one was reset before any answer', async () => {
     // The first connection answers once, then resets on its next request, as a receiver that dropped it would.
-    const receiver = await rawReceiver((connection, request) => (connection === 1 && request === 2 ? 'reset' : ok));
+    const receiver = await rawReceiver((connection, request) => (connection === 1 && request === 2 ? RESET : ok));
     const sender = new WebhookSender(receiver.url, 1);
     cleanups.push(() => sender.close(), receiver.close);
 
@@ -94,7 +97,7 @@ describe('WebhookSender', () => {
   });
 
   it('fails on a reset of a new connection, and on a timeout, without sending again', async () => {
-    const resetting = await rawReceiver(() => 'reset');
+    const resetting = await rawReceiver(() => RESET);
     const sender = new WebhookSender(resetting.url, 1);
     cleanups.push(() => sender.close(), resetting.close);
     await expect(sender.post({}, '{}', signal())).rejects.toMatchObject({ code: 'ECONNRESET' });

@@ -111,7 +111,7 @@ describe('webhooks to Vendure across service processes', () => {
 
   async function call(service: Service, method: string, path: string, body: object, headers: Record<string, string>) {
     const response = await fetch(`${service.base}${path}`, { method, headers, body: JSON.stringify(body) });
-    return { status: response.status, body: (await response.json()) as any };
+    return { status: response.status, body: (await response.json()) as { status?: string } };
   }
 
   /** Vendure's seller-order-ready, signed; a driver must be assigned. */

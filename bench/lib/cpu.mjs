@@ -70,7 +70,7 @@ export function cpuSnapshot() {
       processes.set(`${pid}:children`, { group: 'load generator', seconds: (t[2] + t[3]) / TICKS_PER_SECOND });
       continue;
     }
-    let cmdline = '';
+    let cmdline;
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
     } catch {

@@ -50,7 +50,7 @@ export function registerOsmAndRoutes(app: NestFastifyApplication): void {
   void app
     .getHttpAdapter()
     .getInstance()
-    .register(async (scope: FastifyInstance) => {
+    .register((scope: FastifyInstance, _options, done) => {
       scope.addContentTypeParser(
         'application/x-www-form-urlencoded',
         { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES },
@@ -59,6 +59,7 @@ export function registerOsmAndRoutes(app: NestFastifyApplication): void {
         },
       );
       for (const route of OSMAND_ROUTES) scope.route({ method: route.method, url: route.url, handler });
+      done();
     });
 }
 

@@ -80,7 +80,7 @@ function isObject(value: unknown): value is Fields {
 
 /** A repeated query field counts once, as its first value (Traccar reads each in turn; the last would win there). */
 function single(value: unknown): string | undefined {
-  const first = Array.isArray(value) ? value[0] : value;
+  const first: unknown = Array.isArray(value) ? value[0] : value;
   return typeof first === 'string' ? first : typeof first === 'number' ? String(first) : undefined;
 }
 

@@ -76,9 +76,9 @@ describe('Batcher', () => {
 
   it("hands each caller its own result, in the batch's order", async () => {
     const calls: string[][] = [];
-    const lookups = new Batcher<string, number>(async (keys) => {
+    const lookups = new Batcher<string, number>((keys) => {
       calls.push(keys);
-      return keys.map((key) => key.length);
+      return Promise.resolve(keys.map((key) => key.length));
     });
     const answers = await Promise.all(['a', 'bbb', 'cc', 'dddd'].map((key) => lookups.add(key)));
     expect(answers).toEqual([1, 3, 2, 4]);
@@ -87,9 +87,9 @@ describe('Batcher', () => {
 
   it('runs the items of a failed batch again one at a time, so a refused item fails alone', async () => {
     const calls: number[][] = [];
-    const writes = new Batcher<number>(async (items) => {
+    const writes = new Batcher<number>((items) => {
       calls.push(items);
-      if (items.includes(3)) throw new Error('refused: 3');
+      return items.includes(3) ? Promise.reject(new Error('refused: 3')) : Promise.resolve();
     });
     const outcomes = await Promise.allSettled([1, 2, 3, 4].map((n) => writes.add(n)));
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
@@ -99,9 +99,9 @@ describe('Batcher', () => {
   it('with retryAlone false fails every item of a failed run with its error, running none again', async () => {
     const calls: number[][] = [];
     const pings = new Batcher<number>(
-      async (items) => {
+      (items) => {
         calls.push(items);
-        throw new Error('Command timed out');
+        return Promise.reject(new Error('Command timed out'));
       },
       { retryAlone: false },
     );

@@ -63,8 +63,11 @@ function httpExceptionMessage(exception: HttpException): string | string[] {
 }
 
 /** An error answer stored earlier (a replayed signed request), sent again as it was. */
-export class StoredErrorResponse {
-  constructor(readonly body: unknown) {}
+export class StoredErrorResponse extends Error {
+  constructor(readonly body: unknown) {
+    super('A stored error answer, sent again');
+    this.name = 'StoredErrorResponse';
+  }
 }
 
 function isErrorBody(value: unknown): value is ErrorBody {

@@ -37,6 +37,6 @@ export function securityHeaders(options: HelmetOptions): Readonly<Record<string,
   let outcome: { error?: unknown } | undefined;
   helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, (error?: unknown) => (outcome = { error }));
   if (!outcome) throw new Error('helmet did not finish synchronously: its headers depend on the request');
-  if (outcome.error) throw outcome.error;
+  if (outcome.error) throw outcome.error instanceof Error ? outcome.error : new Error('helmet failed', { cause: outcome.error });
   return Object.freeze(headers);
 }

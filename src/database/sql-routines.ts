@@ -22,8 +22,8 @@ export const SQL_ROUTINE_FILES: SqlRoutineFile[] = ['fleet/fleet.sql', 'deliveri
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 async function appliedHash(dataSource: DataSource, file: SqlRoutineFile): Promise<string | undefined> {
-  const [row] = await dataSource.query(`SELECT sha256 FROM sql_routines WHERE name = $1`, [file.name]);
-  return row?.sha256;
+  const rows: Array<{ sha256: string }> = await dataSource.query(`SELECT sha256 FROM sql_routines WHERE name = $1`, [file.name]);
+  return rows[0]?.sha256;
 }
 
 /**

@@ -3,6 +3,7 @@ import { InjectDataSource, InjectRepository } from '@nestjs/typeorm';
 import { DataSource, EntityManager, Repository } from 'typeorm';
 import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
+import type { ChangedRows, RawRow } from '../database/query-results.js';
 import { FleetService } from '../fleet/fleet.service.js';
 import { DeliveryEventEntity } from './delivery-event.entity.js';
 import { DeliveryEntity, DeliveryStatus } from './delivery.entity.js';
@@ -226,7 +227,7 @@ export class DeliveriesRepository {
 
   /** The order's PENDING delivery, unless it has a live or delivered one already (`create_pending_delivery`). */
   async createPending(order: WaitingOrder): Promise<{ outcome: 'pending' | 'order-live' | 'order-delivered'; delivery: DeliveryEntity }> {
-    const [row] = await this.dataSource.query(
+    const [row]: Array<{ outcome: 'pending' | 'order-live' | 'order-delivered'; delivery: RawRow }> = await this.dataSource.query(
       `SELECT outcome, delivery FROM create_pending_delivery($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
       [
         order.sellerOrderId,
@@ -324,7 +325,7 @@ export class DeliveriesRepository {
 
   /** Whether the driver was once on the delivery (and was taken off it, or left it). */
   async wasDriverOf(deliveryId: string, driverId: string): Promise<boolean> {
-    const rows = await this.dataSource.query(`SELECT 1 FROM delivery_refusals WHERE delivery_id = $1 AND driver_id = $2`, [
+    const rows: unknown[] = await this.dataSource.query(`SELECT 1 FROM delivery_refusals WHERE delivery_id = $1 AND driver_id = $2`, [
       deliveryId,
       driverId,
     ]);
@@ -333,7 +334,9 @@ export class DeliveriesRepository {
 
   /** Whether any order waits for a driver (one probe of the waiting orders' partial index). */
   async anyWaiting(): Promise<boolean> {
-    const [row] = await this.dataSource.query(`SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'PENDING') AS waiting`);
+    const [row]: Array<{ waiting: boolean }> = await this.dataSource.query(
+      `SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'PENDING') AS waiting`,
+    );
     return row.waiting === true;
   }
 
@@ -398,7 +401,7 @@ export class DeliveriesRepository {
     to: DeliveryStatus,
     failureReason: string | null,
   ): Promise<DeliveryEntity | null> {
-    const [rows] = await manager.query(
+    const [rows]: ChangedRows = await manager.query(
       `UPDATE deliveries SET status = $3, ${REACHED_AT_COLUMNS[to]} = now(), updated_at = now(),
               failure_reason = COALESCE($4, failure_reason)
        WHERE id = $1 AND status = ANY($2::varchar[]) RETURNING *`,

@@ -93,7 +93,7 @@ export class OffersService {
   /** A driver that left a delivery sees it without the driver it went to. */
   private asSeenBy(principal: Principal, delivery: DeliveryEntity): DeliveryEntity {
     if (principal.kind !== 'driver' || delivery.driverId === principal.driverId) return delivery;
-    return Object.assign(Object.create(Object.getPrototypeOf(delivery)) as DeliveryEntity, delivery, {
+    return Object.assign(Object.create(Object.getPrototypeOf(delivery) as object | null) as DeliveryEntity, delivery, {
       driverId: null,
       distanceMeters: null,
       offerExpiresAt: null,

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 import { hydrate } from '../database/hydrate.js';
+import type { ChangedRows, RawRow } from '../database/query-results.js';
 import { DriverEntity } from './driver.entity.js';
 import { DRIVER_STATE_COLUMNS, DriverState } from './driver-state.js';
 
@@ -18,8 +19,8 @@ export class FleetRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   async findState(id: string): Promise<DriverState | null> {
-    const [row] = await this.dataSource.query(`SELECT ${DRIVER_STATE_COLUMNS} FROM drivers WHERE id = $1`, [id]);
-    return row ?? null;
+    const rows: DriverState[] = await this.dataSource.query(`SELECT ${DRIVER_STATE_COLUMNS} FROM drivers WHERE id = $1`, [id]);
+    return rows[0] ?? null;
   }
 
   findStates(ids: string[]): Promise<DriverState[]> {
@@ -63,12 +64,12 @@ export class FleetRepository {
    * BUSY), or null when there is no such driver.
    */
   async release(manager: EntityManager, id: string): Promise<DriverEntity | null> {
-    const [row] = await manager.query(`SELECT * FROM release_driver($1)`, [id]);
-    return row ? hydrate(manager, DriverEntity, row) : null;
+    const rows: RawRow[] = await manager.query(`SELECT * FROM release_driver($1)`, [id]);
+    return rows[0] ? hydrate(manager, DriverEntity, rows[0]) : null;
   }
 
   private async updateOne(manager: EntityManager, sql: string, params: unknown[]): Promise<DriverEntity | null> {
-    const [rows] = await manager.query(sql, params);
+    const [rows]: ChangedRows = await manager.query(sql, params);
     return rows.length === 1 ? hydrate(manager, DriverEntity, rows[0]) : null;
   }
 }

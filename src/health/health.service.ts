@@ -27,7 +27,7 @@ export class HealthService {
     return this.run([
       () => this.database.pingCheck('database', { timeout: HEALTH_TIMEOUT_MS }),
       () => this.redis.check('redis', HEALTH_TIMEOUT_MS),
-      async () => {
+      () => {
         const process = this.indicators.check('process');
         return this.lifecycle.shuttingDown ? process.down({ message: 'shutting down' }) : process.up();
       },

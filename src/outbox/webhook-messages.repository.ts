@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import type { ChangedRows } from '../database/query-results.js';
 
 export type WebhookMessageStatus = 'pending' | 'delivered' | 'failed';
 
@@ -21,6 +22,13 @@ export interface WebhookMessage {
   failedAt: Date | null;
 }
 
+/** The outbox in numbers: messages waiting and dead-lettered, and the age of the oldest waiting one. */
+export interface WebhookMessageStats {
+  pending: number;
+  failed: number;
+  oldestPendingSeconds: number;
+}
+
 const COLUMNS = `id, delivery_id AS "deliveryId", delivery_seq AS "deliverySeq", type, payload, request_id AS "requestId",
   status, attempts, next_attempt_at AS "nextAttemptAt", last_status_code AS "lastStatusCode", last_error AS "lastError",
   created_at AS "createdAt", delivered_at AS "deliveredAt", failed_at AS "failedAt"`;
@@ -37,7 +45,7 @@ export class WebhookMessagesRepository {
    * without sending one message twice at the same time.
    */
   async claimDue(limit: number, leaseSeconds: number): Promise<WebhookMessage[]> {
-    const [rows] = await this.dataSource.query(
+    const [rows]: ChangedRows<WebhookMessage> = await this.dataSource.query(
       `UPDATE webhook_messages m SET lease_until = now() + make_interval(secs => $2), attempts = m.attempts + 1
        WHERE m.id IN (
          SELECT c.id FROM webhook_messages c
@@ -85,7 +93,9 @@ export class WebhookMessagesRepository {
   }
 
   findById(id: string): Promise<WebhookMessage | null> {
-    return this.dataSource.query(`SELECT ${COLUMNS} FROM webhook_messages WHERE id = $1`, [id]).then((rows) => rows[0] ?? null);
+    return this.dataSource
+      .query<WebhookMessage[]>(`SELECT ${COLUMNS} FROM webhook_messages WHERE id = $1`, [id])
+      .then((rows) => rows[0] ?? null);
   }
 
   /** Keyset page in creation order, `limit + 1` rows at most. */
@@ -111,8 +121,8 @@ export class WebhookMessagesRepository {
     return this.findById(id);
   }
 
-  async stats(): Promise<{ pending: number; failed: number; oldestPendingSeconds: number }> {
-    const [row] = await this.dataSource.query(
+  async stats(): Promise<WebhookMessageStats> {
+    const [row]: WebhookMessageStats[] = await this.dataSource.query(
       `SELECT count(*) FILTER (WHERE status = 'pending')::int AS pending,
               count(*) FILTER (WHERE status = 'failed')::int AS failed,
               COALESCE(EXTRACT(EPOCH FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0)::float8 AS "oldestPendingSeconds"

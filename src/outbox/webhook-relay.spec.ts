@@ -54,14 +54,14 @@ describe('WebhookRelay shutdown', () => {
     let askedToRecord: (items: { id: string }[]) => void = () => undefined;
     const recordAsked = new Promise<{ id: string }[]>((resolve) => (askedToRecord = resolve));
     const outbox = {
-      claimDue: async () => due.splice(0),
+      claimDue: () => Promise.resolve(due.splice(0)),
       markDelivered: (items: { id: string }[]) => {
         askedToRecord(items);
         return new Promise<void>((resolve) => (recorded = resolve));
       },
-      stats: async () => ({ pending: 0, failed: 0, oldestPendingSeconds: 0 }),
-      markAttemptFailed: async () => undefined,
-      releaseUnsent: async () => undefined,
+      stats: () => Promise.resolve({ pending: 0, failed: 0, oldestPendingSeconds: 0 }),
+      markAttemptFailed: () => Promise.resolve(),
+      releaseUnsent: () => Promise.resolve(),
     } as unknown as WebhookMessagesRepository;
     const metrics = { setWebhookStatsSource: () => undefined, webhookAttempt: () => undefined, webhookDeadLettered: () => undefined };
     const config = { vendureWebhookUrl: url, vendureWebhookSecret: SECRET, webhookRetryScheduleSeconds: [0, 5] } as unknown as AppConfig;

@@ -64,10 +64,12 @@ export class RetentionRepository {
   /** The rows one statement deleted, or null when another process holds the retention lock. */
   private deleteUnderLock(sql: string, params: unknown[]): Promise<number | null> {
     return this.dataSource.transaction(async (manager) => {
-      const [{ held }] = await manager.query('SELECT pg_try_advisory_xact_lock($1) AS held', [RETENTION_LOCK_KEY]);
+      const [{ held }]: Array<{ held: boolean }> = await manager.query('SELECT pg_try_advisory_xact_lock($1) AS held', [
+        RETENTION_LOCK_KEY,
+      ]);
       if (!held) return null;
-      const [{ deleted }] = await manager.query(sql, params);
-      return deleted as number;
+      const [{ deleted }]: Array<{ deleted: number }> = await manager.query(sql, params);
+      return deleted;
     });
   }
 }

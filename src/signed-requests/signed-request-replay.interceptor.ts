@@ -12,7 +12,7 @@ export class SignedRequestReplayInterceptor implements NestInterceptor {
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<AuthenticatedRequest & { rawBody?: Buffer }>();
     const successStatus: number =
-      Reflect.getMetadata(HTTP_CODE_METADATA, context.getHandler()) ??
+      (Reflect.getMetadata(HTTP_CODE_METADATA, context.getHandler()) as number | undefined) ??
       (request.method === RequestMethod[RequestMethod.POST] ? HttpStatus.CREATED : HttpStatus.OK);
     return from(this.replays.once(request.principal, request, successStatus, () => lastValueFrom(next.handle())));
   }

@@ -32,7 +32,7 @@ describe('fault: PostgreSQL stopped under load, then started again', () => {
 
     for (const mode of ['fast', 'immediate'] as StopMode[]) {
       // Stopped at a moment when several orders and moves are in flight, their transactions open.
-      await eventually(async () => stream.inFlightCount >= 4, { what: '4 orders and moves in flight', timeoutMs: 10_000, everyMs: 5 });
+      await eventually(() => stream.inFlightCount >= 4, { what: '4 orders and moves in flight', timeoutMs: 10_000, everyMs: 5 });
       h.phase(`pg stop -m ${mode}`);
       const down = stream.mark();
       await h.postgres.stop(mode);
@@ -43,7 +43,7 @@ describe('fault: PostgreSQL stopped under load, then started again', () => {
       await h.postgres.start();
       // Recovered: the next 20 orders and moves answered after the restart are all 200.
       await eventually(
-        async () => {
+        () => {
           const ops = h.recordsOf(`pg started (${mode})`).filter(isOperation);
           const tail = ops.slice(-20);
           return tail.length === 20 && tail.every((r) => r.status === 200);

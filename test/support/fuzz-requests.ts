@@ -415,13 +415,11 @@ function invalidQueryValue(param: QueryParam): fc.Arbitrary<string> {
 /** Query strings for a route: with a schema, built to be refused (or not) by construction; without one, junk the route ignores. */
 export function queryArb(schema: QuerySchema | undefined): fc.Arbitrary<QueryPlan> {
   if (!schema) {
-    return fc
-      .option(fc.array(fc.tuple(anyString(20), anyString(60)), { maxLength: 4 }))
-      .map((pairs) => ({
-        qs: pairs ? pairs.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&') : '',
-        problems: [],
-        cursorNotIssued: false,
-      }));
+    return fc.option(fc.array(fc.tuple(anyString(20), anyString(60)), { maxLength: 4 })).map((pairs) => ({
+      qs: pairs ? pairs.map(([k, v]) => `${percentEncode(k)}=${percentEncode(v)}`).join('&') : '',
+      problems: [],
+      cursorNotIssued: false,
+    }));
   }
   const keys = Object.keys(schema);
   type Part = { pairs: Array<[string, string]>; problem?: string; notIssued?: boolean };
@@ -891,6 +889,13 @@ function bodyFault(plan: Plan, parsed: { value: unknown } | undefined): { fault?
 
 export class UnclassifiedBody extends Error {}
 
+/** The earliest level among `faults`, the one the service answers for; undefined when there are none. */
+function earliestLevel(faults: Outcome[]): Level | undefined {
+  let earliest: Level | undefined;
+  for (const f of faults) if (earliest === undefined || f.level < earliest) earliest = f.level;
+  return earliest;
+}
+
 /** The answer the contract requires for `plan`, or null when the request could succeed (not a fuzz case). */
 export function expectation(plan: Plan): Expectation | null {
   const faults: Outcome[] = [];
@@ -912,8 +917,8 @@ export function expectation(plan: Plan): Expectation | null {
     if (bf.fault) faults.push(bf.fault);
     values = bf.values;
   }
-  const earliest = Math.min(...faults.map((f) => f.level));
-  if (!(earliest <= Level.Validation) && !authFault && plan.route.domain) {
+  const earliest = earliestLevel(faults);
+  if (!(earliest !== undefined && earliest <= Level.Validation) && !authFault && plan.route.domain) {
     const t = plan.target;
     if (t?.kind === 'maybe') {
       const asUnknown = plan.route.domain({ principal, target: { ...t, kind: 'unknown' }, values });
@@ -931,11 +936,11 @@ export function expectation(plan: Plan): Expectation | null {
     }
   }
   const signedKind = principal.kind === 'vendure' || principal.kind === 'driver-backend';
-  if (faults.length === 0) {
+  const level = earliestLevel(faults);
+  if (level === undefined) {
     if (plan.route.callers === 'public') return { status: [200], codes: [], why: 'public route', receipt: false };
     return null;
   }
-  const level = Math.min(...faults.map((f) => f.level));
   const first = faults.filter((f) => f.level === level);
   return {
     status: [...new Set(first.flatMap((f) => f.status))],

@@ -25,7 +25,7 @@ export function rawRequest(port: number, request: Buffer | string, timeoutMs: nu
       clearTimeout(timer);
       socket.destroy();
       if (parsed) resolve(parsed);
-      else reject(error);
+      else if (error) reject(error);
     };
     const timer = setTimeout(() => finish(new Error(`no complete answer within ${timeoutMs} ms`)), timeoutMs);
     socket.on('data', (chunk) => {

@@ -83,14 +83,14 @@ export function text(max: number, min = 0): fc.Arbitrary<string> {
         maxLength: Math.max(1, Math.ceil(max / 2)),
       },
     )
-    .map((parts) => parts.join('').replace(/\u0000/g, ''))
+    .map((parts) => parts.join('').replaceAll('\u0000', ''))
     .map((s) => (s.length > max ? s.slice(0, max) : s))
     .map((s) => s.replace(/[\ud800-\udbff]$/, '')) // never end on half a surrogate pair after slicing
     .filter((s) => s.length >= min);
 }
 
 /** Any string, lone surrogates included (the server sees U+FFFD for those), without NUL. */
-export const anyString = (maxLength = 40) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replace(/\u0000/g, '\ufffd'));
+export const anyString = (maxLength = 40) => fc.string({ unit: 'binary', maxLength }).map((s) => s.replaceAll('\u0000', '\ufffd'));
 
 /** Strings that are empty once trimmed (String.prototype.trim's whitespace). */
 export const blank = fc

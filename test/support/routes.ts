@@ -1,4 +1,5 @@
 import { RequestMethod } from '@nestjs/common';
+import type { Type } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { ALLOWED_CALLERS } from '../../src/auth/auth.decorators.js';
@@ -22,7 +23,7 @@ export interface ServedRoute {
 export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
   const routes: ServedRoute[] = [];
   const modules = (
-    app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Function }> }> } }
+    app as unknown as { container: { getModules(): Map<string, { controllers: Map<unknown, { metatype: Type }> }> } }
   ).container.getModules();
   for (const module of modules.values()) {
     for (const { metatype } of module.controllers.values()) {

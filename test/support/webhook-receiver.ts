@@ -138,7 +138,7 @@ export class WebhookReceiver {
 
   /** Waits (polling) until `check` holds for this receiver's records. */
   waitFor(check: (receiver: this) => boolean, what: string, timeoutMs = 15_000): Promise<true> {
-    return eventually(async () => check(this) || undefined, { what: `the receiver to see ${what}`, timeoutMs }) as Promise<true>;
+    return eventually(() => check(this) || undefined, { what: `the receiver to see ${what}`, timeoutMs });
   }
 
   private async handle(req: http.IncomingMessage, res: ServerResponse): Promise<void> {

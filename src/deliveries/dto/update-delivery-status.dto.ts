@@ -12,7 +12,7 @@ export class UpdateDeliveryStatusDto {
 
   @ApiPropertyOptional({ maxLength: 500, description: 'Why (kept as failureReason for FAILED)' })
   @IsOptional()
-  @Transform(({ value }) => (typeof value === 'string' ? value.trim() : value))
+  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.trim() : value))
   @IsString()
   @IsNotEmpty()
   @MaxChars(500)

@@ -28,7 +28,7 @@ const ALLOWED_FROM: Record<string, string[]> = {
   CANCELLED: ['ASSIGNED', 'PICKED_UP'],
 };
 /** The column each status stamps on the delivery. */
-const STAMP: Record<string, string> = {
+const STAMP: Record<string, 'picked_up_at' | 'delivered_at' | 'failed_at' | 'cancelled_at'> = {
   PICKED_UP: 'picked_up_at',
   DELIVERED: 'delivered_at',
   FAILED: 'failed_at',
@@ -113,7 +113,9 @@ export async function waitForGeoToMatch(sql: Sql, redis: Redis, heartbeatTtlSeco
       { timeoutMs, everyMs: 100, what: 'drivers:geo to equal the choosable drivers in PostgreSQL' },
     );
   } catch (error) {
-    throw new Error(`${(error as Error).message}: missing ${JSON.stringify(last?.missing)}, extra ${JSON.stringify(last?.extra)}`);
+    throw new Error(`${(error as Error).message}: missing ${JSON.stringify(last?.missing)}, extra ${JSON.stringify(last?.extra)}`, {
+      cause: error,
+    });
   }
 }
 
@@ -126,7 +128,6 @@ interface DeliveryRow {
   delivered_at: Date | null;
   failed_at: Date | null;
   cancelled_at: Date | null;
-  [stamp: string]: unknown;
 }
 interface EventRow {
   id: string;
@@ -243,7 +244,9 @@ export async function checkBooks(sql: Sql, receiver: WebhookReceiver, options: B
     const reached = new Set(trail.map((e) => e.to_status));
     for (const [status, column] of Object.entries(STAMP)) {
       if (reached.has(status) !== (d[column] !== null))
-        note(`delivery ${d.id}: ${column} is ${d[column]} though it ${reached.has(status) ? 'reached' : 'never reached'} ${status}`);
+        note(
+          `delivery ${d.id}: ${column} is ${String(d[column])} though it ${reached.has(status) ? 'reached' : 'never reached'} ${status}`,
+        );
     }
   }
 

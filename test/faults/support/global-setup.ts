@@ -7,7 +7,7 @@ const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const MAIN = resolve('dist/src/main.js');
 
 /** The fault suite brings its own servers: say plainly what is missing to start them. */
-export default async function globalSetup(): Promise<void> {
+export default function globalSetup(): void {
   const missing: string[] = [];
   for (const tool of ['initdb', 'pg_ctl', 'postgres'])
     if (!existsSync(join(PG_BIN, tool))) missing.push(`${join(PG_BIN, tool)} (set PG_BIN)`);

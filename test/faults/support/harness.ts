@@ -257,7 +257,7 @@ ${summary}`);
   }
 
   /** Admin request to one service process. */
-  async admin(slot: number, method: string, path: string, body?: object): Promise<{ status: number; body: any }> {
+  async admin(slot: number, method: string, path: string, body?: object): Promise<{ status: number; body: unknown }> {
     const response = await fetch(`${this.bases[slot]}${path}`, {
       method,
       headers: { authorization: `Bearer ${ADMIN_KEY}`, ...(body ? { 'content-type': 'application/json' } : {}) },
@@ -275,9 +275,10 @@ ${summary}`);
         vehicleType: 'bicycle',
       });
       if (created.status !== 201) throw new Error(`POST /drivers answered ${created.status} ${JSON.stringify(created.body)}`);
+      const { id, token } = created.body as { id: string; token: string };
       const driver: StreamDriver = {
-        id: created.body.id,
-        token: created.body.token,
+        id,
+        token,
         lat: CENTRE.lat + (Math.random() - 0.5) * 0.06,
         lon: CENTRE.lon + (Math.random() - 0.5) * 0.1,
       };

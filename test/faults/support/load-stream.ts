@@ -89,6 +89,10 @@ function prng(seed: number): () => number {
 
 const isRetryable = (status: RequestRecord['status']) => typeof status !== 'number' || status >= 500;
 
+/** A field of an answer's body; undefined when the body is not a JSON object or has no such field. */
+const field = (body: unknown, name: string): unknown =>
+  typeof body === 'object' && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+
 /**
  * A steady stream of traffic against the service, as production sees it:
  * every driver reports its location every second with its own token;
@@ -257,12 +261,12 @@ export class LoadStream {
       const pickup = this.pickup();
       const body = { sellerOrderId, pickupLat: pickup.lat, pickupLon: pickup.lon, channelId: 'default' };
       const answer = await this.untilAnswered('ready', 'POST', '/events/seller-order-ready', body, { signed: true, sellerOrderId });
-      if (answer?.status === 200 && answer.body?.assigned === true) {
+      if (answer?.status === 200 && field(answer.body, 'assigned') === true) {
         const assigned: AssignedAnswer = { ...(answer.body as Omit<AssignedAnswer, 'answeredAt'>), answeredAt: Date.now() };
         this.assignments.push(assigned);
         if (this.random() < this.options.repeatShare) await this.repeat(body, assigned);
         this.track(this.deliveryFlow(assigned));
-      } else if (answer && !(answer.status === 200 && answer.body?.assigned === false)) {
+      } else if (answer && !(answer.status === 200 && field(answer.body, 'assigned') === false)) {
         this.anomalies.push(`seller-order-ready ${sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
       }
       await sleep(this.options.orderGapMs);
@@ -278,9 +282,9 @@ export class LoadStream {
     if (!answer) return;
     const same =
       answer.status === 200 &&
-      answer.body?.assigned === true &&
-      answer.body.deliveryId === first.deliveryId &&
-      answer.body.driverId === first.driverId;
+      field(answer.body, 'assigned') === true &&
+      field(answer.body, 'deliveryId') === first.deliveryId &&
+      field(answer.body, 'driverId') === first.driverId;
     if (!same)
       this.anomalies.push(
         `repeat of ${first.sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}, first ${first.deliveryId}/${first.driverId}`,
@@ -304,7 +308,7 @@ export class LoadStream {
     for (const step of steps) {
       await sleep(this.stepDelay());
       if (!(await this.pass())) return;
-      let answer: { status: number; body: any } | undefined;
+      let answer: { status: number; body: unknown } | undefined;
       if (step === 'cancel') {
         answer = await this.untilAnswered(
           'cancel',
@@ -316,7 +320,7 @@ export class LoadStream {
             sellerOrderId: delivery.sellerOrderId,
           },
         );
-        if (answer && !(answer.status === 200 && answer.body?.deliveryId === delivery.deliveryId)) {
+        if (answer && !(answer.status === 200 && field(answer.body, 'deliveryId') === delivery.deliveryId)) {
           this.anomalies.push(`cancel of ${delivery.sellerOrderId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
           return;
         }
@@ -333,7 +337,7 @@ export class LoadStream {
             deliveryId: delivery.deliveryId,
           },
         );
-        if (answer && !(answer.status === 200 && answer.body?.status === status)) {
+        if (answer && !(answer.status === 200 && field(answer.body, 'status') === status)) {
           this.anomalies.push(`${status} of ${delivery.deliveryId} answered ${answer.status} ${JSON.stringify(answer.body)}`);
           return;
         }
@@ -375,11 +379,11 @@ export class LoadStream {
     path: string,
     body: object,
     auth: { signed?: boolean; bearer?: string; sellerOrderId?: string; deliveryId?: string },
-  ): Promise<{ status: number; body: any } | undefined> {
+  ): Promise<{ status: number; body: unknown } | undefined> {
     for (;;) {
       if (!(await this.pass())) return undefined;
       const answer = await this.attempt(kind, method, path, body, auth, true);
-      if (!isRetryable(answer.status)) return answer as { status: number; body: any };
+      if (!isRetryable(answer.status)) return answer as { status: number; body: unknown };
       await sleep(this.options.retryMs);
     }
   }
@@ -391,7 +395,7 @@ export class LoadStream {
     body: object,
     auth: { signed?: boolean; bearer?: string; sellerOrderId?: string; deliveryId?: string },
     counted: boolean,
-  ): Promise<{ status: RequestRecord['status']; body?: any }> {
+  ): Promise<{ status: RequestRecord['status']; body?: unknown }> {
     const target = this.nextTarget++ % this.options.targets.length;
     const raw = JSON.stringify(body);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'x-request-id': `fault-${kind}-${randomUUID()}` };
@@ -408,7 +412,7 @@ export class LoadStream {
       deliveryId: auth.deliveryId,
     };
     if (counted) this.inFlight += 1;
-    let parsed: any;
+    let parsed: unknown;
     try {
       // The signal bounds the whole exchange, body included.
       const response = await fetch(`${this.options.targets[target]}${path}`, {
@@ -424,10 +428,12 @@ export class LoadStream {
       } catch {
         parsed = text;
       }
-      if (response.status >= 400 && typeof parsed?.code === 'string') record.code = parsed.code;
+      const code = field(parsed, 'code');
+      if (response.status >= 400 && typeof code === 'string') record.code = code;
       if (kind === 'ready' && response.status === 200) {
-        record.outcome = parsed?.assigned ? 'assigned' : 'no-driver';
-        if (parsed?.deliveryId) record.deliveryId = parsed.deliveryId;
+        const deliveryId = field(parsed, 'deliveryId');
+        record.outcome = field(parsed, 'assigned') ? 'assigned' : 'no-driver';
+        if (typeof deliveryId === 'string' && deliveryId) record.deliveryId = deliveryId;
       }
     } catch (error) {
       record.status = ['TimeoutError', 'AbortError'].includes((error as Error).name) ? 'timeout' : 'network';
