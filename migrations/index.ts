@@ -8,6 +8,7 @@ import { BatchedClaims1763700600000 } from './1763700600000-batched-claims.js';
 import { SqlRoutines1763700700000 } from './1763700700000-sql-routines.js';
 import { Dispatch1763700800000 } from './1763700800000-dispatch.js';
 import { LocationQuality1763700900000 } from './1763700900000-location-quality.js';
+import { ReceiptTargets1763701000000 } from './1763701000000-receipt-targets.js';
 
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   SqlRoutines1763700700000,
   Dispatch1763700800000,
   LocationQuality1763700900000,
+  ReceiptTargets1763701000000,
 ];

@@ -100,7 +100,20 @@ describe('rate limits', () => {
     }
   });
 
-  it('a refused update signed by the driver app backend leaves no receipt: its retry with the same id is processed', async () => {
+  it('a refused update signed by the driver app backend, re-aimed at another driver, is refused 409 and moves no one', async () => {
+    const [a, b] = [await newDriver(env.t), await newDriver(env.t)];
+    for (let i = 0; i < 3; i++) await ping(env.t, a).expect(200);
+    await ping(env.t, b).expect(200);
+    const bBefore = await env.redis.hget('drivers:location', b.id);
+    const body = JSON.stringify({ lat: 48.1, lon: 11.6 });
+    const headers = { 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, body, { id: 'msg_reaimed' }) };
+    await request(env.t.server).patch(`/drivers/${a.id}/location`).set(headers).send(body).expect(429);
+    const reaimed = await request(env.t.server).patch(`/drivers/${b.id}/location`).set(headers).send(body).expect(409);
+    expect(reaimed.body).toMatchObject({ code: 'WEBHOOK_ID_REUSED', message: 'This webhook-id was already used on another route' });
+    expect(await env.redis.hget('drivers:location', b.id)).toBe(bBefore);
+  });
+
+  it('a refused update signed by the driver app backend is not answered for good: its retry with the same id is processed', async () => {
     const driver = await newDriver(env.t);
     for (let i = 0; i < 3; i++) await ping(env.t, driver).expect(200);
     const body = JSON.stringify({ lat: 48.1, lon: 11.6 });
@@ -124,7 +137,7 @@ describe('rate limits', () => {
     } finally {
       await env.redisServer.start();
       // The next tests count on the limiter, which lets everything through until the service has reconnected.
-      await eventually(async () => env.t.app.get(RedisService).isReady, { what: 'the service reconnected to Redis' });
+      await eventually(() => env.t.app.get(RedisService).isReady, { what: 'the service reconnected to Redis' });
     }
   });
 

@@ -4,7 +4,8 @@ import { CreatedDriver, newDriver } from './support/factories.js';
 import { servedRoutes } from './support/routes.js';
 import { useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
-import { admin, bearer, DRIVER_SECRET, VENDURE_SECRET } from './support/test-app.js';
+import { Webhook } from 'standardwebhooks';
+import { admin, bearer, DRIVER_SECRET, startTestApp, VENDURE_SECRET } from './support/test-app.js';
 
 const PICKUP = { lat: 52.52, lon: 13.405 };
 const SOME_ID = '00000000-0000-4000-8000-000000000001';
@@ -96,11 +97,10 @@ describe('security: OWASP API Security Top 10', () => {
       const before = await snapshot();
       for (const route of adminOnly()) {
         const path = route.path.replace(/:id/g, route.path.startsWith('/drivers') ? a.id : SOME_ID);
-        const call = (headers: Record<string, string>) =>
-          http()
-            [route.method.toLowerCase() as 'get' | 'post' | 'patch'](path)
-            .set({ 'content-type': 'application/json', ...headers })
-            .send('{}');
+        const call = (headers: Record<string, string>) => {
+          const sent = http()[route.method.toLowerCase() as 'get' | 'post' | 'patch'](path);
+          return sent.set({ 'content-type': 'application/json', ...headers }).send('{}');
+        };
         expect({ route: path, status: (await call(bearer(a.token))).status }).toEqual({ route: path, status: 403 });
         for (const secret of [DRIVER_SECRET, VENDURE_SECRET]) {
           expect({ route: path, status: (await call(signedHeaders(secret, '{}'))).status }).toEqual({ route: path, status: 401 });
@@ -142,6 +142,48 @@ describe('security: OWASP API Security Top 10', () => {
       const answer = await sendReady({ ...order, sellerOrderId: 'SEC-9' }, { id: 'msg_replayed' }).expect(409);
       expect(answer.body.code).toBe('WEBHOOK_ID_REUSED');
       expect(await snapshot()).toBe(before);
+    });
+  });
+
+  describe('API2: a signed request bound to its route by webhook-target-signature', () => {
+    /** The driver app backend's signed location update, its route signed with a stock Standard Webhooks library. */
+    function backendPing(driverId: string, signedFor: string, point: { lat: number; lon: number }) {
+      const body = JSON.stringify(point);
+      const headers = signedHeaders(DRIVER_SECRET, body);
+      const at = new Date(Number(headers['webhook-timestamp']) * 1000);
+      const target = new Webhook(DRIVER_SECRET).sign(headers['webhook-id'], at, `PATCH /drivers/${signedFor}/location`);
+      return http()
+        .patch(`/drivers/${driverId}/location`)
+        .set({ 'content-type': 'application/json', ...headers, 'webhook-target-signature': target })
+        .send(body);
+    }
+    const located = async (id: string) => (await http().get(`/drivers/${id}`).set(admin).expect(200)).body.lastLocation;
+
+    it('is accepted on the route it names', async () => {
+      await backendPing(a.id, a.id, { lat: 52.53, lon: 13.41 }).expect(200);
+      expect(await located(a.id)).toMatchObject({ lat: 52.53, lon: 13.41 });
+    });
+
+    it('sent to another driver before its first use: 401, that driver does not move', async () => {
+      const before = await located(b.id);
+      const answer = await backendPing(b.id, a.id, { lat: 48.1, lon: 11.6 }).expect(401);
+      expect(answer.body).toMatchObject({ code: 'UNAUTHENTICATED', message: expect.stringContaining('webhook-target-signature') });
+      expect(await located(b.id)).toEqual(before);
+    });
+
+    it('is required with SIGNED_TARGET=required: a request signed over its body alone gets 401', async () => {
+      const strict = await startTestApp({ DATABASE_URL: env.database.url, SIGNED_TARGET: 'required' });
+      try {
+        const body = JSON.stringify({ lat: 52.5, lon: 13.4 });
+        const answer = await request(strict.server)
+          .patch(`/drivers/${a.id}/location`)
+          .set({ 'content-type': 'application/json', ...signedHeaders(DRIVER_SECRET, body) })
+          .send(body)
+          .expect(401);
+        expect(answer.body.message).toContain('Missing webhook-target-signature');
+      } finally {
+        await strict.close();
+      }
     });
   });
 

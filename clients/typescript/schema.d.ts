@@ -1336,6 +1336,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -1658,6 +1660,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -1771,6 +1775,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -1935,6 +1941,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -2015,6 +2023,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -2095,6 +2105,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -2197,6 +2209,8 @@ export interface operations {
                 "webhook-id": string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. */
                 "webhook-timestamp": string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2299,6 +2313,8 @@ export interface operations {
                 "webhook-id": string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. */
                 "webhook-timestamp": string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path?: never;
             cookie?: never;
@@ -2627,6 +2643,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -2729,6 +2747,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -2934,6 +2954,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;
@@ -3014,6 +3036,8 @@ export interface operations {
                 "webhook-id"?: string;
                 /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
                 "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
             };
             path: {
                 id: string;

@@ -19,10 +19,16 @@ export interface RouteAccess {
 
 /** What authentication reads of a request. */
 export interface CallerRequest {
+  method: string;
+  /** The path and query; the path is what `webhook-target-signature` covers. */
+  url: string;
   headers: Record<string, string | string[] | undefined>;
   params?: unknown;
   rawBody?: Buffer;
 }
+
+/** The header that binds a signed request to its method and path (see `verifyTarget`). */
+export const TARGET_SIGNATURE_HEADER = 'webhook-target-signature';
 
 const unauthenticated = (message: string) => new DomainError('UNAUTHENTICATED', message);
 const forbidden = (message: string) => new DomainError('FORBIDDEN', message);
@@ -39,6 +45,7 @@ export class Authenticator {
   private readonly isAdminKey?: (token: string) => boolean;
   /** An admin key shaped like a driver token is tried first, as any other admin key could be without a lookup. */
   private readonly adminKeyFirst: boolean;
+  private readonly targetSignatureRequired: boolean;
 
   constructor(
     config: AppConfig,
@@ -49,6 +56,7 @@ export class Authenticator {
     if (config.driverWebhookSecret) this.driverWebhook = new StandardWebhook(config.driverWebhookSecret);
     if (config.adminApiKey) this.isAdminKey = secretMatcher(config.adminApiKey);
     this.adminKeyFirst = config.adminApiKey !== undefined && looksLikeDriverToken(config.adminApiKey);
+    this.targetSignatureRequired = config.signedTarget === 'required';
   }
 
   /** The caller, if the route accepts it: 401 without valid credentials, 403 on a route or driver not theirs, 429 past its allowance. */
@@ -85,6 +93,26 @@ export class Authenticator {
     throw unauthenticated('Invalid or revoked token');
   }
 
+  /**
+   * `webhook-target-signature`: the same Standard Webhooks signature, with the same id and timestamp,
+   * over "{METHOD} {path}" instead of the body (a stock library signs it as a payload). It binds the
+   * message to the route it was meant for, so it cannot be sent to another driver or delivery even
+   * before its first use. Checked whenever sent; required when SIGNED_TARGET=required.
+   */
+  private verifyTarget(verifier: StandardWebhook, request: CallerRequest): void {
+    const signature = request.headers[TARGET_SIGNATURE_HEADER];
+    if (signature === undefined) {
+      if (this.targetSignatureRequired) throw new SignatureError(`Missing ${TARGET_SIGNATURE_HEADER} header`);
+      return;
+    }
+    const target = `${request.method} ${request.url.split('?')[0]}`;
+    try {
+      verifier.verify({ ...request.headers, 'webhook-signature': signature }, target);
+    } catch {
+      throw new SignatureError(`${TARGET_SIGNATURE_HEADER} does not match ${target}`);
+    }
+  }
+
   private verifySignature(request: CallerRequest, callers: readonly CallerKind[]): Principal {
     // The route decides which secret applies: Vendure events or the driver app backend.
     const kind = callers.includes('vendure') ? 'vendure' : callers.includes('driver-backend') ? 'driver-backend' : null;
@@ -93,6 +121,7 @@ export class Authenticator {
     if (!verifier) throw unauthenticated('Signed requests are disabled: the signing secret is not configured');
     try {
       const { id } = verifier.verify(request.headers, request.rawBody ?? Buffer.alloc(0));
+      this.verifyTarget(verifier, request);
       return { kind, messageId: id };
     } catch (error) {
       if (error instanceof SignatureError) throw unauthenticated(`Invalid signature: ${error.message}`);

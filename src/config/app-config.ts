@@ -49,6 +49,8 @@ export class AppConfig {
   httpKeepAliveTimeoutMs!: number;
   /** How long a client has to send a whole request, headers and body (ms); then 408 and the socket is closed. */
   httpRequestTimeoutMs!: number;
+  /** Whether signed requests must carry `webhook-target-signature` (their method and path, signed). */
+  signedTarget!: 'optional' | 'required';
   /** Waits before each attempt of an outbound webhook, in seconds; the first is normally 0. */
   webhookRetryScheduleSeconds!: number[];
   /** How long a verified driver token is trusted before it is checked again (ms). */

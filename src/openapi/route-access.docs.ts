@@ -30,12 +30,14 @@ export function routesWithAccess(app: INestApplication): RouteWithAccess[] {
     for (const { metatype } of module.controllers.values()) {
       if (!metatype) continue;
       const base = String(Reflect.getMetadata(PATH_METADATA, metatype)).replace(/^\/?/, '/');
-      for (const name of Object.getOwnPropertyNames(metatype.prototype)) {
-        const handler = metatype.prototype[name];
+      const prototype = metatype.prototype as Record<string, object>;
+      for (const name of Object.getOwnPropertyNames(prototype)) {
+        const handler = prototype[name];
         const method = Reflect.getMetadata(METHOD_METADATA, handler) as RequestMethod | undefined;
         if (method === undefined) continue;
         const path = String(Reflect.getMetadata(PATH_METADATA, handler));
-        const read = <T>(key: string): T | undefined => Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, metatype);
+        const read = <T>(key: string): T | undefined =>
+          (Reflect.getMetadata(key, handler) ?? Reflect.getMetadata(key, metatype)) as T | undefined;
         const callers = read<CallerKind[] | 'public'>(ALLOWED_CALLERS);
         routes.push({
           method: RequestMethod[method],
@@ -101,6 +103,12 @@ function documentAccess(operation: OperationObject, { method, access }: RouteWit
         ...(operation.parameters ?? []),
         header('webhook-id', `The message id, the same on every retry of one message; the key of replay safety.${when}`, required),
         header('webhook-timestamp', `Unix seconds when the request was signed, within 5 minutes of the service's clock.${when}`, required),
+        header(
+          'webhook-target-signature',
+          'The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret ' +
+            '(a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required.',
+          false,
+        ),
       ];
     }
     const inputs = [

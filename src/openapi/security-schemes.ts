@@ -12,7 +12,8 @@ const signature = (caller: string, secret: string, extra: string): SecuritySchem
     '`webhook-signature`: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{raw body}")>`, ' +
     `keyed with the base64-decoded part of \`${secret}\` after \`whsec_\`; several space-separated signatures are allowed ` +
     '(for a key rotation) and compared in constant time. A webhook-id seen in the last 10 minutes with the same body ' +
-    'gets the same answer again; with a different body, 409 WEBHOOK_ID_REUSED. ' +
+    'gets the same answer again; with a different body, or on another route (method and path) than it was first sent to, ' +
+    '409 WEBHOOK_ID_REUSED. The optional `webhook-target-signature` header binds a message to its route from the start. ' +
     `While \`${secret}\` is unset, signed requests answer 401. ${extra}`,
 });
 

@@ -42,10 +42,13 @@ export class SignedRequestReplayService {
    * thrown as a StoredErrorResponse) without running anything. Every other
    * request runs as it is. A client error is stored as the answer; a
    * server-side failure or a rate limit is not, so that the retry runs again.
+   * A message belongs to the route it was first seen on (method and path):
+   * the same webhook-id on another route is refused, 409 WEBHOOK_ID_REUSED,
+   * released or not, so a signed message cannot be re-aimed.
    */
   async once<T>(
     principal: Principal | undefined,
-    request: { method: string; rawBody?: Buffer },
+    request: { method: string; url: string; rawBody?: Buffer },
     successStatus: number,
     handle: () => Promise<T>,
   ): Promise<T> {
@@ -58,7 +61,8 @@ export class SignedRequestReplayService {
       return handle();
     }
     const { kind: source, messageId } = principal;
-    const decision = await this.begin(source, messageId, request.rawBody ?? Buffer.alloc(0));
+    const target = `${request.method} ${request.url.split('?')[0]}`.slice(0, 300);
+    const decision = await this.begin(source, messageId, request.rawBody ?? Buffer.alloc(0), target);
     if (decision.kind === 'replay') {
       if (decision.statusCode >= 400) throw new StoredErrorResponse(decision.response);
       return decision.response as T;
@@ -70,30 +74,34 @@ export class SignedRequestReplayService {
     } catch (error) {
       // Storing the answer failing is a server-side failure too: the id is released, and a retry runs again.
       const { body } = toErrorResponse(error);
-      if (body.statusCode < 500 && body.statusCode !== HttpStatus.TOO_MANY_REQUESTS) {
+      if (body.statusCode < 500 && body.statusCode !== (HttpStatus.TOO_MANY_REQUESTS as number)) {
         await this.complete(source, messageId, body.statusCode, body);
       } else await this.release(source, messageId).catch(() => undefined);
       throw error;
     }
   }
 
-  async begin(source: string, webhookId: string, body: Buffer): Promise<ReplayDecision> {
+  async begin(source: string, webhookId: string, body: Buffer, target: string): Promise<ReplayDecision> {
     const bodySha256 = createHash('sha256').update(body).digest('hex');
-    if (await this.sightings.add({ source, webhookId, bodySha256 })) return { kind: 'first' };
+    if (await this.sightings.add({ source, webhookId, bodySha256, target })) return { kind: 'first' };
 
     // Seen before: wait briefly if the first request is still being processed.
     const deadline = Date.now() + IN_PROGRESS_WAIT_MS;
     for (;;) {
       const receipt = await this.receipts.find(source, webhookId);
       if (!receipt) {
-        // The first attempt failed and released the id: this one may proceed.
-        if (await this.sightings.add({ source, webhookId, bodySha256 })) return { kind: 'first' };
+        // Deleted meanwhile (past the replay window): this one is a first sighting again.
+        if (await this.sightings.add({ source, webhookId, bodySha256, target })) return { kind: 'first' };
         continue;
+      }
+      if (receipt.target !== null && receipt.target !== target) {
+        throw new DomainError('WEBHOOK_ID_REUSED', 'This webhook-id was already used on another route');
       }
       if (receipt.bodySha256 !== bodySha256) {
         throw new DomainError('WEBHOOK_ID_REUSED', 'This webhook-id was already used with a different body');
       }
       if (receipt.statusCode !== null) return { kind: 'replay', statusCode: receipt.statusCode, response: receipt.response };
+      if (receipt.released && (await this.receipts.retake(source, webhookId))) return { kind: 'first' };
       if (await this.receipts.takeOverAbandoned(source, webhookId, ABANDONED_AFTER_SECONDS)) return { kind: 'first' };
       if (Date.now() > deadline) {
         throw new DomainError('WEBHOOK_IN_PROGRESS', 'A request with this webhook-id is still being processed; retry later');
@@ -107,7 +115,7 @@ export class SignedRequestReplayService {
     return this.answers.add({ source, webhookId, statusCode, response });
   }
 
-  /** Forgets a request that failed on our side (5xx), so that its retry is processed afresh. */
+  /** Lets the retry of a request that failed on our side (5xx) or was rate-limited run afresh, on the same route only. */
   release(source: string, webhookId: string): Promise<void> {
     return this.receipts.release(source, webhookId);
   }

@@ -1,17 +1,23 @@
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
+import type { ChangedRows } from '../database/query-results.js';
 
 export interface Receipt {
   bodySha256: string;
+  /** The route the request was first seen on, `METHOD /path`; null on receipts older than targets. */
+  target: string | null;
   statusCode: number | null;
   response: unknown;
+  /** Its first attempt failed on our side (5xx) or was rate-limited: a retry on the same route runs again. */
+  released: boolean;
 }
 
 export interface ReceiptSighting {
   source: string;
   webhookId: string;
   bodySha256: string;
+  target: string;
 }
 
 export interface ReceiptAnswer {
@@ -66,12 +72,18 @@ export class WebhookReceiptsRepository {
    */
   async claim(sightings: ReceiptSighting[]): Promise<boolean[]> {
     const rows: { source: string; webhook_id: string }[] = await this.dataSource.query(
-      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256)
-       SELECT s.source, s.webhook_id, s.body_sha256
-       FROM ${ASYNC_COMMIT}, unnest($1::varchar[], $2::varchar[], $3::char(64)[]) WITH ORDINALITY AS s (source, webhook_id, body_sha256, n)
+      `INSERT INTO webhook_receipts (source, webhook_id, body_sha256, target)
+       SELECT s.source, s.webhook_id, s.body_sha256, s.target
+       FROM ${ASYNC_COMMIT},
+         unnest($1::varchar[], $2::varchar[], $3::char(64)[], $4::varchar[]) WITH ORDINALITY AS s (source, webhook_id, body_sha256, target, n)
        ORDER BY s.source, s.webhook_id, s.n
        ON CONFLICT DO NOTHING RETURNING source, webhook_id`,
-      [sightings.map((s) => s.source), sightings.map((s) => s.webhookId), sightings.map((s) => s.bodySha256)],
+      [
+        sightings.map((s) => s.source),
+        sightings.map((s) => s.webhookId),
+        sightings.map((s) => s.bodySha256),
+        sightings.map((s) => s.target),
+      ],
     );
     const inserted = new Set(rows.map((row) => `${row.source}\n${row.webhook_id}`));
     // Of copies of one id in the list, the first is the one inserted.
@@ -79,12 +91,12 @@ export class WebhookReceiptsRepository {
   }
 
   async find(source: string, webhookId: string): Promise<Receipt | null> {
-    const [row] = await this.dataSource.query(
-      `SELECT body_sha256 AS "bodySha256", status_code AS "statusCode", response
+    const rows: Receipt[] = await this.dataSource.query(
+      `SELECT body_sha256 AS "bodySha256", target, status_code AS "statusCode", response, released
        FROM webhook_receipts WHERE source = $1 AND webhook_id = $2`,
       [source, webhookId],
     );
-    return row ?? null;
+    return rows[0] ?? null;
   }
 
   /** Stores the answers of first requests, several in one statement. */
@@ -104,7 +116,7 @@ export class WebhookReceiptsRepository {
 
   /** Takes over a first attempt that never answered (its process died, or it could not release). */
   async takeOverAbandoned(source: string, webhookId: string, olderThanSeconds: number): Promise<boolean> {
-    const [rows] = await this.dataSource.query(
+    const [rows]: ChangedRows = await this.dataSource.query(
       `UPDATE webhook_receipts SET created_at = now()
        WHERE source = $1 AND webhook_id = $2 AND status_code IS NULL AND created_at < now() - make_interval(secs => $3)
        RETURNING webhook_id`,
@@ -113,10 +125,25 @@ export class WebhookReceiptsRepository {
     return rows.length === 1;
   }
 
+  /**
+   * Lets a retry run again after a failure on our side or a rate limit. The receipt is kept, with its
+   * body and route, so the same message can be retried there and nowhere else.
+   */
   async release(source: string, webhookId: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM webhook_receipts USING ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2`, [
-      source,
-      webhookId,
-    ]);
+    await this.dataSource.query(
+      `UPDATE webhook_receipts SET released = true FROM ${ASYNC_COMMIT} WHERE source = $1 AND webhook_id = $2 AND status_code IS NULL`,
+      [source, webhookId],
+    );
+  }
+
+  /** Takes a released receipt for its retry: true for one caller only. */
+  async retake(source: string, webhookId: string): Promise<boolean> {
+    const [rows]: ChangedRows = await this.dataSource.query(
+      `UPDATE webhook_receipts SET released = false, created_at = now()
+       WHERE source = $1 AND webhook_id = $2 AND released AND status_code IS NULL
+       RETURNING webhook_id`,
+      [source, webhookId],
+    );
+    return rows.length === 1;
   }
 }
