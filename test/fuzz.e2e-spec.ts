@@ -12,7 +12,7 @@ import { CONFIG_VARIABLES } from '../src/config/load-config.js';
 import { DeliveryKey, DriverKey, Fixtures, Level, NEXT, Outcome, queries, reasonPhrase, refuse, schemas } from './support/fuzz-contract.js';
 import { inject, InjectResponse } from './support/fuzz-inject.js';
 import { Case, caseArb, describeCase, materialize, RouteSpec, Secrets, Sent, sha256 } from './support/fuzz-requests.js';
-import { rawRequest, RawResponse } from './support/fuzz-socket.js';
+import { drippedRequest, rawRequest, RawResponse } from './support/fuzz-socket.js';
 import { EXCLUDED, parseAsServer } from './support/fuzz-values.js';
 import { applicationTables, receiptsOf, snapshotDatabase, snapshotRedis } from './support/fuzz-state.js';
 import { useServiceEnvironment } from './support/service-environment.js';
@@ -43,6 +43,7 @@ const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31)
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const BATCH = 32;
 const REQUEST_TIMEOUT_MS = 10_000;
+const SLOW_CLIENT_TIMEOUT_MS = 2_000;
 const MIN_TOTAL = 10_000;
 const BERLIN = { lat: 52.52, lon: 13.405 };
 
@@ -51,6 +52,8 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     // No heartbeat expires during the run, so the background sweeper has nothing to change.
     DRIVER_HEARTBEAT_TTL_SECONDS: '86400',
     METRICS_TOKEN,
+    // Slow clients are cut after 2 s, so the slow-body cases below take that long.
+    HTTP_REQUEST_TIMEOUT_MS: String(SLOW_CLIENT_TIMEOUT_MS),
     ...RATE_LIMITS_OFF,
   });
   const secrets: Secrets = { adminKey: ADMIN_KEY, vendureSecret: VENDURE_SECRET, driverSecret: DRIVER_SECRET, metricsToken: METRICS_TOKEN };
@@ -860,6 +863,34 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
             { ...response, headers: { 'x-request-id': 'n/a', ...response.headers } },
           );
           if (problem) failures.push(`${name}: ${problem}`);
+        }
+        // Slow clients, all at once: a body or headers dripped a byte every 100 ms are cut with 408, whoever sends them.
+        const dripped: Array<[string, string, string]> = [
+          [
+            'a body dripped by an operator',
+            `POST /drivers HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/json\r\nContent-Length: 200\r\n\r\n`,
+            `{"name":"${'s'.repeat(180)}"}`,
+          ],
+          [
+            'a signed event dripped',
+            `POST /events/seller-order-ready HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nwebhook-id: msg_slow\r\nwebhook-timestamp: ${now}\r\nwebhook-signature: v1,AAAA\r\nContent-Length: 100\r\n\r\n`,
+            `{"sellerOrderId":"${'o'.repeat(80)}"}`,
+          ],
+          ['headers dripped', 'GET /drivers HTTP/1.1\r\n', `Host: x\r\n${auth}X-Slow: ${'h'.repeat(100)}\r\n\r\n`],
+        ];
+        const slow = await Promise.all(
+          dripped.map(([name, head, rest]) =>
+            drippedRequest(port, head, rest, 100, SLOW_CLIENT_TIMEOUT_MS + 5_000).then(
+              (response) => [name, response] as const,
+              (error: Error) => [name, error] as const,
+            ),
+          ),
+        );
+        for (const [name, response] of slow) {
+          counts['(raw socket)'] = (counts['(raw socket)'] ?? 0) + 1;
+          if (response instanceof Error) failures.push(`${name}: ${response.message}`);
+          else if (response.statusCode !== 408 || JSON.parse(response.body).code !== 'REQUEST_TIMEOUT')
+            failures.push(`${name}: answered ${response.statusCode} ${response.body}, not 408 REQUEST_TIMEOUT`);
         }
         const after = await snapshot();
         for (const diff of stateDiff(before, after)) failures.push(`state changed: ${diff}`);

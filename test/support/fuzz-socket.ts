@@ -42,6 +42,32 @@ export function rawRequest(port: number, request: Buffer | string, timeoutMs: nu
   });
 }
 
+/**
+ * Sends `head` at once, then `rest` one byte every `everyMs`, as a client on a
+ * hostile or broken link does, and reads the answer until the server closes the
+ * connection. Rejects when it is not closed with a complete answer within `timeoutMs`.
+ */
+export function drippedRequest(port: number, head: string, rest: string, everyMs: number, timeoutMs: number): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    let sent = 0;
+    const drip = setInterval(() => sent < rest.length && socket.writable && socket.write(rest[sent++]), everyMs);
+    const timer = setTimeout(() => socket.destroy(new Error(`not closed with an answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', (chunk) => chunks.push(chunk));
+    // The server closes a socket it cut while bytes are still arriving: the reset that may follow is expected.
+    socket.on('error', (error) => error.message.startsWith('not closed') && reject(error));
+    socket.on('close', () => {
+      clearInterval(drip);
+      clearTimeout(timer);
+      const parsed = parse(Buffer.concat(chunks));
+      if (parsed) resolve(parsed);
+      else reject(new Error(`closed without a complete answer after ${sent} of ${rest.length} dripped bytes`));
+    });
+    socket.write(head);
+  });
+}
+
 /** A complete HTTP/1.1 response in `data`, or undefined when more bytes are needed. */
 function parse(data: Buffer): RawResponse | undefined {
   const headEnd = data.indexOf('\r\n\r\n');
