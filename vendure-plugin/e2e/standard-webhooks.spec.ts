@@ -33,6 +33,14 @@ describe('verifySignature', () => {
         for (const [what, attempt] of cases) assert.throws(attempt, WebhookVerificationError, what);
     });
 
+    it('signs the target as the reference signs a payload, with the same id and timestamp; only when asked', () => {
+        const at = new Date();
+        const headers = signedHeaders(SECRET, 'msg_t', BODY, at, 'POST /events/seller-order-ready');
+        assert.equal(headers['webhook-target-signature'], new Webhook(SECRET).sign('msg_t', at, 'POST /events/seller-order-ready'));
+        assert.equal(headers['webhook-signature'], new Webhook(SECRET).sign('msg_t', at, BODY));
+        assert.equal('webhook-target-signature' in signedHeaders(SECRET, 'msg_u', BODY, at), false);
+    });
+
     it('accepts a list of signatures with one good entry, as during a secret rotation; skips other versions', () => {
         const good = reference(SECRET, 'msg_3', new Date());
         const list = `v2,c29tZXRoaW5n ${reference(OTHER, 'msg_3', new Date())['webhook-signature']} ${good['webhook-signature']}`;

@@ -67,6 +67,8 @@ export class DriverService {
                 REDIS_URL,
                 REDIS_KEY_PREFIX: `${this.database}:`,
                 VENDURE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+                // The plugin binds every event to its route: the service may require it.
+                SIGNED_TARGET: 'required',
                 VENDURE_WEBHOOK_URL: this.webhookUrl,
                 ADMIN_API_KEY,
                 WEBHOOK_RETRY_SCHEDULE_SECONDS: '0,0.2,0.5,1,1,1,1,1',

@@ -161,7 +161,9 @@ function parse(text: string): Record<string, unknown> | undefined {
 function sendSignedEvent<T>(options: DriverServiceOptions, path: string, payload: object): Promise<T> {
     const webhookId = `msg_${randomUUID()}`;
     const body = JSON.stringify(payload); // signed and sent as this exact string
-    return call<T>(options, { method: 'POST', path, body, headers: () => signedHeaders(options.secret, webhookId, body) });
+    // The path as the service sees it: the plugin's events go to the service's own /events/* routes.
+    const target = `POST ${path}`;
+    return call<T>(options, { method: 'POST', path, body, headers: () => signedHeaders(options.secret, webhookId, body, new Date(), target) });
 }
 
 function adminCall<T>(options: DriverServiceOptions, method: 'GET' | 'POST', path: string, payload?: object): Promise<T> {

@@ -26,13 +26,20 @@ function digest(key: Buffer, id: string, timestamp: number, body: string | Buffe
     return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest();
 }
 
-/** The three headers of a signed request. Sign the exact string you send as the body. */
-export function signedHeaders(secret: string, id: string, body: string, now = new Date()): Record<string, string> {
+/**
+ * The headers of a signed request. Sign the exact string you send as the body. With `target`
+ * ("POST /events/seller-order-ready", the method and the path the service sees), also
+ * `webhook-target-signature`, the same signature over the target, which binds the message to
+ * that route (the service requires it when SIGNED_TARGET=required).
+ */
+export function signedHeaders(secret: string, id: string, body: string, now = new Date(), target?: string): Record<string, string> {
     const timestamp = Math.floor(now.getTime() / 1000);
+    const key = secretKey(secret);
     return {
         'webhook-id': id,
         'webhook-timestamp': String(timestamp),
-        'webhook-signature': `v1,${digest(secretKey(secret), id, timestamp, body).toString('base64')}`,
+        'webhook-signature': `v1,${digest(key, id, timestamp, body).toString('base64')}`,
+        ...(target !== undefined && { 'webhook-target-signature': `v1,${digest(key, id, timestamp, target).toString('base64')}` }),
     };
 }
 
