@@ -63,7 +63,7 @@ export class RedisService implements OnApplicationShutdown {
    * number of its keys as its first argument.
    */
   withScripts<C>(scripts: { [K in keyof C]: { lua: string; numberOfKeys?: number } }): () => Redis & C {
-    for (const [name, script] of Object.entries(scripts) as Array<[string, { lua: string; numberOfKeys?: number }]>) {
+    for (const [name, script] of Object.entries<{ lua: string; numberOfKeys?: number }>(scripts)) {
       this.client?.defineCommand(name, script);
       // Not auto-pipelined: a script call that times out inside an auto-pipeline leaves ioredis with fewer results
       // than callbacks, and it throws outside any caller (redis/ioredis#1931), taking the process down. Callers
