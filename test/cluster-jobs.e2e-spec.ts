@@ -52,7 +52,8 @@ const total = (all: Array<Record<string, number>>, key: string) => all.reduce((s
 describe('background work across two service processes (as under PM2)', () => {
   const cluster = useServiceCluster('cluster_jobs', {
     processes: 2,
-    env: { ADMIN_API_KEY: ADMIN_KEY, RECONCILE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'debug' },
+    // Heartbeats that outlive the file: on a slow machine the seeded fleet would otherwise expire (60 s) and be swept from the index.
+    env: { ADMIN_API_KEY: ADMIN_KEY, RECONCILE_INTERVAL_SECONDS: '1', LOG_LEVEL: 'debug', DRIVER_HEARTBEAT_TTL_SECONDS: '86400' },
     seed: async (sql) => {
       await insertDrivers(sql, scatter(FLEET, { lat: 52.52, lon: 13.405 }, 30), { status: 'AVAILABLE' });
     },

@@ -126,6 +126,7 @@ describe('location updates: one route for every caller', () => {
       ['path', 'id', true],
       ['header', 'webhook-id', false],
       ['header', 'webhook-timestamp', false],
+      ['header', 'webhook-target-signature', false],
     ]);
     expect(operation.responses[200].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/LocationAcceptedDto' });
     expect(Object.keys(operation.responses).sort()).toEqual(['200', '400', '401', '403', '404', '409', '413', '415', '429', '503']);

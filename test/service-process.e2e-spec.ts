@@ -69,18 +69,19 @@ describe('the service process', () => {
     expect(service.stderr + service.stdout).not.toContain('too-short-secret-value');
   });
 
-  it('on SIGTERM (even twice) finishes the requests in flight, refuses new ones, and exits 0', async () => {
-    const database = await createTestDatabase('shutdown');
+  /** The built service on a database of its own, ready; both go at the end of the file. */
+  async function readyService(label: string, env: Record<string, string> = {}) {
+    const database = await createTestDatabase(label);
     cleanups.push(() => database.drop());
     const port = await freePort();
-    const service = new ServiceProcess({
-      PORT: String(port),
-      DATABASE_URL: database.url,
-      ADMIN_API_KEY: ADMIN_KEY,
-    });
+    const service = new ServiceProcess({ PORT: String(port), DATABASE_URL: database.url, ADMIN_API_KEY: ADMIN_KEY, ...env });
     cleanups.push(() => service.stop());
     await service.ready();
-    const base = `http://127.0.0.1:${port}`;
+    return { database, service, base: `http://127.0.0.1:${port}` };
+  }
+
+  it('on SIGTERM (even twice) finishes the requests in flight, refuses new ones, and exits 0', async () => {
+    const { database, service, base } = await readyService('shutdown');
 
     // Hold the drivers table so that five creations are in flight inside the service.
     const blocker = new pg.Client({ connectionString: database.url });
@@ -120,19 +121,9 @@ describe('the service process', () => {
     const { rows } = await blocker.query(`SELECT count(*)::int AS n FROM drivers WHERE name = 'In flight'`);
     expect(rows[0].n).toBe(5);
   });
+
   it('on SIGTERM with a grace period: not ready but live while still serving; 20 requests just sent all get an answer; exit 0', async () => {
-    const database = await createTestDatabase('grace');
-    cleanups.push(() => database.drop());
-    const port = await freePort();
-    const service = new ServiceProcess({
-      PORT: String(port),
-      DATABASE_URL: database.url,
-      ADMIN_API_KEY: ADMIN_KEY,
-      SHUTDOWN_GRACE_SECONDS: '6',
-    });
-    cleanups.push(() => service.stop());
-    await service.ready();
-    const base = `http://127.0.0.1:${port}`;
+    const { service, base } = await readyService('grace', { SHUTDOWN_GRACE_SECONDS: '6' });
     const created = await fetch(`${base}/drivers`, {
       method: 'POST',
       headers: json,

@@ -425,16 +425,8 @@ export function unknownKey(schema: Schema): fc.Arbitrary<string> {
   return fc
     .oneof(
       fc.constantFrom(
-        'constructor',
-        'hasOwnProperty',
-        'toString',
-        'valueOf',
-        'isPrototypeOf',
-        'propertyIsEnumerable',
-        'toLocaleString',
-        '__defineGetter__',
-        '__lookupSetter__',
-        'prototype',
+        // Not __proto__: as a computed key it would set the test object's prototype instead of a field.
+        ...PROTOTYPE_NAMES.filter((name) => name !== '__proto__'),
         'id',
         'token',
         'tokenHash',
