@@ -128,13 +128,16 @@ export async function openBench(settings) {
         await pool.end();
       }
     },
-    /** Starts another service instance on the same database (closed with the bench). @param {{ name: string, redis: boolean }} options */
-    async startService({ name, redis: withRedis }) {
+    /**
+     * Starts another service instance on the same database (closed with the bench), on the bench's Redis or `redisUrl`.
+     * @param {{ name: string, redis: boolean, redisUrl?: string }} options
+     */
+    async startService({ name, redis: withRedis, redisUrl }) {
       const instance = await startService({
         name,
         port: settings.port + 1 + processes.length,
         databaseUrl,
-        ...(withRedis ? { redisUrl: settings.redisUrl } : {}),
+        ...(withRedis ? { redisUrl: redisUrl ?? settings.redisUrl } : {}),
         secrets,
         workDir: settings.workDir,
         profile: settings.profile,

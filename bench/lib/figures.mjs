@@ -11,6 +11,7 @@ import { compare, describe, plainRow, ratioRow } from './compare.mjs';
 import { doubleAssignments, insertFleet } from './database.mjs';
 import { dispatchFigures } from './dispatch-figures.mjs';
 import { closedLoop, runLoad } from './load-runner.mjs';
+import { redisHungFigure } from './redis-hung.mjs';
 import { slowClientsFigure } from './slow-clients.mjs';
 import { log } from './report.mjs';
 import { fixed, percentile } from './stats.mjs';
@@ -283,4 +284,5 @@ export const FIGURES = {
   assignment: assignmentFigures,
   dispatch: dispatchFigures,
   slowClients: slowClientsFigure,
+  redisHung: redisHungFigure,
 };

@@ -47,6 +47,8 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
   private stopped = false;
   private lastStartedAt = 0;
   private requested?: NodeJS.Timeout;
+  /** The lease of a run that failed without giving it back (Redis stopped answering): given back on its return. */
+  private abandonedLease?: string;
 
   constructor(
     private readonly config: AppConfig,
@@ -62,10 +64,19 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
 
   onApplicationBootstrap(): void {
     if (!this.redis.client) return;
+    // A Redis that came back (restarted, restored from an old snapshot, or silent while PostgreSQL moved on) is not
+    // trusted until reconciled: no search may use it before drivers:synced is gone. A lease left by a run that
+    // Redis stopped answering is given back, so that the run on return is not skipped for it.
+    this.redis.onReset(async () => {
+      await this.store.clearSynced();
+      if (this.abandonedLease) await this.store.endSync(this.abandonedLease);
+      this.abandonedLease = undefined;
+    });
+    // A run skipped for another process's lease, or cut short, is asked for again: the other may not have seen our writes.
     this.redis.onReady(() => {
-      // A Redis that came back (perhaps restored from an old snapshot) is not trusted until reconciled.
-      void this.store.clearSynced().catch(() => undefined);
-      void this.reconcile();
+      void this.reconcile().then((report) => {
+        if (!report) this.requestReconcile();
+      });
     });
     if (this.redis.isReady) void this.reconcile();
     this.reconcileTimer = setInterval(() => void this.reconcileIfDue(), this.config.reconcileIntervalSeconds * 1000);
@@ -147,6 +158,8 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
     const started = Date.now();
     this.lastStartedAt = started;
     const token = randomUUID();
+    // A lapse during the run (Redis lost or silent) may have kept writes from Redis that the run had already passed.
+    const lapses = this.redis.lapseCount;
     try {
       if (!(await this.store.beginSync(token, LEASE_MS))) {
         this.logger.debug('Reconciliation skipped: another process is reconciling');
@@ -172,9 +185,11 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
       }
       const pruned = await this.store.pruneGeo(this.cutoff());
       this.metrics.backgroundRun('reconcile', 'ran');
-      if (failed > 0 || !(await this.store.markSynced(token, new Date()))) {
+      if (failed > 0 || this.redis.lapseCount !== lapses || !(await this.store.markSynced(token, new Date()))) {
         await this.store.endSync(token);
-        this.logger.warn(`Reconciliation incomplete (${failed} drivers failed, or Redis was reset meanwhile); searches stay on PostgreSQL`);
+        this.logger.warn(
+          `Reconciliation incomplete (${failed} drivers failed, or Redis was reset or lost meanwhile); searches stay on PostgreSQL`,
+        );
         return null;
       }
       const message = `Reconciled ${drivers} drivers with Redis in ${Date.now() - started} ms (${pruned} stale GEO members removed)`;
@@ -186,7 +201,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
       return { drivers, pruned };
     } catch (error) {
       this.logger.warn(`Reconciliation failed, will retry: ${(error as Error).message}`);
-      await this.store.endSync(token).catch(() => undefined);
+      await this.store.endSync(token).catch(() => (this.abandonedLease = token));
       return null;
     }
   }

@@ -6,6 +6,7 @@ import { RedisService } from '../redis/redis.service.js';
  * Redis as a terminus indicator. Redis is a speed layer: every path falls
  * back to PostgreSQL without it, so when it is down (or not configured) the
  * indicator says `degraded`, which terminus reports without failing the check.
+ * `circuit open`: connected, but it stopped answering (redis-breaker.ts).
  */
 @Injectable()
 export class RedisHealthIndicator {
@@ -17,6 +18,7 @@ export class RedisHealthIndicator {
   async check(key: string, timeoutMs: number): Promise<HealthIndicatorResult> {
     const indicator = this.indicators.check(key);
     if (await this.redis.ping(timeoutMs)) return indicator.up();
-    return indicator.degraded({ message: this.redis.client ? 'unreachable' : 'not configured' });
+    const message = !this.redis.client ? 'not configured' : this.redis.circuitOpen ? 'circuit open' : 'unreachable';
+    return indicator.degraded({ message });
   }
 }

@@ -1,8 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { RedisService } from '../redis/redis.service.js';
 
-/** Prometheus metrics of this process: HTTP traffic by route and status, plus Node defaults. */
+/** Prometheus metrics of this process: HTTP traffic by route and status, the Redis breaker, plus Node defaults. */
 @Injectable()
 export class MetricsService {
   readonly registry = new Registry();
@@ -65,7 +66,7 @@ export class MetricsService {
   private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
   private webhooksEnabled = false;
 
-  constructor() {
+  constructor(redis: RedisService) {
     collectDefaultMetrics({ register: this.registry });
     // Outbox gauges are read from PostgreSQL at scrape time; a database that cannot answer leaves them empty.
     const fromStats = (name: string, help: string, key: 'pending' | 'failed' | 'oldestPendingSeconds') => {
@@ -96,6 +97,24 @@ export class MetricsService {
         drivers.set({ state: 'choosable' }, counts.choosable);
       },
     });
+    if (redis.client) {
+      const open: Gauge = new Gauge({
+        name: 'redis_circuit_open',
+        help: '1 while Redis is connected but not answering: every path uses PostgreSQL until a probe is answered',
+        registers: [this.registry],
+        collect: () => open.set(redis.circuitOpen ? 1 : 0),
+      });
+      const openings: Counter = new Counter({
+        name: 'redis_circuit_openings_total',
+        help: 'Times Redis stopped answering and the breaker opened, in this process',
+        registers: [this.registry],
+        // The breaker counts; the counter reports its count at scrape time.
+        collect: () => {
+          openings.reset();
+          openings.inc(redis.circuitOpenings);
+        },
+      });
+    }
     const enabled: Gauge = new Gauge({
       name: 'webhook_relay_enabled',
       help: '1 when VENDURE_WEBHOOK_URL and VENDURE_WEBHOOK_SECRET are set; 0 means messages stay pending',

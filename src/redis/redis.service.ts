@@ -1,19 +1,43 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Redis, RedisOptions } from 'ioredis';
+import { Command, Redis, RedisOptions } from 'ioredis';
 import { AppConfig } from '../config/app-config.js';
+import { REDIS_PROBE_EVERY_MS, REDIS_SILENCE_MS, RedisBreaker } from './redis-breaker.js';
+
+/** The ioredis client, showing the breaker every command it sends once connected. */
+class WatchedRedis extends Redis {
+  onSend?: (command: Command) => void;
+
+  override sendCommand(command: Command, stream?: Parameters<Redis['sendCommand']>[1]): unknown {
+    if (this.status === 'ready') this.onSend?.(command);
+    return super.sendCommand(command, stream);
+  }
+}
 
 /**
  * The optional Redis connection. Redis is a speed layer: when it is not
  * configured `client` is null, and when it is unreachable commands fail at
  * once (no offline queue) so callers fall back to PostgreSQL instead of waiting.
- * ioredis reconnects on its own; `onReady` listeners run after every (re)connect.
+ * When it is connected but silent, the breaker (redis-breaker.ts) opens: callers
+ * see it as not connected, and the commands in flight are given up.
+ * ioredis reconnects on its own, and a probe tells when a silent Redis answers
+ * again; either way Redis may have missed writes, so the `onReset` steps run
+ * before callers may use it again, then the `onReady` listeners.
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
   readonly client: Redis | null;
   private readonly readyListeners: Array<() => void> = [];
+  private readonly resets: Array<() => Promise<unknown>> = [];
+  private readonly breaker = new RedisBreaker<Command>();
   private lastErrorLoggedAt = 0;
+  /** Redis answered since the last (re)connection or silence, and the resets ran: callers may use it. */
+  private trusted = false;
+  private comingBack = false;
+  private probing = false;
+  private silenceTimer?: NodeJS.Timeout;
+  private readonly watchTimer?: NodeJS.Timeout;
+  private lapses = 0;
 
   constructor(config: AppConfig) {
     if (config.redis.kind === 'disabled') {
@@ -36,23 +60,53 @@ export class RedisService implements OnApplicationShutdown {
       autoPipeliningIgnoredCommands: [],
     };
     const { url, host, port, password } = config.redis;
-    this.client = url ? new Redis(url, options) : new Redis({ ...options, host, port, password });
-    this.client.on('ready', () => {
-      this.logger.log('Redis connected');
-      for (const listener of this.readyListeners) listener();
+    const client = url ? new WatchedRedis(url, options) : new WatchedRedis({ ...options, host, port, password });
+    this.client = client;
+    client.onSend = (command) => this.watch(command);
+    client.on('ready', () => void this.comeBack('Redis connected'));
+    client.on('close', () => {
+      this.trusted = false;
+      this.lapses += 1;
+      this.breaker.forget();
     });
-    this.client.on('error', (error: Error) => {
+    client.on('error', (error: Error) => {
       // A down Redis raises an error per reconnect attempt; one line every 30 s is enough.
       if (Date.now() - this.lastErrorLoggedAt > 30_000) {
         this.lastErrorLoggedAt = Date.now();
         this.logger.warn(`Redis unavailable: ${error.message}`);
       }
     });
-    this.client.connect().catch(() => undefined);
+    client.connect().catch(() => undefined);
+    // Also a PING while idle, so that a silent Redis is found before a request needs it.
+    this.watchTimer = setInterval(() => this.tick(), REDIS_PROBE_EVERY_MS);
+    this.watchTimer.unref();
   }
 
+  /** Connected, answering and reset since it came back: callers may use Redis. */
   get isReady(): boolean {
-    return this.client?.status === 'ready';
+    return this.connected && this.trusted;
+  }
+
+  /** Connected but not answering: every path uses PostgreSQL until a probe is answered. */
+  get circuitOpen(): boolean {
+    return this.breaker.isOpen;
+  }
+
+  /** How often the breaker has opened since start. */
+  get circuitOpenings(): number {
+    return this.breaker.openings;
+  }
+
+  /**
+   * Counts the times Redis may have missed writes (a lost connection, a
+   * silence): work that began under another count must not vouch for Redis.
+   */
+  get lapseCount(): number {
+    return this.lapses;
+  }
+
+  private get connected(): boolean {
+    return this.client?.status === 'ready' && !this.breaker.isOpen;
   }
 
   /**
@@ -71,14 +125,24 @@ export class RedisService implements OnApplicationShutdown {
       this.client?.options.autoPipeliningIgnoredCommands?.push(name);
     }
     return () => {
-      if (!this.client || !this.isReady) throw new Error('Redis is not connected');
+      if (!this.client || !this.connected)
+        throw new Error(this.breaker.isOpen ? 'Redis is not answering (circuit open)' : 'Redis is not connected');
       return this.client as Redis & C;
     };
   }
 
-  /** Runs `listener` after each successful (re)connection. */
+  /** Runs `listener` each time Redis can be used again: after a (re)connection, or once a silent Redis answers. */
   onReady(listener: () => void): void {
     this.readyListeners.push(listener);
+  }
+
+  /**
+   * Runs `reset` each time Redis answers again, before any caller may use it
+   * (for what Redis must not be trusted with until it is reconciled). A reset
+   * that fails is tried again, with the others, a second later.
+   */
+  onReset(reset: () => Promise<unknown>): void {
+    this.resets.push(reset);
   }
 
   /** PING with a hard deadline, so a hung Redis cannot hang the caller. */
@@ -97,7 +161,103 @@ export class RedisService implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     if (!this.client) return;
+    clearInterval(this.watchTimer);
+    clearTimeout(this.silenceTimer);
     this.client.removeAllListeners('ready');
+    // A silent Redis would hold QUIT for the command timeout.
+    if (this.breaker.isOpen) return this.client.disconnect();
     await this.client.quit().catch(() => this.client?.disconnect());
+  }
+
+  /** Shows the breaker a command going out and what comes back; checks for silence while something is owed. */
+  private watch(command: Command): void {
+    this.breaker.sent(command);
+    command.promise.then(
+      () => this.breaker.answered(command),
+      (error: Error) => {
+        if (error.name === 'ReplyError') return this.breaker.answered(command);
+        this.breaker.dropped(command);
+        if (error.message === 'Command timed out') this.trip('a command timed out');
+      },
+    );
+    this.armSilenceCheck();
+  }
+
+  private armSilenceCheck(): void {
+    const left = this.breaker.silentIn();
+    if (left === null || this.silenceTimer) return;
+    this.silenceTimer = setTimeout(
+      () => {
+        this.silenceTimer = undefined;
+        if ((this.breaker.silentIn() ?? 1) > 0) return this.armSilenceCheck();
+        // A busy event loop runs timers before it reads sockets: an answer already received counts first.
+        setImmediate(() => {
+          this.open(this.breaker.check(), `silent for ${REDIS_SILENCE_MS} ms`);
+          this.armSilenceCheck();
+        });
+      },
+      Math.max(left, 1),
+    );
+    this.silenceTimer.unref();
+  }
+
+  private trip(reason: string): void {
+    this.open(this.breaker.trip(), reason);
+  }
+
+  /** The breaker just opened (`owed` is null when it was open already): the commands in flight are given up. */
+  private open(owed: Command[] | null, reason: string): void {
+    if (!owed) return;
+    this.trusted = false;
+    this.lapses += 1;
+    this.logger.warn(`Redis stopped answering (${reason}): PostgreSQL alone until it answers again`);
+    const error = new Error('Redis is not answering (circuit open)');
+    for (const command of owed) command.reject(error);
+    this.probe();
+  }
+
+  /** Every second: the probe while the breaker is open, a failed reset again, else a PING if nothing is owed. */
+  private tick(): void {
+    if (this.client?.status !== 'ready') return;
+    if (this.breaker.isOpen) this.probe();
+    else if (!this.trusted) void this.comeBack('Redis answers again');
+    else if (this.breaker.silentIn() === null) this.client.ping().catch(() => undefined);
+  }
+
+  /** One PING at a time; once answered, every command sent before it has been done, and Redis can come back. */
+  private probe(): void {
+    if (this.probing || this.client?.status !== 'ready') return;
+    this.probing = true;
+    this.client.ping().then(
+      () => {
+        this.probing = false;
+        if (this.breaker.isOpen) void this.comeBack('Redis answers again');
+      },
+      () => (this.probing = false),
+    );
+  }
+
+  /**
+   * Redis answers again (a new connection, or a probe after a silence). The
+   * breaker closes first, so that the resets' own commands can go out;
+   * callers wait on `trusted`, set once the resets are done; then the listeners.
+   */
+  private async comeBack(message: string): Promise<void> {
+    if (this.comingBack) return;
+    this.comingBack = true;
+    this.trusted = false;
+    this.breaker.close();
+    try {
+      for (const reset of this.resets) await reset();
+    } catch (error) {
+      this.logger.warn(`Redis answers, but could not be reset (tried again in a second): ${(error as Error).message}`);
+      return;
+    } finally {
+      this.comingBack = false;
+    }
+    if (!this.connected) return;
+    this.trusted = true;
+    this.logger.log(message);
+    for (const listener of this.readyListeners) listener();
   }
 }
