@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { eventually } from '../support/eventually.js';
-import { waitForGeoToMatch } from './support/books.js';
-import { FaultHarness, HEARTBEAT_TTL_SECONDS, isOperation } from './support/harness.js';
+import { FaultHarness, isOperation } from './support/harness.js';
 
 /** The client's own limit on one Redis command (RedisService). */
 const COMMAND_TIMEOUT_MS = 2_000;
@@ -49,21 +48,7 @@ describe('fault: Redis hung under load (connected, not answering)', () => {
     await eventually(async () => (await Promise.all(h.ports.map((_, slot) => circuit(slot)))).every((c) => c.open === 0), {
       what: 'every breaker closed',
     });
-    await eventually(async () => (await h.redis.exists('drivers:synced')) === 1, {
-      what: 'the reconciliation on return',
-      timeoutMs: 20_000,
-    });
-    await stream.answered(stream.mark(), 30, isOperation);
-
-    // Orders and moves held (heartbeats go on): drivers:geo must come to equal PostgreSQL's choosable set.
-    h.phase('paused');
-    await stream.pause();
-    const sets = await waitForGeoToMatch(h.sql, h.redis, HEARTBEAT_TTL_SECONDS);
-    stream.resume();
-    h.phase('after');
-    await stream.answered(stream.mark(), 20, isOperation);
-
-    const books = await h.settle();
+    const { sets, books } = await h.redisRepaired(stream, 'the reconciliation on return');
     const slowest = Math.max(...h.recordsOf('redis hung').map((r) => r.endedAt - r.startedAt));
     h.print(
       `a) Redis hung ${HUNG_MS / 1000} s; slowest answer meanwhile ${slowest} ms; geo ${sets.geo.length} = choosable ${sets.postgres.length}`,

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { eventually } from '../support/eventually.js';
-import { waitForGeoToMatch } from './support/books.js';
-import { FaultHarness, HEARTBEAT_TTL_SECONDS, isOperation } from './support/harness.js';
+import { FaultHarness, isOperation } from './support/harness.js';
 
 /**
  * Scenario a. Redis is SIGKILLed under load, stays down while the load runs,
@@ -30,21 +28,7 @@ describe('fault: Redis killed under load, restarted empty', () => {
 
     h.phase('redis back, empty');
     await h.redisServer.start();
-    await eventually(async () => (await h.redis.exists('drivers:synced')) === 1, {
-      what: 'the reconciliation on reconnection',
-      timeoutMs: 20_000,
-    });
-    await stream.answered(stream.mark(), 30, isOperation);
-
-    // Orders and moves held (heartbeats go on): drivers:geo must come to equal PostgreSQL's choosable set.
-    h.phase('paused');
-    await stream.pause();
-    const sets = await waitForGeoToMatch(h.sql, h.redis, HEARTBEAT_TTL_SECONDS);
-    stream.resume();
-    h.phase('after');
-    await stream.answered(stream.mark(), 20, isOperation);
-
-    const books = await h.settle();
+    const { sets, books } = await h.redisRepaired(stream, 'the reconciliation on reconnection');
     h.print(`a) Redis SIGKILLed and restarted empty; geo ${sets.geo.length} = choosable ${sets.postgres.length}`, books);
 
     const notOk = stream.records.filter((r) => r.status !== 200);

@@ -9,7 +9,7 @@ import { PrivateRedis } from '../../support/private-redis.js';
 import { ServiceProcess } from '../../support/service-process.js';
 import { ADMIN_KEY, DRIVER_SECRET, VENDURE_SECRET } from '../../support/test-app.js';
 import { WebhookReceiver } from '../../support/webhook-receiver.js';
-import { BooksReport, checkBooks, waitForOutboxDrained } from './books.js';
+import { BooksReport, checkBooks, waitForGeoToMatch, waitForOutboxDrained } from './books.js';
 import { LoadStream, LoadStreamOptions, RequestRecord, StreamDriver } from './load-stream.js';
 
 export const CENTRE = { lat: 52.52, lon: 13.405 };
@@ -234,6 +234,27 @@ export class FaultHarness {
     this.phase('settle');
     await waitForOutboxDrained(this.sql, this.receiver, outboxTimeoutMs);
     return checkBooks(this.sql, this.receiver, { assignments: this.stream?.assignments, neverChosen: this.neverChosen });
+  }
+
+  /**
+   * After Redis comes back (restarted, or answering again): waits for the
+   * reconciliation that marks it synced, lets 30 operations through, then
+   * holds orders and moves (heartbeats go on) until drivers:geo equals
+   * PostgreSQL's choosable drivers, lets 20 more through, and settles.
+   */
+  async redisRepaired(
+    stream: LoadStream,
+    what: string,
+  ): Promise<{ sets: Awaited<ReturnType<typeof waitForGeoToMatch>>; books: BooksReport }> {
+    await eventually(async () => (await this.redis.exists('drivers:synced')) === 1, { what, timeoutMs: 20_000 });
+    await stream.answered(stream.mark(), 30, isOperation);
+    this.phase('paused');
+    await stream.pause();
+    const sets = await waitForGeoToMatch(this.sql, this.redis, HEARTBEAT_TTL_SECONDS);
+    stream.resume();
+    this.phase('after');
+    await stream.answered(stream.mark(), 20, isOperation);
+    return { sets, books: await this.settle() };
   }
 
   /** The counts table and the books, in one console.log. */
