@@ -9,6 +9,7 @@ import { registerOsmAndRoutes } from './availability/osmand.route.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
+import { pathOf } from './common/request-target.js';
 import { RouteTable } from './common/route-table.js';
 import { clientErrorHandler, expectationFailed, frameworkErrors } from './common/protocol-errors.js';
 import { requestContext, requestIdFrom } from './common/request-context.js';
@@ -85,7 +86,7 @@ export async function createApp(
     }
     // No route matched: if the path has routes for other methods, 405 with them in Allow (RFC 9110), not 404.
     if (request.routeOptions.url === undefined) {
-      const allowed = routes.allowed(request.url.split('?')[0]);
+      const allowed = routes.allowed(pathOf(request.url));
       if (allowed.length > 0) {
         done(
           new DomainError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowed.join(', ')}`, {
@@ -115,7 +116,7 @@ export async function createApp(
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.observe(request, reply);
     requestLogger?.debug(
-      `${request.method} ${request.routeOptions?.url ?? request.url.split('?')[0]} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`,
+      `${request.method} ${request.routeOptions?.url ?? pathOf(request.url)} ${reply.statusCode} ${reply.elapsedTime.toFixed(1)}ms`,
     );
     done();
   });

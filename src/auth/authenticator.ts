@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { AppConfig } from '../config/app-config.js';
 import { DomainError } from '../common/domain-error.js';
+import { requestTarget } from '../common/request-target.js';
 import { SignatureError, StandardWebhook } from '../common/standard-webhook.js';
 import { rateLimited, RateLimiter, RateLimitName } from '../rate-limit/rate-limiter.js';
 import { looksLikeDriverToken } from './driver-token.js';
@@ -105,7 +106,7 @@ export class Authenticator {
       if (this.targetSignatureRequired) throw new SignatureError(`Missing ${TARGET_SIGNATURE_HEADER} header`);
       return;
     }
-    const target = `${request.method} ${request.url.split('?')[0]}`;
+    const target = requestTarget(request);
     try {
       verifier.verify({ ...request.headers, 'webhook-signature': signature }, target);
     } catch {

@@ -15,7 +15,8 @@ const DESCRIPTION = [
     'coordinates WGS84 decimal degrees.',
   'Errors answer `{statusCode, error, message, code}` (ErrorResponseDto); clients branch on `code`. Besides the answers each operation ' +
     'lists, any request can get 400 MALFORMED_REQUEST, 408 REQUEST_TIMEOUT, 414 URI_TOO_LONG or 431 HEADERS_TOO_LARGE when it is ' +
-    'malformed or too large to read, and 404 NOT_FOUND or 405 METHOD_NOT_ALLOWED off the routes listed here.',
+    'malformed, too large or too slow to arrive, 417 EXPECTATION_FAILED for an Expect other than 100-continue, and 404 NOT_FOUND ' +
+    'or 405 METHOD_NOT_ALLOWED (with Allow) off the routes listed here.',
   "Every answer carries `x-request-id` (the caller's, when it sent one); the same id is in every log line and webhook the request caused.",
   'Callers prove themselves with a bearer token (an operator\'s ADMIN_API_KEY, a driver token) or a Standard Webhooks signature ' +
     "(Vendure, the driver app backend): each operation's `security` lists the ones it accepts. `webhooks` describes the messages " +

@@ -5,6 +5,7 @@ import type { Principal } from '../auth/principal.js';
 import { DomainError } from '../common/domain-error.js';
 import { StoredErrorResponse, toErrorResponse } from '../common/error-response.js';
 import { Batcher } from '../common/batcher.js';
+import { requestTarget } from '../common/request-target.js';
 import { ReceiptAnswer, ReceiptSighting, WebhookReceiptsRepository } from './webhook-receipts.repository.js';
 
 /** How long a webhook-id is remembered (twice the signature tolerance, as the contract says). */
@@ -61,7 +62,8 @@ export class SignedRequestReplayService {
       return handle();
     }
     const { kind: source, messageId } = principal;
-    const target = `${request.method} ${request.url.split('?')[0]}`.slice(0, 300);
+    // The column holds 300 characters; routes' paths are far shorter (path parameters are at most 100).
+    const target = requestTarget(request).slice(0, 300);
     const decision = await this.begin(source, messageId, request.rawBody ?? Buffer.alloc(0), target);
     if (decision.kind === 'replay') {
       if (decision.statusCode >= 400) throw new StoredErrorResponse(decision.response);
