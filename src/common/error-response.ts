@@ -48,7 +48,8 @@ function isFastifyError(error: unknown): error is { code: string; statusCode: nu
   return typeof code === 'string' && code.startsWith('FST_') && typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500;
 }
 
-function body(statusCode: number, code: ErrorCode, message: string | string[]): ErrorBody {
+/** The contract's error body for `statusCode`, with its reason phrase. */
+export function errorBody(statusCode: number, code: ErrorCode, message: string | string[]): ErrorBody {
   return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code };
 }
 
@@ -86,26 +87,26 @@ export function toErrorResponse(exception: unknown): { body: ErrorBody; unexpect
     return { body: exception.body, unexpected: false };
   }
   if (exception instanceof DomainError) {
-    return { body: body(exception.status, exception.code, exception.details), unexpected: false };
+    return { body: errorBody(exception.status, exception.code, exception.details), unexpected: false };
   }
   if (exception instanceof HttpException) {
     const status = exception.getStatus();
     const code = CODE_BY_STATUS[status] ?? (status >= 500 ? 'INTERNAL_ERROR' : 'VALIDATION_FAILED');
-    return { body: body(status, code, httpExceptionMessage(exception)), unexpected: status >= 500 };
+    return { body: errorBody(status, code, httpExceptionMessage(exception)), unexpected: status >= 500 };
   }
   if (isRejectedValue(exception)) {
-    return { body: body(400, 'VALIDATION_FAILED', 'A value in the request cannot be stored'), unexpected: false };
+    return { body: errorBody(400, 'VALIDATION_FAILED', 'A value in the request cannot be stored'), unexpected: false };
   }
   if (isDatabaseUnavailable(exception)) {
     return {
-      body: body(HttpStatus.SERVICE_UNAVAILABLE, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly'),
+      body: errorBody(HttpStatus.SERVICE_UNAVAILABLE, 'DATABASE_UNAVAILABLE', 'The database is unavailable; try again shortly'),
       unexpected: false,
     };
   }
   if (isFastifyError(exception)) {
     const status = exception.statusCode;
     const code = FASTIFY_CODES[exception.code] ?? CODE_BY_STATUS[status] ?? 'VALIDATION_FAILED';
-    return { body: body(status, code, exception.message), unexpected: false };
+    return { body: errorBody(status, code, exception.message), unexpected: false };
   }
-  return { body: body(500, 'INTERNAL_ERROR', 'Internal server error'), unexpected: true };
+  return { body: errorBody(500, 'INTERNAL_ERROR', 'Internal server error'), unexpected: true };
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorBody, toErrorResponse } from './error-response.js';
+import { errorBody, toErrorResponse } from './error-response.js';
 import { requestIdFrom } from './request-context.js';
 
 /**
@@ -21,12 +21,7 @@ export function frameworkErrors(error: Error, request: FastifyRequest, reply: Fa
  * 417 in the contract's shape, where Node would answer a bare 417.
  */
 export function expectationFailed(request: IncomingMessage, response: ServerResponse): void {
-  const body: ErrorBody = {
-    statusCode: 417,
-    error: STATUS_CODES[417]!,
-    message: 'Only "Expect: 100-continue" is supported',
-    code: 'EXPECTATION_FAILED',
-  };
+  const body = errorBody(417, 'EXPECTATION_FAILED', 'Only "Expect: 100-continue" is supported');
   response.writeHead(417, {
     'content-type': 'application/json; charset=utf-8',
     'x-request-id': requestIdFrom(request.headers['x-request-id']),
@@ -48,7 +43,7 @@ export function clientErrorHandler(error: Error & { code?: string }, socket: Soc
       : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
         ? ([408, 'REQUEST_TIMEOUT', 'The request took too long to arrive'] as const)
         : ([400, 'MALFORMED_REQUEST', 'The request is not valid HTTP/1.1'] as const);
-  const body: ErrorBody = { statusCode, error: STATUS_CODES[statusCode]!, message, code };
+  const body = errorBody(statusCode, code, message);
   const text = JSON.stringify(body);
   if (socket.writable) {
     socket.write(
