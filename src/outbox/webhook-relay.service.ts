@@ -25,6 +25,13 @@ const IN_FLIGHT = 50;
  */
 const MIN_CLAIM_INTERVAL_MS = 10;
 
+/**
+ * Completes due messages before they are signed and sent (see WebhookRelay.usePreparer).
+ * It answers the messages to send now, each with the body to send; it stores
+ * what it adds, so every later attempt of a message sends the same body.
+ */
+export type MessagePreparer = (messages: WebhookMessage[]) => Promise<WebhookMessage[]>;
+
 /** Seconds to wait before a retry: Retry-After's delay or date, when the receiver sent one. */
 export function retryAfterSeconds(header: string | null, now = Date.now()): number | null {
   if (!header) return null;
@@ -72,6 +79,7 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
   private readonly inFlight = new Set<AbortController>();
   /** Wakes a drain that is waiting for its sends, so it claims what became due meanwhile. */
   private kick?: () => void;
+  private preparer?: MessagePreparer;
 
   constructor(
     private readonly config: AppConfig,
@@ -105,6 +113,32 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
     await this.draining;
     await Promise.all(this.recording);
     this.sender?.close();
+  }
+
+  /**
+   * Lets another module complete bodies before their first send, without the
+   * outbox depending on it: the tracking module adds `etaSeconds` to
+   * `delivery.assigned` and `delivery.picked_up`.
+   */
+  usePreparer(preparer: MessagePreparer): void {
+    this.preparer = preparer;
+  }
+
+  /**
+   * The claimed messages, prepared. If preparing fails (the database is away),
+   * none is sent now: each stays leased and is claimed again when its lease
+   * ends, so no body is ever sent unprepared.
+   */
+  private async prepared(claimed: WebhookMessage[]): Promise<WebhookMessage[]> {
+    if (!this.preparer || claimed.length === 0) return claimed;
+    try {
+      return await this.preparer(claimed);
+    } catch (error) {
+      this.logger.warn(
+        `Webhook relay: could not prepare ${claimed.length} message(s), retrying after the lease: ${(error as Error).message}`,
+      );
+      return [];
+    }
   }
 
   /** Looks for due messages now (called after every commit that wrote one). */
@@ -142,15 +176,15 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
         this.again = false;
         this.lastClaimAt = Date.now();
         const wanted = IN_FLIGHT - sending.size;
-        const due = await this.messages.claimDue(wanted, LEASE_SECONDS);
-        for (const message of due) {
+        const claimed = await this.messages.claimDue(wanted, LEASE_SECONDS);
+        for (const message of await this.prepared(claimed)) {
           const sent: Promise<void> = this.send(message)
             .catch((error: Error) => this.logger.warn(`Webhook relay: ${message.id}: ${error.message}`))
             .finally(() => sending.delete(sent));
           sending.add(sent);
         }
         // A claim that got all it asked for may have left more behind; one that got less has taken every due message.
-        if (due.length === wanted || this.again) continue;
+        if (claimed.length === wanted || this.again) continue;
       }
       if (sending.size === 0) return;
       // On with the next claim when a send ends, or when a commit or the poll timer wakes the relay.
