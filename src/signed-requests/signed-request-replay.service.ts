@@ -52,6 +52,7 @@ export class SignedRequestReplayService {
     request: { method: string; url: string; rawBody?: Buffer },
     successStatus: number,
     handle: () => Promise<T>,
+    { storeAnswer = true }: { storeAnswer?: boolean } = {},
   ): Promise<T> {
     if (
       !principal ||
@@ -67,11 +68,12 @@ export class SignedRequestReplayService {
     const decision = await this.begin(source, messageId, request.rawBody ?? Buffer.alloc(0), target);
     if (decision.kind === 'replay') {
       if (decision.statusCode >= 400) throw new StoredErrorResponse(decision.response);
-      return decision.response as T;
+      // An answer that was not stored is made again by the handler, which gives the same one for the same message.
+      return storeAnswer ? (decision.response as T) : handle();
     }
     try {
       const answer = await handle();
-      await this.complete(source, messageId, successStatus, answer);
+      await this.complete(source, messageId, successStatus, storeAnswer ? answer : null);
       return answer;
     } catch (error) {
       // Storing the answer failing is a server-side failure too: the id is released, and a retry runs again.
