@@ -11,7 +11,8 @@ RUN npm ci
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY migrations ./migrations
-# The build copies the SQL routine files (src/**/*.sql) into dist/ with scripts/copy-sql.mjs.
+# The build copies the SQL routine files (src/**/*.sql) and the tracking page (src/tracking/page/) into dist/
+# with scripts/copy-sql.mjs; the page's Leaflet comes from node_modules at run time (a production dependency).
 COPY scripts ./scripts
 RUN npm run build
 

@@ -9,6 +9,8 @@ export default tseslint.config(
   { ignores: ['dist/', 'coverage/', 'data/', 'logs/', 'vendure-plugin/', 'clients/', 'openapi/'] },
   js.configs.recommended,
   { languageOptions: { globals: globals.node } },
+  // The tracking page's script runs in the customer's browser, with Leaflet loaded before it.
+  { files: ['src/tracking/page/**/*.js'], languageOptions: { globals: { ...globals.browser, L: 'readonly' } } },
   {
     files: ['**/*.ts', 'bench/**/*.mjs'],
     extends: [tseslint.configs.recommendedTypeChecked],

@@ -9,6 +9,7 @@ import { SqlRoutines1763700700000 } from './1763700700000-sql-routines.js';
 import { Dispatch1763700800000 } from './1763700800000-dispatch.js';
 import { LocationQuality1763700900000 } from './1763700900000-location-quality.js';
 import { ReceiptTargets1763701000000 } from './1763701000000-receipt-targets.js';
+import { TrackingLinks1763701100000 } from './1763701100000-tracking-links.js';
 
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   Dispatch1763700800000,
   LocationQuality1763700900000,
   ReceiptTargets1763701000000,
+  TrackingLinks1763701100000,
 ];

@@ -6,6 +6,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { registerLocationRoute } from './availability/location.route.js';
 import { registerOsmAndRoutes } from './availability/osmand.route.js';
+import { registerTrackingRoutes } from './tracking/tracking.routes.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { DomainError } from './common/domain-error.js';
@@ -128,6 +129,7 @@ export async function createApp(
   // Routes served by Fastify itself rather than a Nest controller (see location.route.ts, osmand.route.ts).
   registerLocationRoute(app);
   registerOsmAndRoutes(app);
+  registerTrackingRoutes(app);
 
   const document = buildOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, {

@@ -17,6 +17,7 @@ import { RedisModule } from './redis/redis.module.js';
 import { RetentionModule } from './retention/retention.module.js';
 import { SignedRequestsModule } from './signed-requests/signed-requests.module.js';
 import { OutboxModule } from './outbox/outbox.module.js';
+import { TrackingModule } from './tracking/tracking.module.js';
 
 @Module({})
 export class AppModule {
@@ -38,6 +39,7 @@ export class AppModule {
         OutboxModule,
         SignedRequestsModule,
         RetentionModule,
+        TrackingModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

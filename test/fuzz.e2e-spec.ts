@@ -417,6 +417,17 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
       },
       budget: 800,
     },
+    'POST /deliveries/:id/tracking-links': {
+      method: 'POST',
+      path: '/deliveries/:id/tracking-links',
+      callers: ['admin', 'vendure'],
+      target: 'delivery',
+      // No field: any field is refused, and an empty object (or no body) makes a link.
+      body: {},
+      // Every fixture ended moments ago or is in progress: a link to it works.
+      domain: ({ target }) => (target?.kind === 'unknown' ? refuse(D, 404, 'DELIVERY_NOT_FOUND', 'unknown delivery') : null),
+      budget: 500,
+    },
     'GET /webhooks/messages': { method: 'GET', path: '/webhooks/messages', callers: ['admin'], query: queries.messages, budget: 600 },
     'POST /webhooks/messages/:id/retry': {
       method: 'POST',
@@ -587,7 +598,16 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     );
     // The OsmAnd routes carry the driver's token in the query or the body and accept fields they do not know, as
     // Traccar does: this suite's oracle is Nest's validation, so test/osmand.e2e-spec.ts fuzzes them instead.
-    const fuzzedElsewhere = ['GET /osmand', 'POST /osmand'];
+    // The tracking routes take a link's token in the path, not a UUID or a credential header: test/tracking.e2e-spec.ts
+    // sends them random, malformed and expired tokens, and test/tracking.spec.ts the Last-Event-ID header.
+    const fuzzedElsewhere = [
+      'GET /osmand',
+      'POST /osmand',
+      'GET /track/:token',
+      'GET /track/:token/events',
+      'GET /track/:token/page',
+      'GET /track/assets/:file',
+    ];
     expect([...Object.keys(routes), ...fuzzedElsewhere].sort()).toEqual([...new Set([...served, ...documented])].sort());
   });
 
@@ -616,6 +636,7 @@ describe('fuzz: every route refuses hostile input with a contract 4xx and change
     'GET /drivers/:id/deliveries',
     'POST /events/seller-order-ready',
     'POST /events/seller-order-cancelled',
+    'POST /deliveries/:id/tracking-links',
     'GET /webhooks/messages',
     'POST /webhooks/messages/:id/retry',
     'GET /health',

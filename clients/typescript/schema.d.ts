@@ -372,6 +372,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/deliveries/{id}/tracking-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A tracking link for the customer (admin, or signed by Vendure)
+         * @description The token reads this one delivery through `GET /track/{token}`, its event stream and its page, and nothing else; it stops working TRACKING_LINK_TTL_SECONDS after the delivery ends. Only its SHA-256 is stored: keep the answer. A Vendure-signed request replayed with the same webhook-id gets the same link again. Each call makes a new link; earlier ones keep working.
+         */
+        post: operations["TrackingLinksController_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/deliveries/{id}/accept": {
         parameters: {
             query?: never;
@@ -490,6 +510,86 @@ export interface paths {
          * @description The same fields in the query or as a form body, or the JSON body of Traccar Client 9+: `{device_id, location: {timestamp, coords: {latitude, longitude, accuracy, speed (m/s), heading, altitude}}}`, `location` also as an array of up to 100. The driver token is the `id` field (`device_id` in the JSON body); the same rate limit and quality filters as `PATCH /drivers/{id}/location` apply. A stock Traccar Client app pointed at the service is a working driver app for location. Tokens sent in the query never appear in logs.
          */
         post: operations["OsmAnd_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/track/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The delivery as its customer sees it (the tracking token is the credential)
+         * @description Status, the driver's first name and vehicle, the driver's position (only while ASSIGNED or PICKED_UP), the ETA, pickup and drop-off. No phone number, no driver id, nothing about other deliveries.
+         */
+        get: operations["Tracking_view"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/track/{token}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events of the delivery: status changes and positions
+         * @description Events: `status` (`{status, previousStatus, at}`, id: the change's seq), `position` (`{lat, lon, recordedAt, etaSeconds}`, at most one a second, only while ASSIGNED or PICKED_UP; id: the last status change's) and `end` (the delivery ended; the stream closes). A client reconnecting with `Last-Event-ID` gets every status change after it first; with none, every change from the start. A comment line every TRACKING_HEARTBEAT_SECONDS keeps proxies from closing an idle stream. Changes made through any process reach every stream.
+         */
+        get: operations["Tracking_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/track/{token}/page": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tracking page for the customer: status, ETA and a live map
+         * @description A static page (Leaflet, served by the service) that reads `GET /track/{token}` and follows its event stream. Tiles come from TRACKING_TILE_URL; with none reachable (or TRACKING_TILE_URL=none) the map shows the points alone.
+         */
+        get: operations["Tracking_page"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/track/assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tracking page's files: leaflet.js, leaflet.css (Leaflet, from npm), tracking-page.js, tracking-page.css
+         * @description Public, cacheable for an hour; the same for every link.
+         */
+        get: operations["Tracking_asset"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -687,7 +787,7 @@ export interface components {
              * @example VALIDATION_FAILED
              * @enum {string}
              */
-            code: "VALIDATION_FAILED" | "INVALID_JSON" | "INVALID_CURSOR" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "DRIVER_NOT_FOUND" | "DELIVERY_NOT_FOUND" | "WEBHOOK_MESSAGE_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DRIVER_PHONE_TAKEN" | "DRIVER_HAS_ACTIVE_DELIVERY" | "INVALID_DELIVERY_TRANSITION" | "DELIVERY_ALREADY_FINISHED" | "DELIVERY_REASSIGNED" | "OFFER_NOT_PENDING" | "OFFER_EXPIRED" | "WEBHOOK_ALREADY_DELIVERED" | "WEBHOOK_ID_REUSED" | "WEBHOOK_IN_PROGRESS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "MALFORMED_REQUEST" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "EXPECTATION_FAILED" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
+            code: "VALIDATION_FAILED" | "INVALID_JSON" | "INVALID_CURSOR" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "DRIVER_NOT_FOUND" | "DELIVERY_NOT_FOUND" | "WEBHOOK_MESSAGE_NOT_FOUND" | "TRACKING_LINK_NOT_FOUND" | "METHOD_NOT_ALLOWED" | "DRIVER_PHONE_TAKEN" | "DRIVER_HAS_ACTIVE_DELIVERY" | "INVALID_DELIVERY_TRANSITION" | "DELIVERY_ALREADY_FINISHED" | "DELIVERY_REASSIGNED" | "OFFER_NOT_PENDING" | "OFFER_EXPIRED" | "WEBHOOK_ALREADY_DELIVERED" | "WEBHOOK_ID_REUSED" | "WEBHOOK_IN_PROGRESS" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "RATE_LIMITED" | "TOO_MANY_STREAMS" | "MALFORMED_REQUEST" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "REQUEST_TIMEOUT" | "EXPECTATION_FAILED" | "DATABASE_UNAVAILABLE" | "INTERNAL_ERROR";
         };
         CreateDriverDto: {
             /** @example Ada Lovelace */
@@ -1057,6 +1157,20 @@ export interface components {
             items: components["schemas"]["WebhookMessageDto"][];
             nextCursor: string | null;
         };
+        TrackingLinkDto: {
+            /**
+             * @description The link's secret, shown once: 256 bits, `trk_` and 43 base64url characters. Only its SHA-256 is stored.
+             * @example trk_4fJ0iM0nq8mC2o5-6bWc1dVXq0m8zH2ZyYt3aQ7rS9k
+             */
+            token: string;
+            /** @description The tracking page for the customer: PUBLIC_BASE_URL/track/{token}/page */
+            url: string;
+            /**
+             * Format: date-time
+             * @description When the link stops working: TRACKING_LINK_TTL_SECONDS after the delivery ends; null while the delivery is in progress
+             */
+            expiresAt: string | null;
+        };
         AcceptOfferDto: {
             /**
              * Format: uuid
@@ -1130,6 +1244,8 @@ export interface components {
             reason?: string;
             /** @description The x-request-id of the request that caused the change, when one did */
             requestId?: string;
+            /** @description On delivery.assigned and delivery.picked_up only: seconds from the driver to the pickup, or to the drop-off once picked up (straight line at the vehicle type's ETA_SPEEDS_KMH speed); null when the driver has no position or the order no drop-off */
+            etaSeconds?: number | null;
         };
         DeliveryWebhookDto: {
             /**
@@ -1143,6 +1259,34 @@ export interface components {
              */
             timestamp: string;
             data: components["schemas"]["DeliveryWebhookDataDto"];
+        };
+        TrackedDriverDto: {
+            /** @description The driver's first name only */
+            name: string;
+            vehicleType: string | null;
+        };
+        TrackedPositionDto: {
+            lat: number;
+            lon: number;
+            /** Format: date-time */
+            recordedAt: string;
+        };
+        TrackingViewDto: {
+            /** @enum {string} */
+            status: "PENDING" | "OFFERED" | "ASSIGNED" | "PICKED_UP" | "DELIVERED" | "FAILED" | "CANCELLED" | "EXPIRED";
+            /** @description null while no driver holds the delivery */
+            driver: components["schemas"]["TrackedDriverDto"] | null;
+            /** @description The driver's last position, only while ASSIGNED or PICKED_UP */
+            position: components["schemas"]["TrackedPositionDto"] | null;
+            /** @description Seconds to the pickup while ASSIGNED, to the drop-off while PICKED_UP (straight line at the vehicle type's speed); null otherwise */
+            etaSeconds: number | null;
+            pickup: components["schemas"]["PointDto"];
+            dropoff: components["schemas"]["PointDto"] | null;
+            /**
+             * Format: date-time
+             * @description The later of the delivery's last change and the position shown
+             */
+            updatedAt: string;
         };
     };
     responses: never;
@@ -2635,6 +2779,106 @@ export interface operations {
             };
         };
     };
+    TrackingLinksController_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The message id, the same on every retry of one message; the key of replay safety. With a signature only. */
+                "webhook-id"?: string;
+                /** @description Unix seconds when the request was signed, within 5 minutes of the service's clock. With a signature only. */
+                "webhook-timestamp"?: string;
+                /** @description The route, signed: `v1,<base64 of HMAC-SHA256("{webhook-id}.{webhook-timestamp}.{METHOD} {path}")>` with the same secret (a Standard Webhooks library signs "{METHOD} {path}" as the payload). Checked when sent; required when SIGNED_TARGET=required. */
+                "webhook-target-signature"?: string;
+            };
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackingLinkDto"];
+                };
+            };
+            /** @description VALIDATION_FAILED: every offending field is named; INVALID_JSON: the body is not JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description UNAUTHENTICATED: missing or bad credentials, or the secret they need is not configured */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description FORBIDDEN: these credentials may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description DELIVERY_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description DELIVERY_ALREADY_FINISHED: the delivery ended longer ago than TRACKING_LINK_TTL_SECONDS; WEBHOOK_ID_REUSED: this webhook-id came with another body in the last 10 minutes; WEBHOOK_IN_PROGRESS: a request with this webhook-id is still being answered, retry later */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: the body is over 64 KiB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE: the body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description DATABASE_UNAVAILABLE: PostgreSQL cannot be reached; nothing was changed, try again shortly */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
     OffersController_accept: {
         parameters: {
             query?: never;
@@ -3317,6 +3561,155 @@ export interface operations {
             };
             /** @description DATABASE_UNAVAILABLE: PostgreSQL cannot be reached; nothing was changed, try again shortly */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    Tracking_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tracking link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The delivery */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrackingViewDto"];
+                };
+            };
+            /** @description TRACKING_LINK_NOT_FOUND: no link with this token, or it expired (TRACKING_LINK_TTL_SECONDS after the delivery ended) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    Tracking_events: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description The id of the last event received */
+                "Last-Event-ID"?: string;
+            };
+            path: {
+                /** @description The tracking link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description The delivery has ended and the client has seen its last change: nothing more will come */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description TRACKING_LINK_NOT_FOUND: no link with this token, or it expired (TRACKING_LINK_TTL_SECONDS after the delivery ended) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+            /** @description TOO_MANY_STREAMS: this link holds TRACKING_MAX_STREAMS_PER_LINK open streams, or the process TRACKING_MAX_STREAMS; Retry-After gives the seconds to wait */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    Tracking_page: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tracking link's token */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description TRACKING_LINK_NOT_FOUND: no link with this token, or it expired (TRACKING_LINK_TTL_SECONDS after the delivery ended) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponseDto"];
+                };
+            };
+        };
+    };
+    Tracking_asset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            /** @description NOT_FOUND: no such file */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -77,6 +77,22 @@ export class AppConfig {
   dispatchTimerIntervalMs!: number;
   /** Delivered outbox messages are deleted this many days after their delivery; pending and failed ones are kept. */
   retentionDays!: number;
+  /** How long a tracking link keeps working after its delivery ends (s). */
+  trackingLinkTtlSeconds!: number;
+  /** Where customers reach the service: the base of tracking links' `url`. */
+  publicBaseUrl!: string;
+  /** The map tiles of the tracking page (`{z}/{x}/{y}` template); empty: no tiles, the page draws the points alone. */
+  trackingTileUrl!: string;
+  /** The tiles' attribution, shown on the map. */
+  trackingTileAttribution!: string;
+  /** Open tracking streams allowed per link, in each process. */
+  trackingMaxStreamsPerLink!: number;
+  /** Open tracking streams allowed in each process. */
+  trackingMaxStreams!: number;
+  /** How often an open tracking stream sends a heartbeat comment (s). */
+  trackingHeartbeatSeconds!: number;
+  /** Straight-line speeds for ETAs (km/h), by vehicle type (lower case); `default` for any other. */
+  etaSpeedsKmh!: Record<string, number>;
 }
 
 export const DISPATCH_MODES = ['auto', 'offer'] as const;

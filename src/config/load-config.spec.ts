@@ -67,6 +67,30 @@ describe(loadConfig.name, () => {
     expect(problemsOf({ RETENTION_DAYS: '0' })).toEqual(['RETENTION_DAYS: must be a whole number from 1 to 3650 (got "0")']);
   });
 
+  it('gives the tracking defaults: links an hour past the end, OpenStreetMap tiles, the base URL from PORT', () => {
+    expect(loadConfig({})).toMatchObject({
+      trackingLinkTtlSeconds: 3600,
+      publicBaseUrl: 'http://localhost:3001',
+      trackingTileUrl: 'https://tile.openstreetmap.org/{z}/{x}/{y}.png',
+      trackingMaxStreamsPerLink: 5,
+      trackingMaxStreams: 2000,
+      trackingHeartbeatSeconds: 15,
+    });
+    expect(loadConfig({ PORT: '8080' }).publicBaseUrl).toBe('http://localhost:8080');
+    expect(loadConfig({ PUBLIC_BASE_URL: 'https://track.example.com/' }).publicBaseUrl).toBe('https://track.example.com');
+    expect(loadConfig({ TRACKING_TILE_URL: 'none' }).trackingTileUrl).toBe('');
+    expect(problemsOf({ PUBLIC_BASE_URL: 'ftp://x' })).toEqual(['PUBLIC_BASE_URL: must be a http: or https: URL (got "ftp://x")']);
+  });
+
+  it('reads ETA_SPEEDS_KMH as vehicleType=km/h pairs, in lower case, keeping a default for the types it leaves out', () => {
+    expect(loadConfig({}).etaSpeedsKmh).toMatchObject({ bicycle: 15, car: 22, default: 18 });
+    expect(loadConfig({ ETA_SPEEDS_KMH: 'Cargo-Bike=12, car = 30.5' }).etaSpeedsKmh).toEqual({ 'cargo-bike': 12, car: 30.5, default: 18 });
+    expect(loadConfig({ ETA_SPEEDS_KMH: 'car=30,default=10' }).etaSpeedsKmh).toEqual({ car: 30, default: 10 });
+    for (const bad of ['car', 'car=0', 'car=301', 'car=fast', 'car=30,,bike=10', '=30']) {
+      expect(problemsOf({ ETA_SPEEDS_KMH: bad }).map((p) => p.split(':')[0])).toEqual(['ETA_SPEEDS_KMH']);
+    }
+  });
+
   it('uses PostgreSQL when DATABASE_URL or DB_HOST is set', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://u@h:5432/d' }).database).toMatchObject({
       kind: 'postgres',

@@ -69,7 +69,29 @@ export const CONFIG_VARIABLES = [
   'LOCATION_MAX_ACCURACY_METERS',
   'LOCATION_MAX_SPEED_KMH',
   'RETENTION_DAYS',
+  'PUBLIC_BASE_URL',
+  'TRACKING_LINK_TTL_SECONDS',
+  'TRACKING_TILE_URL',
+  'TRACKING_TILE_ATTRIBUTION',
+  'TRACKING_MAX_STREAMS_PER_LINK',
+  'TRACKING_MAX_STREAMS',
+  'TRACKING_HEARTBEAT_SECONDS',
+  'ETA_SPEEDS_KMH',
 ] as const;
+
+/** Straight-line speeds (km/h) behind ETAs: a city's average door to door, not a top speed. */
+export const DEFAULT_ETA_SPEEDS_KMH: Record<string, number> = {
+  walking: 5,
+  bicycle: 15,
+  bike: 15,
+  scooter: 20,
+  motorbike: 25,
+  car: 22,
+  van: 20,
+  default: 18,
+};
+const DEFAULT_TILE_URL = 'https://tile.openstreetmap.org/{z}/{x}/{y}.png';
+const DEFAULT_TILE_ATTRIBUTION = '© OpenStreetMap contributors';
 
 /** At once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight attempts over about a day. */
 export const DEFAULT_RETRY_SCHEDULE_SECONDS = [0, 5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
@@ -175,6 +197,27 @@ class Reader {
     return numbers;
   }
 
+  /** `name=speed` pairs, comma-separated (`bicycle=15,car=22,default=18`); names are matched in lower case. */
+  speeds(name: string, fallback: Record<string, number>): Record<string, number> {
+    const value = this.raw(name);
+    if (value === undefined) return fallback;
+    const speeds: Record<string, number> = {};
+    for (const pair of value.split(',')) {
+      const match = /^\s*([A-Za-z0-9_-]{1,50})\s*=\s*(\d+(?:\.\d+)?)\s*$/.exec(pair);
+      const speed = match ? Number(match[2]) : NaN;
+      if (!match || !(speed > 0 && speed <= 300)) {
+        this.fail(
+          name,
+          'must be comma-separated vehicleType=km/h pairs with speeds above 0 and at most 300, such as bicycle=15,car=22,default=18',
+        );
+        return fallback;
+      }
+      speeds[match[1].toLowerCase()] = speed;
+    }
+    // A vehicle type the list leaves out still gets an ETA.
+    return { default: fallback.default, ...speeds };
+  }
+
   /** A bearer credential: long enough, and nothing a header could not carry intact. */
   bearerSecret(name: string, min: number): string | undefined {
     const value = this.raw(name);
@@ -242,8 +285,9 @@ export function loadConfig(env: Env): AppConfig {
   }
   const driverHeartbeatTtlSeconds = r.int('DRIVER_HEARTBEAT_TTL_SECONDS', 60, 1, 86_400);
   const nodeEnv = r.oneOf('NODE_ENV', NODE_ENVS, 'development');
+  const port = r.int('PORT', 3001, 1, 65535);
   const config: AppConfig = Object.assign(new AppConfig(), {
-    port: r.int('PORT', 3001, 1, 65535),
+    port,
     nodeEnv,
     logLevel: r.oneOf('LOG_LEVEL', LOG_LEVELS, 'info'),
     database: readDatabase(r),
@@ -280,6 +324,14 @@ export function loadConfig(env: Env): AppConfig {
     locationMaxAccuracyMeters: r.int('LOCATION_MAX_ACCURACY_METERS', 100, 0, 100_000),
     locationMaxSpeedKmh: r.int('LOCATION_MAX_SPEED_KMH', 250, 0, 10_000),
     retentionDays: r.int('RETENTION_DAYS', 14, 1, 3_650),
+    trackingLinkTtlSeconds: r.int('TRACKING_LINK_TTL_SECONDS', 3_600, 0, 30 * 86_400),
+    publicBaseUrl: (r.url('PUBLIC_BASE_URL', ['http:', 'https:']) ?? `http://localhost:${port}`).replace(/\/+$/, ''),
+    trackingTileUrl: r.raw('TRACKING_TILE_URL') === 'none' ? '' : (r.url('TRACKING_TILE_URL', ['http:', 'https:']) ?? DEFAULT_TILE_URL),
+    trackingTileAttribution: r.raw('TRACKING_TILE_ATTRIBUTION') ?? DEFAULT_TILE_ATTRIBUTION,
+    trackingMaxStreamsPerLink: r.int('TRACKING_MAX_STREAMS_PER_LINK', 5, 1, 1_000),
+    trackingMaxStreams: r.int('TRACKING_MAX_STREAMS', 2_000, 1, 100_000),
+    trackingHeartbeatSeconds: r.int('TRACKING_HEARTBEAT_SECONDS', 15, 1, 300),
+    etaSpeedsKmh: r.speeds('ETA_SPEEDS_KMH', DEFAULT_ETA_SPEEDS_KMH),
   });
   // A secret shared by two callers lets one act as the other: Vendure's signatures, say, as the driver app backend's.
   const secrets: Array<[string, string | undefined]> = [

@@ -59,6 +59,11 @@ BEGIN
         || CASE WHEN p_data ? 'reason' THEN jsonb_build_object('reason', p_data->'reason') ELSE '{}'::jsonb END
     ),
     p_request_id, now() + make_interval(secs => p_first_attempt_after_seconds));
+  -- Streams of tracking links, in any process, look again at once (src/tracking/tracking-feed.ts).
+  -- Only for a delivery with a link: NOTIFY serialises commits, so untracked deliveries do not pay for it.
+  IF EXISTS (SELECT 1 FROM tracking_links WHERE delivery_id = d.id) THEN
+    PERFORM pg_notify('delivery_tracking', d.id::text);
+  END IF;
   RETURN event;
 END $$;
 

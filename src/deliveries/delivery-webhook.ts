@@ -33,6 +33,13 @@ export interface DeliveryWebhookData {
   reason?: string;
   /** The x-request-id of the request that caused the change, when it had one. */
   requestId?: string;
+  /**
+   * On `delivery.assigned` and `delivery.picked_up` only: seconds from the
+   * driver's position to the pickup, or to the drop-off once picked up
+   * (EtaEstimator; null without a position or a drop-off). Added by the relay
+   * before the first send and stored, so every attempt carries the same value.
+   */
+  etaSeconds?: number | null;
 }
 
 const ISO_UTC_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -61,6 +68,7 @@ const DATA_FIELDS: { [K in keyof DeliveryWebhookData]-?: Check } = {
   attempt: { required: true, valid: (v) => Number.isInteger(v) && (v as number) >= 1 },
   reason: string(false),
   requestId: string(false),
+  etaSeconds: { required: false, valid: (v) => v === null || (Number.isInteger(v) && (v as number) >= 0) },
 };
 
 function problemsOf(value: Record<string, unknown>, fields: Record<string, Check>, path: string): string[] {

@@ -62,6 +62,19 @@ export class MetricsService {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  private readonly trackingEvents = new Counter({
+    name: 'tracking_events_sent_total',
+    help: 'Events written to tracking streams, by type (status, position)',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  private readonly trackingRefused = new Counter({
+    name: 'tracking_streams_refused_total',
+    help: 'Tracking streams refused with 429, by limit (link, process)',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  private openStreams?: () => number;
   private driverCounts?: () => Promise<{ online: number; choosable: number } | null>;
   private webhookStats?: () => Promise<{ pending: number; failed: number; oldestPendingSeconds: number }>;
   private webhooksEnabled = false;
@@ -115,6 +128,12 @@ export class MetricsService {
         },
       });
     }
+    const streams: Gauge = new Gauge({
+      name: 'tracking_streams_open',
+      help: 'Tracking streams (GET /track/{token}/events) open in this process',
+      registers: [this.registry],
+      collect: () => streams.set(this.openStreams?.() ?? 0),
+    });
     const enabled: Gauge = new Gauge({
       name: 'webhook_relay_enabled',
       help: '1 when VENDURE_WEBHOOK_URL and VENDURE_WEBHOOK_SECRET are set; 0 means messages stay pending',
@@ -126,6 +145,19 @@ export class MetricsService {
   /** Where the drivers gauge reads its counts at scrape time (Redis: two O(log n) commands). */
   setDriverCountsSource(source: () => Promise<{ online: number; choosable: number } | null>): void {
     this.driverCounts = source;
+  }
+
+  /** Where the open-streams gauge reads its count at scrape time. */
+  setOpenStreamsSource(source: () => number): void {
+    this.openStreams = source;
+  }
+
+  trackingEventSent(type: 'status' | 'position', count = 1): void {
+    this.trackingEvents.inc({ type }, count);
+  }
+
+  trackingStreamRefused(limit: 'link' | 'process'): void {
+    this.trackingRefused.inc({ limit });
   }
 
   assignment(outcome: 'assigned' | 'offered' | 'pending' | 'no_driver' | 'error', seconds: number): void {

@@ -3,6 +3,8 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { LocationAcceptedDto, UpdateLocationDto } from '../availability/dto/update-location.dto.js';
 import { documentLocationRoute } from '../availability/location.route.js';
 import { documentOsmAndRoutes } from '../availability/osmand.route.js';
+import { TrackingViewDto } from '../tracking/dto/tracking.response.js';
+import { documentTrackingRoutes } from '../tracking/tracking.routes.js';
 import { DeliveryWebhookDto } from '../deliveries/dto/delivery-webhook.dto.js';
 import { documentDeliveryWebhooks } from './delivery-webhooks.docs.js';
 import { documentRouteAccess, routesWithAccess } from './route-access.docs.js';
@@ -28,6 +30,7 @@ const TAGS = {
   deliveries: "Deliveries: the state machine, its audit trail, offers and reassignment; a driver sees and moves only its own",
   events: 'What Vendure sends, signed with VENDURE_WEBHOOK_SECRET: a ready order to dispatch, a cancelled one',
   webhooks: 'The `delivery.*` messages the service sends to VENDURE_WEBHOOK_URL, and the operators\' view of their outbox',
+  tracking: "Live tracking for customers: links made by operators or Vendure, and the view, event stream and page a link's token opens",
   operations: 'Health and metrics, for load balancers, orchestrators and monitoring',
 };
 
@@ -50,12 +53,13 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) builder.addSecurity(name, scheme);
 
   const document = SwaggerModule.createDocument(app, builder.build(), {
-    extraModels: [UpdateLocationDto, LocationAcceptedDto, DeliveryWebhookDto],
+    extraModels: [UpdateLocationDto, LocationAcceptedDto, DeliveryWebhookDto, TrackingViewDto],
     // Every controller names its tag; the class name would add one more per controller.
     autoTagControllers: false,
   });
   documentLocationRoute(document);
   documentOsmAndRoutes(document);
+  documentTrackingRoutes(document);
   documentRouteAccess(document, routesWithAccess(app));
   documentDeliveryWebhooks(document);
   return document;

@@ -437,9 +437,14 @@ export function unknownKey(schema: Schema): fc.Arbitrary<string> {
         'driverId',
         '',
       ),
-      fc
-        .constantFrom(...known)
-        .chain((k) => fc.constantFrom(k.toUpperCase(), `${k} `, ` ${k}`, `${k}_`, `${k}\u0000`, `${k}.x`, `${k}[0]`)),
+      // Near-misses of the known names (a schema with no fields has none).
+      ...(known.length > 0
+        ? [
+            fc
+              .constantFrom(...known)
+              .chain((k) => fc.constantFrom(k.toUpperCase(), `${k} `, ` ${k}`, `${k}_`, `${k}\u0000`, `${k}.x`, `${k}[0]`)),
+          ]
+        : []),
       anyString(24),
     )
     .filter((k) => !known.includes(k) && k !== '__proto__' && allowedKey(k));

@@ -58,7 +58,9 @@ export function useServiceEnvironment(label: string, env: Record<string, string>
     // The service's own background work (timers, the relay) may hold the tables for a moment: a deadlock is tried again.
     for (let attempt = 1; ; attempt++) {
       try {
-        await context.sql.query('TRUNCATE webhook_messages, delivery_events, delivery_refusals, deliveries, drivers, webhook_receipts');
+        await context.sql.query(
+          'TRUNCATE tracking_links, webhook_messages, delivery_events, delivery_refusals, deliveries, drivers, webhook_receipts',
+        );
         break;
       } catch (error) {
         if ((error as { code?: string }).code !== '40P01' || attempt === 5) throw error;

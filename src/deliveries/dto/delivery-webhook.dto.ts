@@ -28,6 +28,15 @@ export class DeliveryWebhookDataDto implements Required<DeliveryWebhookData> {
   })
   reason!: string;
   @ApiPropertyOptional({ description: 'The x-request-id of the request that caused the change, when one did' }) requestId!: string;
+  @ApiPropertyOptional({
+    type: 'integer',
+    nullable: true,
+    minimum: 0,
+    description:
+      'On delivery.assigned and delivery.picked_up only: seconds from the driver to the pickup, or to the drop-off once picked up ' +
+      "(straight line at the vehicle type's ETA_SPEEDS_KMH speed); null when the driver has no position or the order no drop-off",
+  })
+  etaSeconds!: number | null;
 }
 
 /** The body of every `delivery.*` webhook (DeliveryWebhookPayload), for the OpenAPI document. */

@@ -1,0 +1,61 @@
+import { Injectable } from '@nestjs/common';
+import { haversineMeters } from '../availability/geo.js';
+import { AppConfig } from '../config/app-config.js';
+
+export interface LatLon {
+  lat: number;
+  lon: number;
+}
+
+/** A trip an ETA is asked for: from the driver's position to where it goes next. */
+export interface EtaTrip {
+  from: LatLon;
+  to: LatLon;
+  vehicleType: string | null;
+}
+
+/**
+ * How long a trip takes, in whole seconds, or null when it cannot be told.
+ * The one seam for ETAs: tracking answers and the `delivery.assigned` and
+ * `delivery.picked_up` webhooks ask it and nothing else, so a routing engine
+ * (OSRM, Valhalla, a vendor's API) can stand in for the straight line by
+ * providing another implementation under this class's token.
+ */
+export abstract class EtaEstimator {
+  abstract etaSeconds(trips: readonly EtaTrip[]): Promise<Array<number | null>>;
+}
+
+/**
+ * The straight-line ETA: great-circle distance at the vehicle type's speed
+ * (ETA_SPEEDS_KMH, matched in lower case; `default` for any other), rounded up.
+ */
+@Injectable()
+export class StraightLineEta extends EtaEstimator {
+  constructor(private readonly config: AppConfig) {
+    super();
+  }
+
+  speedKmh(vehicleType: string | null): number {
+    const speeds = this.config.etaSpeedsKmh;
+    return speeds[vehicleType?.trim().toLowerCase() ?? ''] ?? speeds.default;
+  }
+
+  etaSeconds(trips: readonly EtaTrip[]): Promise<Array<number | null>> {
+    return Promise.resolve(
+      trips.map(({ from, to, vehicleType }) => {
+        const meters = haversineMeters(from.lat, from.lon, to.lat, to.lon);
+        return Math.ceil(meters / ((this.speedKmh(vehicleType) * 1000) / 3600));
+      }),
+    );
+  }
+}
+
+/**
+ * Where a delivery's driver goes next: the pickup while ASSIGNED, the
+ * drop-off while PICKED_UP; null in any other status, or without a drop-off.
+ */
+export function etaDestination(status: string, pickup: LatLon, dropoff: LatLon | null): LatLon | null {
+  if (status === 'ASSIGNED') return pickup;
+  if (status === 'PICKED_UP') return dropoff;
+  return null;
+}
