@@ -6,7 +6,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'data/', 'logs/', 'vendure-plugin/', 'clients/', 'openapi/'] },
+  { ignores: ['dist/', 'coverage/', 'data/', 'logs/', 'test-artifacts/', 'vendure-plugin/', 'clients/', 'openapi/'] },
   js.configs.recommended,
   { languageOptions: { globals: globals.node } },
   // The tracking page's script runs in the customer's browser, with Leaflet loaded before it.
