@@ -64,7 +64,11 @@ async function bootstrap(): Promise<void> {
     // Keep-alive clients are let go one answer (or one idle timeout) at a time; 2 s of the budget stay for the close.
     // With no grace period the listener closes in this tick, before another connection is accepted.
     (graceMs > 0 ? delay(graceMs) : Promise.resolve())
-      .then(() => connectionDrain(app).drain(app.getHttpServer(), Math.max(0, config.shutdownTimeoutMs - 2_000)))
+      .then(() => {
+        // Streams held open on purpose end now; their clients reconnect to another process.
+        lifecycle.beginDrain();
+        return connectionDrain(app).drain(app.getHttpServer(), Math.max(0, config.shutdownTimeoutMs - 2_000));
+      })
       .then(() => app.close())
       .then(
         () => {

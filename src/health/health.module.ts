@@ -9,5 +9,6 @@ import { RedisHealthIndicator } from './redis.health.js';
   imports: [TerminusModule.forRoot({ logger: false })],
   controllers: [HealthController],
   providers: [HealthService, RedisHealthIndicator, Lifecycle],
+  exports: [Lifecycle],
 })
 export class HealthModule {}

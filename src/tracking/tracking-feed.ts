@@ -2,6 +2,7 @@ import { BeforeApplicationShutdown, Injectable, Logger, OnApplicationBootstrap }
 import pg from 'pg';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
+import { Lifecycle } from '../health/lifecycle.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { TrackedChange, TrackedDelivery, TrackingRepository } from './tracking.repository.js';
 import { TrackingService } from './tracking.service.js';
@@ -81,8 +82,11 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
     private readonly repository: TrackingRepository,
     private readonly tracking: TrackingService,
     private readonly metrics: MetricsService,
+    lifecycle: Lifecycle,
   ) {
     metrics.setOpenStreamsSource(() => this.open);
+    // At the drain, not at app.close: an open stream would hold the drain for its whole budget.
+    lifecycle.onDrain(() => this.endAll());
   }
 
   onApplicationBootstrap(): void {
@@ -91,11 +95,16 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Ends every stream (clients reconnect, to another process), then stops listening. */
   async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
+    this.endAll();
     clearTimeout(this.relistenTimer);
-    for (const streams of [...this.byDelivery.values()]) for (const stream of [...streams]) this.close(stream, true);
     await this.ticking;
     await this.listener?.end().catch(() => undefined);
+  }
+
+  /** Ends every open stream, and every stream opened from now on at once: the process is stopping. */
+  private endAll(): void {
+    this.stopped = true;
+    for (const streams of [...this.byDelivery.values()]) for (const stream of [...streams]) this.close(stream, true);
   }
 
   /** Streams open in this process. */
@@ -110,7 +119,6 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
 
   /** Throws 429 TOO_MANY_STREAMS when another stream of this link, or in this process, would pass its limit. */
   admit(tokenHash: string): void {
-    if (this.stopped) throw new DomainError('DATABASE_UNAVAILABLE', 'The service is shutting down', { 'retry-after': '1' });
     const retry = { 'retry-after': String(RETRY_AFTER_SECONDS) };
     if (this.open >= this.config.trackingMaxStreams) {
       this.metrics.trackingStreamRefused('process');
@@ -136,6 +144,12 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
    * not seen. Call `admit` first. Answers the function that closes it.
    */
   add(delivery: TrackedDelivery, tokenHash: string, cursor: number, sink: StreamSink): () => void {
+    if (this.stopped) {
+      // Stopping: the client is told to come back, and reconnects to another process.
+      sink.write(`retry: 1000\n\n`);
+      sink.end();
+      return () => undefined;
+    }
     const stream: Stream = {
       deliveryId: delivery.deliveryId,
       tokenHash,

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { EtaModule } from '../eta/eta.module.js';
+import { HealthModule } from '../health/health.module.js';
 import { OutboxModule } from '../outbox/outbox.module.js';
 import { TrackingFeed } from './tracking-feed.js';
 import { TrackingLinksController } from './tracking-links.controller.js';
@@ -12,7 +13,7 @@ import { WebhookEta } from './webhook-eta.js';
  * (tracking.routes.ts), the page, and the ETA in delivery webhooks.
  */
 @Module({
-  imports: [EtaModule, OutboxModule],
+  imports: [EtaModule, OutboxModule, HealthModule],
   controllers: [TrackingLinksController],
   providers: [TrackingRepository, TrackingService, TrackingFeed, WebhookEta],
   exports: [TrackingService, TrackingFeed],
