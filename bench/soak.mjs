@@ -6,7 +6,9 @@
  * receiver. It samples the service's memory, and at the end checks:
  * - 0 errors: no 5xx and no request without an answer;
  * - memory flat: resident memory over the last minute within 10 % of the
- *   minute after the warm-up;
+ *   minute after the warm-up, with customers' tracking streams opened and
+ *   dropped all along (bench/lib/tracking-watchers.mjs);
+ * - tracking streams: none left open once their clients have gone;
  * - the books: no driver and no order with two overlapping live deliveries,
  *   BUSY exactly when a delivery is live, every outbox message delivered and
  *   received.
@@ -25,6 +27,7 @@ import { doubleAssignments, openPool, recreateDatabase } from './lib/database.mj
 import { startReceiver } from './lib/receiver.mjs';
 import { writeDocSection } from './lib/report.mjs';
 import { ROOT, startService } from './lib/service.mjs';
+import { watchDeliveries } from './lib/tracking-watchers.mjs';
 import { readOptions } from './lib/settings.mjs';
 import { failed, formatSummary, simulate } from './simulate.mjs';
 
@@ -57,6 +60,17 @@ async function books(sql) {
   return { ...overlaps, ...rows[0] };
 }
 
+/** The service's `tracking_streams_open`, once its clients have gone (the count settles as it sees the sockets close). @param {string} url */
+async function openStreams(url) {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    const open = Number(/^tracking_streams_open (\d+)/m.exec(text)?.[1] ?? NaN);
+    if (open === 0 || Date.now() > deadline) return open;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 async function main() {
   const workDir = process.env.BENCH_WORK_DIR ?? join(os.tmpdir(), 'driver-soak');
   mkdirSync(workDir, { recursive: true });
@@ -82,6 +96,7 @@ async function main() {
   const samples = [];
   const started = Date.now();
   const sampler = setInterval(() => samples.push({ at: (Date.now() - started) / 1000, rssMb: service.memory().rssMb }), SAMPLE_EVERY_MS);
+  const watchers = watchDeliveries({ url: service.url, adminKey: secrets.adminKey, sql });
   let summary;
   try {
     summary = await simulate({
@@ -95,7 +110,10 @@ async function main() {
     });
   } finally {
     clearInterval(sampler);
+    watchers.stop();
   }
+  // Every stream's client has gone: the service must hold none of them.
+  const streamsLeft = await openStreams(service.url);
 
   // Every message of every state change delivered and received, once the relay has caught up.
   const deadline = Date.now() + 120_000;
@@ -118,6 +136,7 @@ async function main() {
   const checks = {
     'no 5xx, no request without an answer': summary.serverErrors === 0 && summary.connectionErrors === 0 && !failed(summary),
     [`memory growth after warm-up under ${MAX_GROWTH * 100} %`]: growth < MAX_GROWTH,
+    'tracking streams: none left open once their clients have gone': streamsLeft === 0 && watchers.stats.errors === 0,
     'no overlapping live deliveries per driver or order': ledger.drivers === 0 && ledger.orders === 0,
     'BUSY exactly when a delivery is live': ledger.busyMismatch === 0 && ledger.notBusy === 0,
     'every state change has its message, delivered and received':
@@ -132,6 +151,7 @@ async function main() {
       .filter((_, i) => i % 12 === 0)
       .map((s) => s.rssMb.toFixed(0))
       .join(', ')} MB`,
+    `- Tracking: ${watchers.stats.opened} streams opened and dropped by their clients, ${watchers.stats.events} events received, ${watchers.stats.refused} refused (429), ${watchers.stats.errors} errors; ${streamsLeft} left open at the end`,
     `- Books: ${ledger.deliveries} deliveries, ${ledger.changes} state changes, ${ledger.messages} webhook messages, ${ledger.undelivered} undelivered, ${missing} not received; overlapping live deliveries: ${ledger.drivers} drivers, ${ledger.orders} orders; BUSY mismatches: ${ledger.busyMismatch + ledger.notBusy}`,
     '',
     ...Object.entries(checks).map(([check, ok]) => `- ${ok ? 'pass' : '**FAIL**'}: ${check}`),
