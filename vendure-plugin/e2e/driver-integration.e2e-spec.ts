@@ -164,6 +164,13 @@ describe(`DriverIntegrationPlugin (Vendure on ${onPostgres ? 'PostgreSQL' : 'sql
         assert.equal(orderByCode.driverDelivery.status, 'ASSIGNED');
         assert.equal(orderByCode.driverDelivery.driverName, 'Ada');
         assert.equal(orderByCode.driverDeliveries.length, 1);
+        // The ETA from the service's delivery.assigned, and a tracking link the plugin asked for: it opens this delivery.
+        assert.ok(Number.isInteger(orderByCode.driverDelivery.etaSeconds) && orderByCode.driverDelivery.etaSeconds >= 0);
+        const link = new RegExp(`^${service.url}/track/(trk_[A-Za-z0-9_-]{43})/page$`).exec(orderByCode.driverDelivery.trackingUrl);
+        assert.ok(link, `a tracking link: ${orderByCode.driverDelivery.trackingUrl}`);
+        const tracked = await fetch(`${service.url}/track/${link[1]}`);
+        assert.equal(tracked.status, 200);
+        assert.deepEqual(((await tracked.json()) as { status: string; driver: { name: string } }).driver.name, 'Ada');
         const { __type } = await env.shopClient.query(gql`{ __type(name: "DriverDelivery") { fields { name } } }`);
         assert.deepEqual(__type.fields.map((f: { name: string }) => f.name), ['status', 'driverName', 'etaSeconds', 'trackingUrl', 'updatedAt']);
     });

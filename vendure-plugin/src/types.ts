@@ -59,4 +59,6 @@ export interface DriverIntegrationOptions {
     webhookReceiptRetentionDays?: number;
     /** Per request to the service. Default 15 s. */
     requestTimeoutMs?: number;
+    /** Ask the service for a customer's tracking link when a driver is assigned (`Order.driverDelivery.trackingUrl`). Default true. */
+    trackingLinks?: boolean;
 }

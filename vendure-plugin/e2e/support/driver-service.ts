@@ -63,6 +63,7 @@ export class DriverService {
                 NODE_ENV: 'test',
                 LOG_LEVEL: 'warn',
                 PORT: String(port),
+                PUBLIC_BASE_URL: this.url,
                 DATABASE_URL: PG_ADMIN_URL.replace(/\/[^/]*$/, `/${this.database}`),
                 REDIS_URL,
                 REDIS_KEY_PREFIX: `${this.database}:`,

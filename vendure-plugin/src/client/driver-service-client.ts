@@ -134,7 +134,7 @@ async function call<T>(options: DriverServiceOptions, request: Attempt): Promise
         }
         const text = await response.text();
         const answer = parse(text);
-        if (response.status === 200) return answer as T;
+        if (response.status === 200 || response.status === 201) return answer as T;
         const code = typeof answer?.code === 'string' ? answer.code : undefined;
         const message = typeof answer?.message === 'string' ? answer.message : text.slice(0, 200);
         failure = new DriverServiceError(response.status, code, `${request.path}: ${response.status} ${code ?? ''} ${message}`.trim());
@@ -158,10 +158,9 @@ function parse(text: string): Record<string, unknown> | undefined {
  * (re-signed with a fresh timestamp), so a retry of a request that did reach
  * the service gets the first answer back instead of running twice.
  */
-function sendSignedEvent<T>(options: DriverServiceOptions, path: string, payload: object): Promise<T> {
-    const webhookId = `msg_${randomUUID()}`;
+function sendSignedEvent<T>(options: DriverServiceOptions, path: string, payload: object, webhookId = `msg_${randomUUID()}`): Promise<T> {
     const body = JSON.stringify(payload); // signed and sent as this exact string
-    // The path as the service sees it: the plugin's events go to the service's own /events/* routes.
+    // The path as the service sees it: the plugin calls the service's own routes (/events/*, /deliveries/*), no prefix.
     const target = `POST ${path}`;
     return call<T>(options, { method: 'POST', path, body, headers: () => signedHeaders(options.secret, webhookId, body, new Date(), target) });
 }
@@ -202,6 +201,23 @@ export function sellerOrderCancelled(options: DriverServiceOptions, sellerOrderI
 /** Frees the driver of an offered or assigned delivery; the order goes back to waiting for the next one. */
 export function reassignDelivery(options: DriverServiceOptions, deliveryId: string, reason?: string): Promise<ServiceDelivery> {
     return adminCall<ServiceDelivery>(options, 'POST', `/deliveries/${encodeURIComponent(deliveryId)}/reassign`, reason ? { reason } : {});
+}
+
+export interface TrackingLink {
+    token: string;
+    /** The page for the customer. */
+    url: string;
+    /** Null while the delivery is in progress; then an hour (the service's TRACKING_LINK_TTL_SECONDS) after it ends. */
+    expiresAt: string | null;
+}
+
+/**
+ * A tracking link to the delivery, for the customer. `messageId` names the
+ * request: the service gives the same link for the same id, so a retry (of
+ * this call, or of the webhook that asked for it) gets the link already made.
+ */
+export function createTrackingLink(options: DriverServiceOptions, deliveryId: string, messageId?: string): Promise<TrackingLink> {
+    return sendSignedEvent<TrackingLink>(options, `/deliveries/${encodeURIComponent(deliveryId)}/tracking-links`, {}, messageId);
 }
 
 export function getDriver(options: DriverServiceOptions, driverId: string): Promise<ServiceDriver> {

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { Logger, Order, RequestContext, RequestContextService, TransactionalConnection } from '@vendure/core';
 
-import { getDriver } from '../client/driver-service-client';
+import { createTrackingLink, getDriver } from '../client/driver-service-client';
 import { HeaderBag, verifySignature, WebhookVerificationError } from '../client/standard-webhooks';
 import { loggerCtx, PLUGIN_OPTIONS, SERVICE_FINAL_STATUSES } from '../constants';
 import { DriverDelivery } from '../entities/driver-delivery.entity';
@@ -69,16 +69,23 @@ export class WebhookService {
         if (!message) return { status: 400, outcome: 'invalid', message: 'Not a delivery webhook' };
 
         const driverName = await this.driverName(message.data.driverId);
+        const trackingUrl = message.type === 'delivery.assigned' ? await this.trackingUrl(message.data.deliveryId, webhookId) : null;
         const ctx = await this.requestContextService.create({ apiType: 'admin' });
         try {
-            return await this.connection.withTransaction(ctx, tx => this.apply(tx, webhookId, message, driverName));
+            return await this.connection.withTransaction(ctx, tx => this.apply(tx, webhookId, message, driverName, trackingUrl));
         } catch (error) {
             Logger.error(`Webhook ${webhookId} (${message.type}) not applied: ${(error as Error).message}`, loggerCtx, (error as Error).stack);
             return { status: 503, outcome: 'failed', message: 'Not applied; send it again' };
         }
     }
 
-    private async apply(ctx: RequestContext, webhookId: string, message: DeliveryWebhook, driverName: string | null): Promise<WebhookResult> {
+    private async apply(
+        ctx: RequestContext,
+        webhookId: string,
+        message: DeliveryWebhook,
+        driverName: string | null,
+        trackingUrl: string | null,
+    ): Promise<WebhookResult> {
         const receipts = this.connection.getRepository(ctx, DriverWebhookReceipt);
         if (await receipts.findOne({ where: { webhookId } })) return { status: 204, outcome: 'duplicate' };
         await receipts.insert(new DriverWebhookReceipt({ webhookId, type: message.type, deliveryId: message.data.deliveryId }));
@@ -111,7 +118,7 @@ export class WebhookService {
             distanceMeters: roundedMetres(data.distanceMeters),
             attempt: data.attempt ?? row.attempt,
             etaSeconds: roundedSeconds(data.etaSeconds),
-            trackingUrl: data.trackingUrl ?? (newDelivery ? null : row.trackingUrl),
+            trackingUrl: trackingUrl ?? data.trackingUrl ?? (newDelivery ? null : row.trackingUrl),
             // A new delivery of the order (after a failed one, say) gets a fulfillment of its own.
             ...(newDelivery ? { fulfillmentId: null } : {}),
             // The service has the order now, so a scheduled resend of seller-order-ready is moot; a live
@@ -126,6 +133,24 @@ export class WebhookService {
         await this.fulfillments.follow(ctx, order, row, message.type);
         await this.deliveries.note(ctx, order.id, describe(message, row));
         return { status: 204, outcome: 'applied' };
+    }
+
+    /**
+     * The customer's tracking link, asked for when a driver is assigned (the
+     * service's live tracking), or null when tracking links are off or the
+     * service does not answer in time: the assignment is applied all the same.
+     * The request's id comes from the webhook's, so a retry of this webhook
+     * gets the same link.
+     */
+    private async trackingUrl(deliveryId: string, webhookId: string): Promise<string | null> {
+        if (this.options.trackingLinks === false) return null;
+        try {
+            const link = await createTrackingLink({ ...this.deliveries.serviceOptions, retryDelaysMs: [], timeoutMs: 2_000 }, deliveryId, `trk_${webhookId}`);
+            return link.url;
+        } catch (error) {
+            Logger.warn(`No tracking link for delivery ${deliveryId}: ${(error as Error).message}`, loggerCtx);
+            return null;
+        }
     }
 
     private async driverName(driverId: string | null): Promise<string | null> {
