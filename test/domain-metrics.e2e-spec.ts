@@ -58,5 +58,11 @@ describe('domain metrics', () => {
     expect([count(after, 'assigned') - count(before, 'assigned'), count(after, 'no_driver') - count(before, 'no_driver')]).toEqual([2, 1]);
     expect([timed(after, 'assigned') - timed(before, 'assigned'), timed(after, 'no_driver') - timed(before, 'no_driver')]).toEqual([2, 1]);
     expect(value(after, 'drivers{state="choosable"}')).toBe(0);
+    // One claim of a candidate, won; the repeat found its delivery without claiming anyone.
+    const claims = (text: string, outcome: string) => value(text, `assignment_claims_total{outcome="${outcome}"}`) ?? 0;
+    expect([
+      claims(after, 'assigned') - claims(before, 'assigned'),
+      claims(after, 'driver-taken') - claims(before, 'driver-taken'),
+    ]).toEqual([1, 0]);
   });
 });

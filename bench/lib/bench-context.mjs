@@ -12,6 +12,7 @@ import { Redis } from 'ioredis';
 import { BERLIN, HAMBURG } from './city.mjs';
 import { newAdminKey, newWebhookSecret } from './credentials.mjs';
 import { insertFleet, openPool, recreateDatabase } from './database.mjs';
+import { DENSE_FLEET, denseAreas, insertDenseFleets } from './dense-figures.mjs';
 import { startReceiver } from './receiver.mjs';
 import { log } from './report.mjs';
 import { ROOT, startBaselineServer, startService } from './service.mjs';
@@ -80,6 +81,9 @@ export async function openBench(settings) {
     sql,
     Array.from({ length: settings.smallFleet }, () => HAMBURG.randomPoint()),
   );
+
+  log(`inserting ${DENSE_FLEET} drivers in each of ${denseAreas(settings).length} dense-demand areas`);
+  await insertDenseFleets(sql, settings);
 
   const receiver = await startReceiver();
   const baseline = await startBaselineServer({ port: settings.port + 10, workDir: settings.workDir });

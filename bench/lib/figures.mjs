@@ -9,6 +9,7 @@ import { claimDirect, fullScanNearest, releaseDeferredOutbox } from './baselines
 import { BERLIN, HAMBURG, MUNICH } from './city.mjs';
 import { compare, describe, plainRow, ratioRow } from './compare.mjs';
 import { doubleAssignments, insertFleet } from './database.mjs';
+import { denseAssignmentFigure } from './dense-figures.mjs';
 import { dispatchFigures } from './dispatch-figures.mjs';
 import { closedLoop, runLoad } from './load-runner.mjs';
 import { redisHungFigure } from './redis-hung.mjs';
@@ -282,6 +283,7 @@ export const FIGURES = {
   'search-redis': redisSearchFigure,
   'search-pg': postgresSearchFigure,
   assignment: assignmentFigures,
+  assignmentDense: denseAssignmentFigure,
   dispatch: dispatchFigures,
   slowClients: slowClientsFigure,
   redisHung: redisHungFigure,

@@ -79,3 +79,45 @@ export async function closedLoop({ concurrency, seconds, task }) {
     outcomes,
   };
 }
+
+/**
+ * Runs `count` tasks over `concurrency` parallel loops, as fast as they go;
+ * a task may return an outcome label, which is counted. `seconds` is the
+ * time all of them took.
+ * @param {{ concurrency: number, count: number, task: () => Promise<string | void> }} options
+ * @returns {Promise<Measurement & { outcomes: Record<string, number> }>}
+ */
+export async function countedLoop({ concurrency, count, task }) {
+  const histogram = new LatencyHistogram();
+  /** @type {Record<string, number>} */
+  const outcomes = {};
+  let errors = 0;
+  let started = 0;
+  const begun = performance.now();
+  const loop = async () => {
+    while (started < count) {
+      started += 1;
+      const t0 = performance.now();
+      try {
+        const outcome = (await task()) ?? 'ok';
+        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+        histogram.record(performance.now() - t0);
+      } catch (error) {
+        errors += 1;
+        if (errors <= 3) console.warn(`  task failed: ${/** @type {Error} */ (error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, loop));
+  const elapsed = (performance.now() - begun) / 1000;
+  return {
+    count: histogram.count,
+    seconds: elapsed,
+    rps: histogram.count / elapsed,
+    p50: histogram.percentile(50),
+    p99: histogram.percentile(99),
+    errors,
+    non2xx: 0,
+    outcomes,
+  };
+}

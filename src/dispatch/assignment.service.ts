@@ -147,6 +147,7 @@ export class AssignmentService {
           dispatch,
           actor,
         );
+        this.metrics.assignmentClaim(outcome.kind);
         if (outcome.kind === 'assigned' || outcome.kind === 'order-live') return answerFor(outcome.delivery, withStatus);
         if (outcome.kind === 'order-delivered') throw alreadyDelivered(order.sellerOrderId);
         if (outcome.kind === 'order-taken') {

@@ -62,6 +62,12 @@ export class MetricsService {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [this.registry],
   });
+  private readonly assignmentClaims = new Counter({
+    name: 'assignment_claims_total',
+    help: 'Claims of a candidate driver for ready orders, by outcome (assigned, driver-taken, order-live, order-taken, order-delivered): lost claims are driver-taken',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
   private readonly trackingEvents = new Counter({
     name: 'tracking_events_sent_total',
     help: 'Events written to tracking streams, by type (status, position)',
@@ -145,6 +151,10 @@ export class MetricsService {
   /** Where the drivers gauge reads its counts at scrape time (Redis: two O(log n) commands). */
   setDriverCountsSource(source: () => Promise<{ online: number; choosable: number } | null>): void {
     this.driverCounts = source;
+  }
+
+  assignmentClaim(outcome: string): void {
+    this.assignmentClaims.inc({ outcome });
   }
 
   /** Where the open-streams gauge reads its count at scrape time. */
