@@ -46,15 +46,38 @@ export async function runLoad(spec, workDir) {
  * @param {{ concurrency: number, seconds: number, task: () => Promise<string | void> }} options
  * @returns {Promise<Measurement & { outcomes: Record<string, number> }>}
  */
-export async function closedLoop({ concurrency, seconds, task }) {
+export function closedLoop({ concurrency, seconds, task }) {
+  const deadline = performance.now() + seconds * 1000;
+  return loops(concurrency, () => performance.now() < deadline, task);
+}
+
+/**
+ * Runs `count` tasks over `concurrency` parallel loops, as fast as they go;
+ * a task may return an outcome label, which is counted. `seconds` is the
+ * time all of them took.
+ * @param {{ concurrency: number, count: number, task: () => Promise<string | void> }} options
+ * @returns {Promise<Measurement & { outcomes: Record<string, number> }>}
+ */
+export function countedLoop({ concurrency, count, task }) {
+  let started = 0;
+  return loops(concurrency, () => started++ < count, task);
+}
+
+/**
+ * `concurrency` loops that each run `task` while `more()` says so.
+ * @param {number} concurrency
+ * @param {() => boolean} more
+ * @param {() => Promise<string | void>} task
+ * @returns {Promise<Measurement & { outcomes: Record<string, number> }>}
+ */
+async function loops(concurrency, more, task) {
   const histogram = new LatencyHistogram();
   /** @type {Record<string, number>} */
   const outcomes = {};
   let errors = 0;
   const started = performance.now();
-  const deadline = started + seconds * 1000;
   const loop = async () => {
-    while (performance.now() < deadline) {
+    while (more()) {
       const t0 = performance.now();
       try {
         const outcome = (await task()) ?? 'ok';
@@ -68,48 +91,6 @@ export async function closedLoop({ concurrency, seconds, task }) {
   };
   await Promise.all(Array.from({ length: concurrency }, loop));
   const elapsed = (performance.now() - started) / 1000;
-  return {
-    count: histogram.count,
-    seconds: elapsed,
-    rps: histogram.count / elapsed,
-    p50: histogram.percentile(50),
-    p99: histogram.percentile(99),
-    errors,
-    non2xx: 0,
-    outcomes,
-  };
-}
-
-/**
- * Runs `count` tasks over `concurrency` parallel loops, as fast as they go;
- * a task may return an outcome label, which is counted. `seconds` is the
- * time all of them took.
- * @param {{ concurrency: number, count: number, task: () => Promise<string | void> }} options
- * @returns {Promise<Measurement & { outcomes: Record<string, number> }>}
- */
-export async function countedLoop({ concurrency, count, task }) {
-  const histogram = new LatencyHistogram();
-  /** @type {Record<string, number>} */
-  const outcomes = {};
-  let errors = 0;
-  let started = 0;
-  const begun = performance.now();
-  const loop = async () => {
-    while (started < count) {
-      started += 1;
-      const t0 = performance.now();
-      try {
-        const outcome = (await task()) ?? 'ok';
-        outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-        histogram.record(performance.now() - t0);
-      } catch (error) {
-        errors += 1;
-        if (errors <= 3) console.warn(`  task failed: ${/** @type {Error} */ (error).message}`);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, loop));
-  const elapsed = (performance.now() - begun) / 1000;
   return {
     count: histogram.count,
     seconds: elapsed,
