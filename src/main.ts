@@ -43,6 +43,9 @@ async function bootstrap(): Promise<void> {
   for (const [name, value] of Object.entries(secrets)) {
     if (!value) logger.warn(`${name} is not set: the callers that need it are refused`);
   }
+  if (config.nodeEnv === 'production' && config.publicBaseUrl.startsWith('http://localhost:')) {
+    logger.warn(`PUBLIC_BASE_URL is not set: tracking links point to ${config.publicBaseUrl}, which customers cannot reach`);
+  }
   const lifecycle = app.get(Lifecycle);
   const graceMs = config.shutdownGraceSeconds * 1000;
   let stopping = false;

@@ -59,3 +59,28 @@ export function etaDestination(status: string, pickup: LatLon, dropoff: LatLon |
   if (status === 'PICKED_UP') return dropoff;
   return null;
 }
+
+/** How long an estimator may take before its trips count as unknown. */
+export const ETA_TIMEOUT_MS = 2_000;
+const MAX_SECONDS = 2_147_483_647;
+
+/**
+ * The estimator's answers, each a whole number of seconds (rounded, 0 to
+ * 2^31 - 1) or null where it is not a finite number. Throws if the estimator
+ * fails, answers the wrong number of values, or takes longer than ETA_TIMEOUT_MS.
+ */
+export async function estimated(estimator: EtaEstimator, trips: readonly EtaTrip[]): Promise<Array<number | null>> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the ETA estimator took longer than ${ETA_TIMEOUT_MS} ms`)), ETA_TIMEOUT_MS);
+  });
+  try {
+    const answers = await Promise.race([estimator.etaSeconds(trips), timeout]);
+    if (answers.length !== trips.length) throw new Error(`the ETA estimator answered ${answers.length} values for ${trips.length} trips`);
+    return answers.map((value) =>
+      typeof value === 'number' && Number.isFinite(value) ? Math.min(MAX_SECONDS, Math.max(0, Math.round(value))) : null,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}

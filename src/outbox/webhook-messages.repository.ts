@@ -92,6 +92,17 @@ export class WebhookMessagesRepository {
     await this.dataSource.query(`UPDATE webhook_messages SET lease_until = NULL, attempts = attempts - 1 WHERE id = $1`, [id]);
   }
 
+  /**
+   * Gives claimed messages back unsent: the claim's attempt does not count,
+   * and the lease runs `retryInSeconds` more, so they are claimed again then.
+   */
+  async returnUnsent(ids: string[], retryInSeconds: number): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE webhook_messages SET attempts = attempts - 1, lease_until = now() + make_interval(secs => $2) WHERE id = ANY($1::varchar[])`,
+      [ids, retryInSeconds],
+    );
+  }
+
   findById(id: string): Promise<WebhookMessage | null> {
     return this.dataSource
       .query<WebhookMessage[]>(`SELECT ${COLUMNS} FROM webhook_messages WHERE id = $1`, [id])

@@ -14,6 +14,8 @@ export const ATTEMPT_TIMEOUT_MS = 15_000;
 const LEASE_SECONDS = 30;
 /** Due messages are looked for this often, besides the wake-up after each commit. */
 const POLL_EVERY_MS = 1_000;
+/** Messages whose preparation failed are claimed again after this long. */
+const PREPARE_RETRY_SECONDS = 5;
 /**
  * Sends in flight at once (and connections to the receiver): enough to drain a
  * backlog at several times the assignment rate, while one slow answer holds only its own delivery.
@@ -126,8 +128,9 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
 
   /**
    * The claimed messages, prepared. If preparing fails (the database is away),
-   * none is sent now: each stays leased and is claimed again when its lease
-   * ends, so no body is ever sent unprepared.
+   * none is sent now, so no body is ever sent unprepared: they are given back
+   * without the claim counting as an attempt, to be claimed again after
+   * PREPARE_RETRY_SECONDS.
    */
   private async prepared(claimed: WebhookMessage[]): Promise<WebhookMessage[]> {
     if (!this.preparer || claimed.length === 0) return claimed;
@@ -135,8 +138,10 @@ export class WebhookRelay implements OnApplicationBootstrap, BeforeApplicationSh
       return await this.preparer(claimed);
     } catch (error) {
       this.logger.warn(
-        `Webhook relay: could not prepare ${claimed.length} message(s), retrying after the lease: ${(error as Error).message}`,
+        `Webhook relay: could not prepare ${claimed.length} message(s), trying again in ${PREPARE_RETRY_SECONDS} s: ${(error as Error).message}`,
       );
+      const ids = claimed.map((message) => message.id);
+      await this.messages.returnUnsent(ids, PREPARE_RETRY_SECONDS).catch(() => undefined);
       return [];
     }
   }

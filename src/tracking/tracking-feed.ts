@@ -76,6 +76,7 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
   private listener?: pg.Client;
   private relistenTimer?: NodeJS.Timeout;
   private lastFailure = 0;
+  private listenFailing = false;
 
   constructor(
     private readonly config: AppConfig,
@@ -229,9 +230,14 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
     const ids = [...this.byDelivery.keys()];
     if (ids.length === 0) return;
     const views = await this.repository.views(ids);
+    // The streams this read is for: one that opens while the changes are read may have seen less than they start
+    // from, so it waits for the next read (its opening asked for one).
+    const served = new Map<string, Stream[]>();
     const behind = new Map<string, number>();
     for (const view of views) {
-      const cursor = Math.min(...[...(this.byDelivery.get(view.deliveryId) ?? [])].map((stream) => stream.cursor));
+      const streams = [...(this.byDelivery.get(view.deliveryId) ?? [])];
+      served.set(view.deliveryId, streams);
+      const cursor = Math.min(...streams.map((stream) => stream.cursor));
       if (view.lastSeq > cursor) behind.set(view.deliveryId, cursor);
     }
     const changes = behind.size > 0 ? await this.repository.changesAfter(behind) : [];
@@ -240,7 +246,7 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
     views.forEach((view, i) => {
       found.add(view.deliveryId);
       const own = changes.filter((change) => change.deliveryId === view.deliveryId);
-      for (const stream of [...(this.byDelivery.get(view.deliveryId) ?? [])]) this.send(stream, view, own, etas[i]);
+      for (const stream of served.get(view.deliveryId) ?? []) if (!stream.closed) this.send(stream, view, own, etas[i]);
     });
     // A delivery that is gone (it cannot be, short of a manual delete) ends its streams.
     for (const id of ids) if (!found.has(id)) for (const stream of [...(this.byDelivery.get(id) ?? [])]) this.close(stream, true);
@@ -310,8 +316,14 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
     try {
       await client.connect();
       await client.query(`LISTEN ${TRACKING_CHANNEL}`);
+      if (this.listenFailing) this.logger.log('Tracking streams: listening for changes again');
+      this.listenFailing = false;
       this.wake();
-    } catch {
+    } catch (error) {
+      // Once per outage: streams still see every change, at their half-second read.
+      if (!this.listenFailing)
+        this.logger.warn(`Tracking streams: cannot LISTEN (${(error as Error).message}); reading every ${POLL_EVERY_MS} ms meanwhile`);
+      this.listenFailing = true;
       relisten();
     }
   }

@@ -46,17 +46,24 @@ export class TrackingRepository {
 
   /**
    * Adds a link to a delivery (a link already there, a replayed request's, is
-   * kept). Answers when the delivery ended (null while in progress), or
-   * undefined when there is no such delivery.
+   * kept), unless the delivery ended more than `ttlSeconds` ago, when the link
+   * would not work. Answers when the delivery ended (null while in progress),
+   * or undefined when there is no such delivery.
    */
-  async addLink(tokenHash: string, deliveryId: string, createdBy: string): Promise<{ endedAt: Date | null } | undefined> {
+  async addLink(
+    tokenHash: string,
+    deliveryId: string,
+    createdBy: string,
+    ttlSeconds: number,
+  ): Promise<{ endedAt: Date | null } | undefined> {
     const rows: Array<{ endedAt: Date | null }> = await this.dataSource.query(
       `WITH d AS (SELECT d.id, ${ENDED_AT} AS ended_at FROM deliveries d WHERE d.id = $2),
        added AS (
-         INSERT INTO tracking_links (token_hash, delivery_id, created_by) SELECT $1, d.id, $3 FROM d
+         INSERT INTO tracking_links (token_hash, delivery_id, created_by)
+         SELECT $1, d.id, $3 FROM d WHERE d.ended_at IS NULL OR d.ended_at > now() - make_interval(secs => $4)
          ON CONFLICT (token_hash) DO NOTHING)
        SELECT ended_at AS "endedAt" FROM d`,
-      [tokenHash, deliveryId, createdBy],
+      [tokenHash, deliveryId, createdBy, ttlSeconds],
     );
     return rows[0];
   }

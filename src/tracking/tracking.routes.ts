@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { replyWithError } from '../common/all-exceptions.filter.js';
 import { errorResponse } from '../common/api-docs.decorators.js';
 import { AppConfig } from '../config/app-config.js';
+import { Lifecycle } from '../health/lifecycle.js';
 import { TrackingViewDto } from './dto/tracking.response.js';
 import { TrackingFeed } from './tracking-feed.js';
 import { TrackingService } from './tracking.service.js';
@@ -45,7 +46,9 @@ function pageHtml(config: AppConfig): string {
     /</g,
     '\\u003c',
   );
-  return pageFile('page.html').toString('utf8').replace('__CONFIG__', settings);
+  return pageFile('page.html')
+    .toString('utf8')
+    .replace('__CONFIG__', () => settings);
 }
 
 function pagePolicy(config: AppConfig): string {
@@ -80,6 +83,7 @@ export function registerTrackingRoutes(app: NestFastifyApplication): void {
   const config = app.get(AppConfig);
   const tracking = app.get(TrackingService);
   const feed = app.get(TrackingFeed);
+  const lifecycle = app.get(Lifecycle);
   const files = assets();
   const page = pageHtml(config);
   const policy = pagePolicy(config);
@@ -95,15 +99,24 @@ export function registerTrackingRoutes(app: NestFastifyApplication): void {
     }
   });
 
-  fastify.get('/track/:token/events', async (request: FastifyRequest, reply: FastifyReply) => {
+  // No automatic HEAD route: a HEAD would hold a stream's place with nothing to send.
+  fastify.get('/track/:token/events', { exposeHeadRoute: false }, async (request: FastifyRequest, reply: FastifyReply) => {
+    let hijacked = false;
     try {
       const { tokenHash, delivery } = await tracking.resolve(tokenOf(request));
-      const after = lastEventId(request.headers['last-event-id']);
+      // The header from an EventSource's own reconnection; the query from a page that reconnects by hand.
+      const after = lastEventId(request.headers['last-event-id'] ?? (request.query as { lastEventId?: string }).lastEventId);
       // Ended, and the client saw its end: 204 tells an EventSource to stop reconnecting.
       if (delivery.endedAt && delivery.lastSeq <= after) return reply.status(204).header('cache-control', 'no-store').send();
       feed.admit(tokenHash);
       reply.hijack();
+      hijacked = true;
       const response = reply.raw;
+      // The client may have gone while the link was looked up: no stream for it ('close' has fired already).
+      if (request.raw.destroyed || response.destroyed) {
+        response.destroy();
+        return reply;
+      }
       const headers = Object.entries(reply.getHeaders()).filter(
         (entry): entry is [string, string | number | string[]] => entry[1] !== undefined,
       );
@@ -113,13 +126,31 @@ export function registerTrackingRoutes(app: NestFastifyApplication): void {
         'cache-control': 'no-store',
         // nginx and similar proxies would otherwise buffer the stream.
         'x-accel-buffering': 'no',
+        // Hijacked, the answer skips the hooks that say so: a stopping process lets the connection go.
+        ...(lifecycle.shuttingDown ? { connection: 'close' } : {}),
       });
       response.flushHeaders();
-      const close = feed.add(delivery, tokenHash, after, response);
       request.raw.socket.setNoDelay(true);
-      response.once('close', close);
+      // No await from here on: 'close' cannot fire before its listener is attached.
+      const release = feed.add(delivery, tokenHash, after, {
+        write: (chunk) => response.write(chunk),
+        once: (event, listener) => response.once(event, listener),
+        end: () => {
+          // Ended by a stopping process: the client's reconnection must go to another one, not down this socket.
+          const socket = lifecycle.shuttingDown ? response.socket : null;
+          response.end();
+          socket?.end();
+        },
+      });
+      response.once('close', release);
+      if (response.destroyed) release();
       return reply;
     } catch (error) {
+      // Once the answer is ours, an error can only end the connection.
+      if (hijacked) {
+        reply.raw.destroy();
+        return reply;
+      }
       return replyWithError(reply, error);
     }
   });

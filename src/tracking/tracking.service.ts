@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/principal.js';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { EtaEstimator, etaDestination } from '../eta/eta.js';
+import { estimated, EtaEstimator, etaDestination } from '../eta/eta.js';
 import type { TrackingLinkDto, TrackingViewDto } from './dto/tracking.response.js';
 import { TrackedDelivery, TrackingRepository } from './tracking.repository.js';
 import { isTrackingToken, randomTrackingToken, SignedLinkTokens, trackingTokenHash } from './tracking-token.js';
@@ -41,7 +41,7 @@ export class TrackingService {
       principal.kind === 'vendure' && this.signedTokens
         ? this.signedTokens.tokenFor(principal.messageId, deliveryId)
         : randomTrackingToken();
-    const added = await this.links.addLink(trackingTokenHash(token), deliveryId, principal.kind);
+    const added = await this.links.addLink(trackingTokenHash(token), deliveryId, principal.kind, this.config.trackingLinkTtlSeconds);
     if (!added) throw new DomainError('DELIVERY_NOT_FOUND', 'No delivery with this id');
     const expiresAt = added.endedAt ? new Date(added.endedAt.getTime() + this.config.trackingLinkTtlSeconds * 1000) : null;
     if (expiresAt && expiresAt.getTime() <= Date.now()) {
@@ -93,7 +93,8 @@ export class TrackingService {
       return from && to ? { from, to, vehicleType: delivery.vehicleType } : null;
     });
     const asked = trips.filter((trip) => trip !== null);
-    const answers = asked.length > 0 ? await this.eta.etaSeconds(asked) : [];
+    // An estimator that fails or is slow (a routing engine) leaves the ETA unknown; the view and the streams go on.
+    const answers = asked.length > 0 ? await estimated(this.eta, asked).catch(() => asked.map(() => null)) : [];
     let next = 0;
     return trips.map((trip) => (trip ? (answers[next++] ?? null) : null));
   }

@@ -1,8 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import type { ChangedRows } from '../database/query-results.js';
-import { EtaEstimator, etaDestination, EtaTrip } from '../eta/eta.js';
+import { estimated, EtaEstimator, etaDestination, EtaTrip } from '../eta/eta.js';
 import type { WebhookMessage } from '../outbox/webhook-messages.repository.js';
 import { WebhookRelay } from '../outbox/webhook-relay.service.js';
 
@@ -41,12 +40,12 @@ export class WebhookEta implements OnModuleInit {
     private readonly eta: EtaEstimator,
   ) {}
 
-  /** The estimator's answers; if it fails (a routing engine that is down), no ETA rather than no webhook. */
+  /** The estimator's answers; if it fails or is slow (a routing engine that is down), no ETA rather than no webhook. */
   private async estimate(trips: EtaTrip[]): Promise<Array<number | null>> {
     try {
-      return await this.eta.etaSeconds(trips);
+      return await estimated(this.eta, trips);
     } catch (error) {
-      this.logger.warn(`ETA for webhooks: the estimator failed, sending etaSeconds null: ${(error as Error).message}`);
+      this.logger.warn(`ETA for webhooks: ${(error as Error).message}; sending etaSeconds null`);
       return trips.map(() => null);
     }
   }
@@ -56,7 +55,11 @@ export class WebhookEta implements OnModuleInit {
   }
 
   async prepare(messages: WebhookMessage[]): Promise<WebhookMessage[]> {
-    const wanting = messages.filter((message) => WITH_ETA.has(message.type) && !Object.hasOwn(dataOf(message), 'etaSeconds'));
+    // Only before a message's first attempt (the claim counted it): one attempted already, by a release without this
+    // step say, keeps the body it was sent with.
+    const wanting = messages.filter(
+      (message) => WITH_ETA.has(message.type) && message.attempts === 1 && !Object.hasOwn(dataOf(message), 'etaSeconds'),
+    );
     if (wanting.length === 0) return messages;
     const trips: TripRow[] = await this.dataSource.query(
       `SELECT m.id AS "messageId", d.pickup_lat AS "pickupLat", d.pickup_lon AS "pickupLon", d.dropoff_lat AS "dropoffLat",
@@ -78,12 +81,17 @@ export class WebhookEta implements OnModuleInit {
     const answers = known.length > 0 ? await this.estimate(known) : [];
     let next = 0;
     const etas = new Map(wanting.map((message, i) => [message.id, asked[i] ? (answers[next++] ?? null) : null]));
-    // The body sent is the one stored, as PostgreSQL gives it back: a retry, read from the table, sends the same bytes.
-    const [stored]: ChangedRows<{ id: string; payload: Record<string, unknown> }> = await this.dataSource.query(
-      `UPDATE webhook_messages m SET payload = jsonb_set(m.payload, '{data,etaSeconds}', coalesce(to_jsonb(e.eta), 'null'::jsonb))
-       FROM unnest($1::varchar[], $2::int[]) AS e (id, eta)
-       WHERE m.id = e.id AND NOT (m.payload->'data' ? 'etaSeconds')
-       RETURNING m.id, m.payload`,
+    // The body sent is the one stored, as PostgreSQL gives it back (updated here, or as it was if another process got
+    // there first): a retry, read from the table, sends the same bytes.
+    const stored: Array<{ id: string; payload: Record<string, unknown> }> = await this.dataSource.query(
+      `WITH updated AS (
+         UPDATE webhook_messages m SET payload = jsonb_set(m.payload, '{data,etaSeconds}', coalesce(to_jsonb(e.eta), 'null'::jsonb))
+         FROM unnest($1::varchar[], $2::int[]) AS e (id, eta)
+         WHERE m.id = e.id AND NOT (m.payload->'data' ? 'etaSeconds')
+         RETURNING m.id, m.payload)
+       SELECT id, payload FROM updated
+       UNION ALL
+       SELECT id, payload FROM webhook_messages WHERE id = ANY($1::varchar[]) AND id NOT IN (SELECT id FROM updated)`,
       [[...etas.keys()], [...etas.values()]],
     );
     const payloads = new Map(stored.map((row) => [row.id, row.payload]));

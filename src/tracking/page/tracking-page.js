@@ -72,9 +72,20 @@
     if (!fitted) fit();
   }
 
+  /** Nothing more to follow: the delivery ended (its stream said so) or the link expired. */
+  let finished = false;
+  /** The id of the last event seen, for a reconnection made by hand (EventSource sends it itself on its own ones). */
+  let lastId = '';
+  let retryMs = 2000;
+  const later = (run) => {
+    setTimeout(run, retryMs);
+    retryMs = Math.min(retryMs * 2, 60000);
+  };
+
   async function refresh() {
     const response = await fetch(base, { headers: { accept: 'application/json' }, cache: 'no-store' });
     if (response.status === 404) {
+      finished = true;
       showStatus('This tracking link has expired');
       return false;
     }
@@ -82,24 +93,42 @@
     return response.ok;
   }
 
+  /** Reads the delivery, then follows its stream; tries again, less and less often, while the service cannot answer. */
+  function start() {
+    refresh().then(
+      (ok) => (ok ? follow() : !finished && later(start)),
+      () => later(start),
+    );
+  }
+
   function follow() {
-    const source = new EventSource(`${base}/events`);
-    source.addEventListener('open', () => (el('connection').textContent = ''));
+    const source = new EventSource(`${base}/events${lastId ? `?lastEventId=${encodeURIComponent(lastId)}` : ''}`);
+    const seen = (event) => event.lastEventId && (lastId = event.lastEventId);
+    source.addEventListener('open', () => {
+      el('connection').textContent = '';
+      retryMs = 2000;
+    });
     source.addEventListener('error', () => {
-      if (source.readyState !== EventSource.CLOSED) el('connection').textContent = 'Reconnecting…';
+      if (finished) return;
+      el('connection').textContent = 'Reconnecting…';
+      // Closed for good by an error answer (a 429 or a 503, say): start again by hand, from the last event seen.
+      if (source.readyState === EventSource.CLOSED) later(start);
     });
     source.addEventListener('status', (event) => {
+      seen(event);
       showStatus(JSON.parse(event.data).status);
       // Driver and ETA change with the status: read them again.
-      void refresh();
+      refresh().catch(() => undefined);
     });
     source.addEventListener('position', (event) => {
+      seen(event);
       const position = JSON.parse(event.data);
       place('driver', position);
       showEta(position.etaSeconds);
       if (!map.getBounds().contains([position.lat, position.lon])) fit();
     });
     source.addEventListener('end', () => {
+      finished = true;
       source.close();
       place('driver', null);
       showEta(null);
@@ -107,5 +136,5 @@
   }
 
   map.setView([0, 0], 2);
-  void refresh().then((ok) => ok && follow());
+  start();
 })();
