@@ -382,7 +382,8 @@ describe('live tracking: links, the view, the event stream, ETAs', () => {
         await listener.end();
       }
       const { rows } = await sql.query(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'driver-service tracking'`,
+        // pg_stat_activity spans the server: other test files' services listen on their own databases.
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'driver-service tracking' AND datname = current_database()`,
       );
       expect(rows[0].n).toBe(1);
     });
