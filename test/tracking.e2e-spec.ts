@@ -340,6 +340,12 @@ describe('live tracking: links, the view, the event stream, ETAs', () => {
       expect(resumed.statuses()).toEqual(['PICKED_UP', 'DELIVERED']);
       expect(Number(resumed.ofType('status')[0].id)).toBeGreaterThan(Number(assignedEvent.id));
 
+      // The same id in the query, as the page sends it when it reconnects by hand.
+      const byQuery = await SseClient.open(`${base}/track/${token}/events?lastEventId=${assignedEvent.id}`);
+      streams.push(byQuery);
+      await byQuery.waitFor((e) => e.type === 'end', 'the end, by query');
+      expect(byQuery.statuses()).toEqual(['PICKED_UP', 'DELIVERED']);
+
       // Without Last-Event-ID (or with one that is not an id), the whole history.
       const fresh = await stream(token, { 'last-event-id': 'garbage' });
       await fresh.waitFor((e) => e.type === 'end', 'the end');

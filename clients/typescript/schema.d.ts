@@ -3604,7 +3604,10 @@ export interface operations {
     };
     Tracking_events: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The same, for a client that cannot set the header (a page reconnecting by hand); the header wins when both come */
+                lastEventId?: string;
+            };
             header?: {
                 /** @description The id of the last event received */
                 "Last-Event-ID"?: string;

@@ -50,6 +50,32 @@ export class StraightLineEta extends EtaEstimator {
   }
 }
 
+/** A point from two nullable columns: null unless both are known. */
+export const pointOf = (lat: number | null, lon: number | null): LatLon | null => (lat === null || lon === null ? null : { lat, lon });
+
+/**
+ * The trip a delivery's driver is on: from its position to etaDestination;
+ * null when either end is unknown.
+ */
+export function nextTrip(
+  status: string,
+  from: LatLon | null,
+  pickup: LatLon,
+  dropoff: LatLon | null,
+  vehicleType: string | null,
+): EtaTrip | null {
+  const to = etaDestination(status, pickup, dropoff);
+  return from && to ? { from: { lat: from.lat, lon: from.lon }, to, vehicleType } : null;
+}
+
+/** The ETA of each trip, null where there is none; throws as `estimated` does. */
+export async function etasOf(estimator: EtaEstimator, trips: ReadonlyArray<EtaTrip | null>): Promise<Array<number | null>> {
+  const asked = trips.filter((trip) => trip !== null);
+  const answers = asked.length > 0 ? await estimated(estimator, asked) : [];
+  let next = 0;
+  return trips.map((trip) => (trip ? answers[next++] : null));
+}
+
 /**
  * Where a delivery's driver goes next: the pickup while ASSIGNED, the
  * drop-off while PICKED_UP; null in any other status, or without a drop-off.
@@ -69,7 +95,7 @@ const MAX_SECONDS = 2_147_483_647;
  * 2^31 - 1) or null where it is not a finite number. Throws if the estimator
  * fails, answers the wrong number of values, or takes longer than ETA_TIMEOUT_MS.
  */
-export async function estimated(estimator: EtaEstimator, trips: readonly EtaTrip[]): Promise<Array<number | null>> {
+async function estimated(estimator: EtaEstimator, trips: readonly EtaTrip[]): Promise<Array<number | null>> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`the ETA estimator took longer than ${ETA_TIMEOUT_MS} ms`)), ETA_TIMEOUT_MS);

@@ -39,6 +39,9 @@ interface Stream {
   closed: boolean;
 }
 
+const positionKey = (position: { lat: number; lon: number; recordedAt: Date }) =>
+  `${position.lat},${position.lon},${position.recordedAt.getTime()}`;
+
 /** One SSE event, as written on the wire. */
 export function sseEvent(type: string, id: number, data: unknown): string {
   return `id: ${id}\nevent: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
@@ -241,18 +244,28 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
       if (view.lastSeq > cursor) behind.set(view.deliveryId, cursor);
     }
     const changes = behind.size > 0 ? await this.repository.changesAfter(behind) : [];
-    const etas = await this.tracking.etaSeconds(views);
     const found = new Set<string>();
-    views.forEach((view, i) => {
+    // Status changes first; then positions, whose ETAs are asked for only where a stream is due one.
+    const due: Array<{ view: TrackedDelivery; streams: Stream[] }> = [];
+    for (const view of views) {
       found.add(view.deliveryId);
       const own = changes.filter((change) => change.deliveryId === view.deliveryId);
-      for (const stream of served.get(view.deliveryId) ?? []) if (!stream.closed) this.send(stream, view, own, etas[i]);
-    });
+      const streams = (served.get(view.deliveryId) ?? []).filter(
+        (stream) => !stream.closed && this.sendChanges(stream, view, own) && this.positionDue(stream, view),
+      );
+      if (streams.length > 0) due.push({ view, streams });
+    }
     // A delivery that is gone (it cannot be, short of a manual delete) ends its streams.
     for (const id of ids) if (!found.has(id)) for (const stream of [...(this.byDelivery.get(id) ?? [])]) this.close(stream, true);
+    if (due.length === 0) return;
+    const etas = await this.tracking.etaSeconds(due.map(({ view }) => view));
+    due.forEach(({ view, streams }, i) => {
+      for (const stream of streams) if (!stream.closed) this.sendPosition(stream, view, etas[i]);
+    });
   }
 
-  private send(stream: Stream, view: TrackedDelivery, changes: TrackedChange[], etaSeconds: number | null): void {
+  /** Sends the stream the changes it has not seen; false when that ended it (the delivery is over). */
+  private sendChanges(stream: Stream, view: TrackedDelivery, changes: TrackedChange[]): boolean {
     let statuses = 0;
     for (const change of changes) {
       if (change.seq <= stream.cursor) continue;
@@ -265,15 +278,22 @@ export class TrackingFeed implements OnApplicationBootstrap, BeforeApplicationSh
       // Nothing more will happen: say so, so the page stops reconnecting, and end.
       this.write(stream, sseEvent('end', stream.cursor, { status: view.status }));
       this.close(stream, true);
-      return;
+      return false;
     }
+    return true;
+  }
+
+  /** Whether the driver's position is new to the stream and a second has passed since its last one. */
+  private positionDue(stream: Stream, view: TrackedDelivery): boolean {
     const position = this.tracking.positionOf(view);
-    if (!position || stream.congested) return;
-    const key = `${position.lat},${position.lon},${position.recordedAt.getTime()}`;
-    const now = Date.now();
-    if (key === stream.positionKey || now - stream.positionSentAt < POSITION_EVERY_MS) return;
-    stream.positionKey = key;
-    stream.positionSentAt = now;
+    if (!position || stream.congested) return false;
+    return positionKey(position) !== stream.positionKey && Date.now() - stream.positionSentAt >= POSITION_EVERY_MS;
+  }
+
+  private sendPosition(stream: Stream, view: TrackedDelivery, etaSeconds: number | null): void {
+    const position = this.tracking.positionOf(view)!;
+    stream.positionKey = positionKey(position);
+    stream.positionSentAt = Date.now();
     this.write(
       stream,
       sseEvent('position', stream.cursor, { lat: position.lat, lon: position.lon, recordedAt: position.recordedAt, etaSeconds }),

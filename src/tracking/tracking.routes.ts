@@ -226,6 +226,13 @@ export function documentTrackingRoutes(document: OpenAPIObject): void {
           description: 'The id of the last event received',
           schema: { type: 'string' },
         },
+        {
+          name: 'lastEventId',
+          in: 'query',
+          required: false,
+          description: 'The same, for a client that cannot set the header (a page reconnecting by hand); the header wins when both come',
+          schema: { type: 'string' },
+        },
       ],
       responses: {
         200: { description: 'The stream', content: { 'text/event-stream': { schema: { type: 'string' } } } },

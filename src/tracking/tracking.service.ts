@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Principal } from '../auth/principal.js';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { estimated, EtaEstimator, etaDestination } from '../eta/eta.js';
+import { EtaEstimator, etasOf, nextTrip, pointOf } from '../eta/eta.js';
 import type { TrackingLinkDto, TrackingViewDto } from './dto/tracking.response.js';
 import { TrackedDelivery, TrackingRepository } from './tracking.repository.js';
 import { isTrackingToken, randomTrackingToken, SignedLinkTokens, trackingTokenHash } from './tracking-token.js';
@@ -72,7 +72,7 @@ export class TrackingService {
       position: position && { ...position, recordedAt: position.recordedAt.toISOString() },
       etaSeconds,
       pickup: { lat: delivery.pickupLat, lon: delivery.pickupLon },
-      dropoff: delivery.dropoffLat === null || delivery.dropoffLon === null ? null : { lat: delivery.dropoffLat, lon: delivery.dropoffLon },
+      dropoff: pointOf(delivery.dropoffLat, delivery.dropoffLon),
       updatedAt: updatedAt.toISOString(),
     };
   }
@@ -85,17 +85,16 @@ export class TrackingService {
 
   /** Each delivery's ETA (null when not on the way, or with nowhere to go). */
   async etaSeconds(deliveries: TrackedDelivery[]): Promise<Array<number | null>> {
-    const trips = deliveries.map((delivery) => {
-      const from = this.positionOf(delivery);
-      const dropoff =
-        delivery.dropoffLat === null || delivery.dropoffLon === null ? null : { lat: delivery.dropoffLat, lon: delivery.dropoffLon };
-      const to = etaDestination(delivery.status, { lat: delivery.pickupLat, lon: delivery.pickupLon }, dropoff);
-      return from && to ? { from, to, vehicleType: delivery.vehicleType } : null;
-    });
-    const asked = trips.filter((trip) => trip !== null);
+    const trips = deliveries.map((delivery) =>
+      nextTrip(
+        delivery.status,
+        this.positionOf(delivery),
+        { lat: delivery.pickupLat, lon: delivery.pickupLon },
+        pointOf(delivery.dropoffLat, delivery.dropoffLon),
+        delivery.vehicleType,
+      ),
+    );
     // An estimator that fails or is slow (a routing engine) leaves the ETA unknown; the view and the streams go on.
-    const answers = asked.length > 0 ? await estimated(this.eta, asked).catch(() => asked.map(() => null)) : [];
-    let next = 0;
-    return trips.map((trip) => (trip ? (answers[next++] ?? null) : null));
+    return etasOf(this.eta, trips).catch(() => trips.map(() => null));
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { estimated, EtaEstimator, etaDestination, EtaTrip } from '../eta/eta.js';
+import { EtaEstimator, etasOf, EtaTrip, nextTrip, pointOf } from '../eta/eta.js';
 import type { WebhookMessage } from '../outbox/webhook-messages.repository.js';
 import { WebhookRelay } from '../outbox/webhook-relay.service.js';
 
@@ -41,9 +41,9 @@ export class WebhookEta implements OnModuleInit {
   ) {}
 
   /** The estimator's answers; if it fails or is slow (a routing engine that is down), no ETA rather than no webhook. */
-  private async estimate(trips: EtaTrip[]): Promise<Array<number | null>> {
+  private async estimate(trips: Array<EtaTrip | null>): Promise<Array<number | null>> {
     try {
-      return await estimated(this.eta, trips);
+      return await etasOf(this.eta, trips);
     } catch (error) {
       this.logger.warn(`ETA for webhooks: ${(error as Error).message}; sending etaSeconds null`);
       return trips.map(() => null);
@@ -61,7 +61,7 @@ export class WebhookEta implements OnModuleInit {
       (message) => WITH_ETA.has(message.type) && message.attempts === 1 && !Object.hasOwn(dataOf(message), 'etaSeconds'),
     );
     if (wanting.length === 0) return messages;
-    const trips: TripRow[] = await this.dataSource.query(
+    const rows: TripRow[] = await this.dataSource.query(
       `SELECT m.id AS "messageId", d.pickup_lat AS "pickupLat", d.pickup_lon AS "pickupLon", d.dropoff_lat AS "dropoffLat",
               d.dropoff_lon AS "dropoffLon", dr.last_lat AS "lastLat", dr.last_lon AS "lastLon", dr.vehicle_type AS "vehicleType"
        FROM webhook_messages m JOIN deliveries d ON d.id = m.delivery_id
@@ -69,18 +69,16 @@ export class WebhookEta implements OnModuleInit {
        WHERE m.id = ANY($1::varchar[])`,
       [wanting.map((message) => message.id)],
     );
-    const byId = new Map(trips.map((trip) => [trip.messageId, trip]));
-    const asked = wanting.map((message) => {
-      const trip = byId.get(message.id);
-      if (!trip || trip.lastLat === null || trip.lastLon === null) return null;
-      const dropoff = trip.dropoffLat === null || trip.dropoffLon === null ? null : { lat: trip.dropoffLat, lon: trip.dropoffLon };
-      const to = etaDestination(String(dataOf(message).status), { lat: trip.pickupLat, lon: trip.pickupLon }, dropoff);
-      return to ? { from: { lat: trip.lastLat, lon: trip.lastLon }, to, vehicleType: trip.vehicleType } : null;
+    const byId = new Map(rows.map((row) => [row.messageId, row]));
+    const trips = wanting.map((message) => {
+      const row = byId.get(message.id);
+      if (!row) return null;
+      const { pickupLat, pickupLon, dropoffLat, dropoffLon, lastLat, lastLon, vehicleType } = row;
+      const status = String(dataOf(message).status);
+      return nextTrip(status, pointOf(lastLat, lastLon), { lat: pickupLat, lon: pickupLon }, pointOf(dropoffLat, dropoffLon), vehicleType);
     });
-    const known = asked.filter((trip) => trip !== null);
-    const answers = known.length > 0 ? await this.estimate(known) : [];
-    let next = 0;
-    const etas = new Map(wanting.map((message, i) => [message.id, asked[i] ? (answers[next++] ?? null) : null]));
+    const answers = await this.estimate(trips);
+    const etas = new Map(wanting.map((message, i) => [message.id, answers[i]]));
     // The body sent is the one stored, as PostgreSQL gives it back (updated here, or as it was if another process got
     // there first): a retry, read from the table, sends the same bytes.
     const stored: Array<{ id: string; payload: Record<string, unknown> }> = await this.dataSource.query(
