@@ -148,6 +148,42 @@ describe('driver state: every committed change is in Redis before the answer', (
     expect(await differences()).toEqual([]);
   });
 
+  it('keeps the profile as committed: after creation and each change, and an older copy never replaces a newer one', async () => {
+    /** The profile Redis holds ("updatedAtMs JSON"), next to PostgreSQL's row. */
+    const copyOf = async (id: string) => {
+      const value = (await redis.hget('drivers:profile', id))!;
+      const space = value.indexOf(' ');
+      return { updatedAt: Number(value.slice(0, space)), ...JSON.parse(value.slice(space + 1)) };
+    };
+    const rowOf = async (id: string) => {
+      const [row] = (await sql.query('SELECT name, phone, vehicle_type, created_at, updated_at FROM drivers WHERE id = $1', [id])).rows;
+      return {
+        updatedAt: row.updated_at.getTime(),
+        name: row.name,
+        phone: row.phone,
+        vehicleType: row.vehicle_type,
+        createdAt: row.created_at.getTime(),
+      };
+    };
+    const ada = await newDriver(t, { name: 'Ada', vehicleType: 'bike' });
+    expect(await copyOf(ada.id)).toEqual(await rowOf(ada.id));
+    await http().patch(`/drivers/${ada.id}`).set(admin).send({ name: 'Ada L.', vehicleType: 'car' }).expect(200);
+    const changed = await rowOf(ada.id);
+    expect(changed).toMatchObject({ name: 'Ada L.', vehicleType: 'car' });
+    expect(await copyOf(ada.id)).toEqual(changed);
+    // A reconciliation that read the row before the change (an older updated_at) leaves the newer copy alone.
+    const mirror = t.app.get(DriverStateMirror);
+    await mirror.saveProfile({
+      id: ada.id,
+      name: 'Ada',
+      phone: ada.body.phone as string,
+      vehicleType: 'bike',
+      createdAt: new Date(changed.createdAt),
+      updatedAt: new Date(changed.updatedAt - 1),
+    });
+    expect(await copyOf(ada.id)).toEqual(changed);
+  });
+
   it('the comparison finds a change that did not reach Redis', async () => {
     const ada = await located();
     const skip = jest.spyOn(t.app.get(DriverStateMirror), 'applyStates').mockResolvedValue([]);

@@ -57,7 +57,7 @@ export interface paths {
         };
         /**
          * Get a driver (admin, the driver itself, the driver app backend)
-         * @description With its last location. A driver token reads only its own driver (another: 403).
+         * @description With its last location: the newest point any process has answered. A driver token reads only its own driver (another: 403). While PostgreSQL cannot be reached, answered from Redis's copy (profile as last committed, status as last mirrored); a driver Redis has no copy of: 503 DATABASE_UNAVAILABLE.
          */
         get: operations["DriversController_get"];
         put?: never;

@@ -61,7 +61,10 @@ export class DriversController {
   @OwnDriverOnly()
   @ApiOperation({
     summary: 'Get a driver (admin, the driver itself, the driver app backend)',
-    description: 'With its last location. A driver token reads only its own driver (another: 403).',
+    description:
+      'With its last location: the newest point any process has answered. A driver token reads only its own driver (another: 403). ' +
+      "While PostgreSQL cannot be reached, answered from Redis's copy (profile as last committed, status as last mirrored); " +
+      'a driver Redis has no copy of: 503 DATABASE_UNAVAILABLE.',
   })
   @ApiOkResponse({ type: DriverResponseDto })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'DRIVER_NOT_FOUND' })

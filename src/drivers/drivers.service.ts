@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { decodeCursor, toPage } from '../common/cursor.js';
+import { isDatabaseUnavailable } from '../common/database-unavailable.js';
 import { DomainError } from '../common/domain-error.js';
 import { isUniqueViolation } from '../common/unique-violation.js';
 import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
@@ -22,6 +23,7 @@ export class DriversService {
     const { token, hash } = newDriverToken();
     try {
       const driver = await this.drivers.insert({ ...input, vehicleType: input.vehicleType ?? null, tokenHash: hash });
+      await this.fleet.saveProfile(driver);
       return { driver, token };
     } catch (error) {
       if (isUniqueViolation(error, 'drivers_phone_key')) throw phoneTaken();
@@ -29,9 +31,21 @@ export class DriversService {
     }
   }
 
-  /** The driver, with the newest location any process has answered for (read your writes). */
+  /**
+   * The driver, with the newest location any process has answered for (read
+   * your writes). While PostgreSQL cannot be reached, the driver as Redis
+   * knows it (profile as last committed, state as last mirrored) stands in;
+   * without it, the 503 stands.
+   */
   async get(id: string): Promise<DriverEntity> {
-    const driver = await this.drivers.findById(id);
+    let driver: DriverEntity | null;
+    try {
+      driver = await this.drivers.findById(id);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      driver = await this.fleet.lastKnown(id);
+      if (!driver) throw error;
+    }
     if (!driver) throw driverNotFound(id);
     return this.fleet.withNewestLocation(driver);
   }
@@ -63,6 +77,7 @@ export class DriversService {
       throw error;
     }
     if (!driver) throw driverNotFound(id);
+    await this.fleet.saveProfile(driver);
     return driver;
   }
 

@@ -4,7 +4,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { hydrate } from '../database/hydrate.js';
 import type { ChangedRows, RawRow } from '../database/query-results.js';
 import { DriverEntity } from './driver.entity.js';
-import { DRIVER_STATE_COLUMNS, DriverState } from './driver-state.js';
+import { DRIVER_PROFILE_COLUMNS, DRIVER_STATE_COLUMNS, DriverProfile, DriverState } from './driver-state.js';
 
 /**
  * The statements that write a driver's state (`status`, `is_active`,
@@ -27,11 +27,12 @@ export class FleetRepository {
     return this.dataSource.query(`SELECT ${DRIVER_STATE_COLUMNS} FROM drivers WHERE id = ANY($1::uuid[])`, [ids]);
   }
 
-  /** States in id order after `afterId`, for reconciliation in bounded batches. */
-  listStates(afterId: string | null, limit: number): Promise<DriverState[]> {
+  /** States (with profiles) in id order after `afterId`, for reconciliation in bounded batches. */
+  listStates(afterId: string | null, limit: number): Promise<Array<DriverState & DriverProfile>> {
+    const columns = `${DRIVER_STATE_COLUMNS}, ${DRIVER_PROFILE_COLUMNS}`;
     return afterId === null
-      ? this.dataSource.query(`SELECT ${DRIVER_STATE_COLUMNS} FROM drivers ORDER BY id LIMIT $1`, [limit])
-      : this.dataSource.query(`SELECT ${DRIVER_STATE_COLUMNS} FROM drivers WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit]);
+      ? this.dataSource.query(`SELECT ${columns} FROM drivers ORDER BY id LIMIT $1`, [limit])
+      : this.dataSource.query(`SELECT ${columns} FROM drivers WHERE id > $1 ORDER BY id LIMIT $2`, [afterId, limit]);
   }
 
   /**

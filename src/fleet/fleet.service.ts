@@ -108,6 +108,28 @@ export class FleetService {
     });
   }
 
+  /**
+   * Keeps the driver's profile, as just committed, in Redis (best effort: a
+   * copy Redis misses is written again by the next reconciliation).
+   */
+  async saveProfile(driver: DriverEntity): Promise<void> {
+    if (!this.mirror.isReady()) return;
+    await this.mirror.saveProfile(driver).catch((error: Error) => this.logger.debug(`Redis profile copy not saved: ${error.message}`));
+  }
+
+  /**
+   * The driver as Redis knows it (profile as last committed, state as last
+   * mirrored), for when PostgreSQL cannot be reached; null when Redis is
+   * down or lacks the driver. Its location is for withNewestLocation to add.
+   */
+  async lastKnown(driverId: string): Promise<DriverEntity | null> {
+    if (!this.mirror.isReady()) return null;
+    return this.mirror.knownDriver(driverId).catch((error: Error) => {
+      this.logger.debug(`Redis driver read failed: ${error.message}`);
+      return null;
+    });
+  }
+
   /** Heartbeats older than this are stale: such a driver cannot be chosen. */
   heartbeatCutoff(now = new Date()): Date {
     return heartbeatCutoff(this.config.driverHeartbeatTtlSeconds, now);

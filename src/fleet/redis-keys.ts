@@ -9,6 +9,8 @@
  *                        expired heartbeats without scanning every driver.
  * - `drivers:location`   hash id → "lon lat recordedAtMs accuracy heading speed" (the last three '-' when
  *                        unknown, or absent when seeded from PostgreSQL): the newest point of every driver.
+ * - `drivers:profile`    hash id → "updatedAtMs {name, phone, vehicleType, createdAt}": the profile as
+ *                        last committed, shown while PostgreSQL cannot be reached.
  * - `drivers:synced`     set by a complete reconciliation; without it (Redis new,
  *                        flushed or reconnected) searches use PostgreSQL.
  * - `drivers:reconciling` the token of the reconciliation under way: a lease that
@@ -21,6 +23,7 @@ export const KEYS = {
   status: 'drivers:status',
   heartbeat: 'drivers:heartbeat',
   location: 'drivers:location',
+  profile: 'drivers:profile',
   synced: 'drivers:synced',
   reconciling: 'drivers:reconciling',
   swept: 'drivers:swept',

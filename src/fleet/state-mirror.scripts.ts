@@ -122,6 +122,22 @@ return 1
 `;
 
 /**
+ * Stores a driver's profile unless Redis holds one updated later (a
+ * reconciliation that read the row before a change must not undo the copy
+ * the change wrote after its commit).
+ * KEYS: profile     ARGV: driverId, updatedAtMs, profile JSON
+ */
+export const SAVE_PROFILE = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current then
+  local at = tonumber(string.match(current, '^(%d+) '))
+  if at and at > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+return 1
+`;
+
+/**
  * Extends the reconciliation lease if this run still holds it.
  * KEYS: reconciling     ARGV: token, leaseMs
  */

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { RedisService } from '../redis/redis.service.js';
-import { DriverState, encodeState } from './driver-state.js';
+import { DriverEntity, DriverStatus } from './driver.entity.js';
+import { DriverProfile, DriverState, encodeState } from './driver-state.js';
 import { KEYS } from './redis-keys.js';
-import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RENEW_SYNC, SWEEP_STALE } from './state-mirror.scripts.js';
+import { APPLY_STATE, END_SYNC, MARK_SYNCED, PRUNE_GEO, RENEW_SYNC, SAVE_PROFILE, SWEEP_STALE } from './state-mirror.scripts.js';
 
 type ScriptResult = Promise<unknown>;
 interface MirrorCommands {
@@ -13,9 +14,18 @@ interface MirrorCommands {
   markSynced(...args: Array<string | number>): ScriptResult;
   renewSync(...args: Array<string | number>): ScriptResult;
   endSync(...args: Array<string | number>): ScriptResult;
+  saveProfile(...args: Array<string | number>): ScriptResult;
 }
 
 const at = (date: Date | null) => (date ? String(date.getTime()) : '');
+
+const isProfile = (driver: Partial<DriverProfile>): driver is DriverProfile => driver.name !== undefined;
+
+/** The arguments of SAVE_PROFILE: what the copy holds, and the time of the change that made it. */
+function profileArgs(driver: DriverProfile): [string, string, string, string] {
+  const { name, phone, vehicleType, createdAt } = driver;
+  return [KEYS.profile, driver.id, at(driver.updatedAt), JSON.stringify({ name, phone, vehicleType, createdAt: createdAt.getTime() })];
+}
 
 /** A driver's newest point with what the phone said of it (null: not said). */
 export interface NewestPoint {
@@ -46,6 +56,7 @@ export class DriverStateMirror {
       markSynced: { numberOfKeys: 2, lua: MARK_SYNCED },
       renewSync: { numberOfKeys: 1, lua: RENEW_SYNC },
       endSync: { numberOfKeys: 1, lua: END_SYNC },
+      saveProfile: { numberOfKeys: 1, lua: SAVE_PROFILE },
     });
     this.isReady = () => redisService.isReady;
   }
@@ -78,14 +89,62 @@ export class DriverStateMirror {
 
   /**
    * Mirrors PostgreSQL's state of drivers (each unless Redis holds a newer
-   * state version), pipelined: one round trip for the whole batch. Returns
-   * the drivers whose script failed; the others are applied regardless.
+   * state version), and the profile of those read with it, pipelined: one
+   * round trip for the whole batch. Returns the drivers whose scripts
+   * failed; the others are applied regardless.
    */
-  async applyStates(drivers: DriverState[], cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
+  async applyStates(drivers: Array<DriverState & Partial<DriverProfile>>, cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
     const pipeline = this.redis().pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
-    for (const driver of drivers) void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
+    const of: DriverState[] = [];
+    for (const driver of drivers) {
+      void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
+      of.push(driver);
+      if (isProfile(driver)) {
+        void pipeline.saveProfile(...profileArgs(driver));
+        of.push(driver);
+      }
+    }
     const results = await pipeline.exec();
-    return results.flatMap(([error], i) => (error ? [{ id: drivers[i].id, error }] : []));
+    return results.flatMap(([error], i) => (error ? [{ id: of[i].id, error }] : []));
+  }
+
+  /** Keeps the profile as committed (unless Redis holds a later one). */
+  async saveProfile(driver: DriverProfile): Promise<void> {
+    await this.redis().saveProfile(...profileArgs(driver));
+  }
+
+  /**
+   * The driver as Redis knows it, without its location: the profile last
+   * saved and the state last mirrored. Null when Redis lacks either.
+   */
+  async knownDriver(driverId: string): Promise<DriverEntity | null> {
+    const [[, state], [, profile]] = (await this.redis()
+      .pipeline()
+      .hget(KEYS.status, driverId)
+      .hget(KEYS.profile, driverId)
+      .exec()) as Array<[Error | null, string | null]>;
+    if (!state || !profile) return null;
+    const [status, active, version] = state.split(':');
+    const space = profile.indexOf(' ');
+    const saved = JSON.parse(profile.slice(space + 1)) as { name: string; phone: string; vehicleType: string | null; createdAt: number };
+    return Object.assign(new DriverEntity(), {
+      id: driverId,
+      name: saved.name,
+      phone: saved.phone,
+      vehicleType: saved.vehicleType,
+      status: status as DriverStatus,
+      isActive: active === '1',
+      stateVersion: Number(version),
+      lastLat: null,
+      lastLon: null,
+      lastLocationAt: null,
+      lastAccuracy: null,
+      lastHeading: null,
+      lastSpeed: null,
+      lastSeenAt: null,
+      createdAt: new Date(saved.createdAt),
+      updatedAt: new Date(Number(profile.slice(0, space))),
+    });
   }
 
   private applyStateArgs(driver: DriverState, cutoff: Date): Array<string | number> {
