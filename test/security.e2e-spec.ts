@@ -45,6 +45,7 @@ describe('security: OWASP API Security Top 10', () => {
       env.redis.zrange('drivers:geo', 0, -1),
       env.redis.hgetall('drivers:location'),
       env.redis.hgetall('drivers:status'),
+      env.redis.hgetall('drivers:profile'),
     ]);
     return JSON.stringify([tables.rows[0], redis]);
   }

@@ -86,6 +86,9 @@ export class DriversService {
     const { token, hash } = newDriverToken();
     if (!(await this.drivers.replaceTokenHash(id, hash))) throw driverNotFound(id);
     this.tokens.forgetDriver(id);
+    // The row's updated_at moved: so does the copy's.
+    const driver = await this.drivers.findById(id).catch(() => null);
+    if (driver) await this.fleet.saveProfile(driver);
     return token;
   }
 }

@@ -174,7 +174,7 @@ export class AvailabilityReconciler implements OnApplicationBootstrap, OnApplica
         const batch = await this.repository.listStates(afterId, BATCH_SIZE);
         if (batch.length === 0) break;
         // The cutoff is taken per batch, so a long run does not judge late batches by an old clock.
-        const errors = await this.store.applyStates(batch, this.cutoff());
+        const errors = await this.store.applyStates(batch, this.cutoff(), 'with profiles');
         failed += errors.length;
         for (const { id, error } of errors.slice(0, 3)) this.logger.warn(`Could not mirror driver ${id}: ${error.message}`);
         drivers += batch.length;

@@ -89,17 +89,23 @@ export class DriverStateMirror {
 
   /**
    * Mirrors PostgreSQL's state of drivers (each unless Redis holds a newer
-   * state version), and the profile of those read with it, pipelined: one
-   * round trip for the whole batch. Returns the drivers whose scripts
-   * failed; the others are applied regardless.
+   * state version) and, given `profiles` (reconciliation, whose rows carry
+   * them), their profiles, pipelined: one round trip for the whole batch.
+   * Returns the drivers whose scripts failed; the others are applied
+   * regardless. (After-commit mirroring passes no profiles: a state change
+   * made while a profile change was under way must not save the old one.)
    */
-  async applyStates(drivers: Array<DriverState & Partial<DriverProfile>>, cutoff: Date): Promise<Array<{ id: string; error: Error }>> {
+  async applyStates(
+    drivers: Array<DriverState & Partial<DriverProfile>>,
+    cutoff: Date,
+    profiles: 'with profiles' | 'states only' = 'states only',
+  ): Promise<Array<{ id: string; error: Error }>> {
     const pipeline = this.redis().pipeline() as unknown as MirrorCommands & { exec(): Promise<Array<[Error | null, unknown]>> };
     const of: DriverState[] = [];
     for (const driver of drivers) {
       void pipeline.applyState(...this.applyStateArgs(driver, cutoff));
       of.push(driver);
-      if (isProfile(driver)) {
+      if (profiles === 'with profiles' && isProfile(driver)) {
         void pipeline.saveProfile(...profileArgs(driver));
         of.push(driver);
       }
