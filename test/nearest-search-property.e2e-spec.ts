@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import fc from 'fast-check';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
@@ -9,6 +9,7 @@ import { AvailabilityStore } from '../src/availability/availability.store.js';
 import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { PrivateRedis } from './support/private-redis.js';
+import { PrivateRedisCluster } from './support/private-redis-cluster.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 
 /** ASSIGNMENT_MAX_RADIUS_KM's default, which the app below runs with. */
@@ -69,15 +70,55 @@ const queryArb: fc.Arbitrary<Query> = fc
   })
   .map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
 
+/** Where the test's Redis runs: the service's environment for it, and a client that sees the service's keys. */
+interface RedisBackend {
+  env: Record<string, string>;
+  client: Redis | Cluster;
+  flushAll(): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+const BACKENDS: Array<[string, () => Promise<RedisBackend>]> = [
+  [
+    'a single Redis',
+    async () => {
+      const server = new PrivateRedis();
+      await server.start();
+      const client = new Redis(server.url, { maxRetriesPerRequest: 1 });
+      return {
+        env: { REDIS_URL: server.url },
+        client,
+        flushAll: () => client.flushall(),
+        stop: async () => (client.disconnect(), await server.stop()),
+      };
+    },
+  ],
+  [
+    'a Redis Cluster of 3 masters',
+    async () => {
+      const cluster = new PrivateRedisCluster(3);
+      await cluster.start();
+      const client = cluster.client();
+      return {
+        env: { REDIS_CLUSTER_NODES: cluster.nodesVariable },
+        client,
+        flushAll: () => cluster.flushAll(client),
+        stop: async () => (client.disconnect(), await cluster.stop()),
+      };
+    },
+  ],
+];
+
 /**
  * The nearest-driver search answers the same from Redis (reconciled) and from
  * PostgreSQL (Redis not reconciled), and both equal a brute-force great-circle
- * ranking of every choosable driver of a random fleet.
+ * ranking of every choosable driver of a random fleet; on a single Redis and
+ * on a Redis Cluster.
  */
-describe('nearest search: Redis path = PostgreSQL path = brute force (property)', () => {
+describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = brute force (property)', (_name, startBackend) => {
   let database: Awaited<ReturnType<typeof createTestDatabase>>;
-  const redisServer = new PrivateRedis();
-  let redis: Redis;
+  let backend: RedisBackend;
+  let redis: Redis | Cluster;
   let sql: pg.Client;
   let t: TestApp;
   let sut: AvailabilityService;
@@ -85,11 +126,11 @@ describe('nearest search: Redis path = PostgreSQL path = brute force (property)'
 
   beforeAll(async () => {
     database = await createTestDatabase('nearest_property');
-    await redisServer.start();
-    redis = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
+    backend = await startBackend();
+    redis = backend.client;
     sql = new pg.Client({ connectionString: database.url });
     await sql.connect();
-    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redisServer.url, RECONCILE_INTERVAL_SECONDS: '3600' });
+    t = await startTestApp({ DATABASE_URL: database.url, ...backend.env, RECONCILE_INTERVAL_SECONDS: '3600' });
     sut = t.app.get(AvailabilityService);
     reconciler = t.app.get(AvailabilityReconciler);
     // The start-up reconciliation; after it only this test reconciles (the interval is an hour).
@@ -99,8 +140,7 @@ describe('nearest search: Redis path = PostgreSQL path = brute force (property)'
   afterAll(async () => {
     jest.restoreAllMocks();
     await t?.close();
-    redis?.disconnect();
-    await redisServer.stop();
+    await backend?.stop();
     await sql?.end();
     await database?.drop();
   });
@@ -171,7 +211,7 @@ describe('nearest search: Redis path = PostgreSQL path = brute force (property)'
       };
 
       // Redis path: a fresh, reconciled Redis holds exactly the choosable drivers.
-      await redis.flushall();
+      await backend.flushAll();
       const report = await reconcileNow();
       expect(report).toEqual({ drivers: fleet.length, pruned: 0 });
       expect(await redis.exists('drivers:synced')).toBe(1);
@@ -184,7 +224,7 @@ describe('nearest search: Redis path = PostgreSQL path = brute force (property)'
       expect(pgSearch).not.toHaveBeenCalled();
 
       // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
-      await redis.flushall();
+      await backend.flushAll();
       expect(await redis.exists('drivers:synced')).toBe(0);
       redisSearch.mockClear();
       const viaPostgres = await sut.findNearest(findQuery);

@@ -1,10 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { Batcher } from '../common/batcher.js';
 import type { DriverState } from '../fleet/driver-state.js';
 import { KEYS } from '../fleet/redis-keys.js';
 import type { RateLimitWindow } from '../rate-limit/rate-limiter.js';
-import { RedisService } from '../redis/redis.service.js';
+import { type RedisClient, RedisService } from '../redis/redis.service.js';
 import { RECORD_PINGS, SEARCH_NEAREST } from './availability.scripts.js';
 import { redisSearchRadiusKm } from './geo.js';
 import type { PointOutcome } from './location-filter.js';
@@ -75,7 +74,7 @@ export class AvailabilityStore {
   private readonly pings = new Batcher<Ping, PingResult>((pings) => this.recordPings(pings), { maxRunning: Infinity, retryAlone: false });
 
   readonly isReady: () => boolean;
-  private readonly redis: () => Redis & AvailabilityCommands;
+  private readonly redis: () => RedisClient & AvailabilityCommands;
 
   constructor(redisService: RedisService) {
     this.redis = redisService.withScripts<AvailabilityCommands>({

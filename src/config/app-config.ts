@@ -19,7 +19,10 @@ export type DatabaseConfig =
     };
 
 export type RedisConfig =
-  { kind: 'disabled' } | { kind: 'redis'; url?: string; host: string; port: number; password?: string; keyPrefix: string };
+  | { kind: 'disabled' }
+  | { kind: 'redis'; url?: string; host: string; port: number; password?: string; keyPrefix: string }
+  /** A Redis Cluster, found from its seed nodes (`REDIS_CLUSTER_NODES`). */
+  | { kind: 'cluster'; nodes: Array<{ host: string; port: number }>; password?: string; keyPrefix: string };
 
 export class AppConfig {
   port!: number;

@@ -109,6 +109,33 @@ describe(loadConfig.name, () => {
     expect(loadConfig({ REDIS_HOST: 'cache' }).redis).toMatchObject({ kind: 'redis', host: 'cache', port: 6379 });
   });
 
+  it('uses a Redis Cluster when REDIS_CLUSTER_NODES is set', () => {
+    expect(
+      loadConfig({ REDIS_CLUSTER_NODES: 'r1:7000, 10.0.0.2:7001,[::1]:7002', REDIS_PASSWORD: 'pw', REDIS_KEY_PREFIX: 'shop1:' }).redis,
+    ).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: 'r1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+        { host: '::1', port: 7002 },
+      ],
+      password: 'pw',
+      keyPrefix: 'shop1:',
+    });
+  });
+
+  it.each([['r1'], ['r1:'], ['r1:7000,'], ['r1:0'], ['r1:70000'], ['redis://r1:7000']])('refuses REDIS_CLUSTER_NODES=%s', (value) => {
+    expect(problemsOf({ REDIS_CLUSTER_NODES: value })).toEqual([
+      `REDIS_CLUSTER_NODES: must be a comma-separated list of host:port (port from 1 to 65535) (got ${JSON.stringify(value)})`,
+    ]);
+  });
+
+  it('refuses a Redis Cluster and a single Redis at once', () => {
+    expect(problemsOf({ REDIS_CLUSTER_NODES: 'r1:7000', REDIS_URL: 'redis://r2:6379' })).toEqual([
+      'REDIS_CLUSTER_NODES: names a Redis Cluster; leave REDIS_URL unset (it names a single Redis) (got "r1:7000")',
+    ]);
+  });
+
   it.each([
     ['PORT', 'abc'],
     ['PORT', '70000'],

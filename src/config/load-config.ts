@@ -41,6 +41,7 @@ export const CONFIG_VARIABLES = [
   'REDIS_HOST',
   'REDIS_PORT',
   'REDIS_PASSWORD',
+  'REDIS_CLUSTER_NODES',
   'REDIS_KEY_PREFIX',
   'VENDURE_WEBHOOK_SECRET',
   'VENDURE_WEBHOOK_URL',
@@ -250,6 +251,13 @@ function readDatabase(r: Reader): DatabaseConfig {
 }
 
 function readRedis(r: Reader): RedisConfig {
+  const keyPrefix = r.raw('REDIS_KEY_PREFIX') ?? '';
+  const seeds = r.raw('REDIS_CLUSTER_NODES');
+  if (seeds !== undefined) {
+    const single = ['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT'].find((name) => r.raw(name) !== undefined);
+    if (single) r.fail('REDIS_CLUSTER_NODES', `names a Redis Cluster; leave ${single} unset (it names a single Redis)`);
+    return { kind: 'cluster', nodes: readClusterNodes(r, seeds), password: r.raw('REDIS_PASSWORD'), keyPrefix };
+  }
   const external = ['REDIS_URL', 'REDIS_HOST', 'REDIS_PORT', 'REDIS_PASSWORD'].some((name) => r.raw(name) !== undefined);
   if (!external) return { kind: 'disabled' };
   return {
@@ -258,8 +266,19 @@ function readRedis(r: Reader): RedisConfig {
     host: r.raw('REDIS_HOST') ?? '127.0.0.1',
     port: r.int('REDIS_PORT', 6379, 1, 65535),
     password: r.raw('REDIS_PASSWORD'),
-    keyPrefix: r.raw('REDIS_KEY_PREFIX') ?? '',
+    keyPrefix,
   };
+}
+
+/** `host:port,host:port`: some of the cluster's nodes, from which the client learns the rest. */
+function readClusterNodes(r: Reader, seeds: string): Array<{ host: string; port: number }> {
+  const nodes = seeds.split(',').map((seed) => /^\s*([^\s:,]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})\s*$/.exec(seed));
+  const ports = nodes.map((node) => Number(node?.[2]));
+  if (nodes.some((node) => node === null) || ports.some((port) => port < 1 || port > 65535)) {
+    r.fail('REDIS_CLUSTER_NODES', 'must be a comma-separated list of host:port (port from 1 to 65535)');
+    return [];
+  }
+  return nodes.map((node, i) => ({ host: node![1].replace(/^\[|\]$/g, ''), port: ports[i] }));
 }
 
 /**

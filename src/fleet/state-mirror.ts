@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import type { Redis } from 'ioredis';
-import { RedisService } from '../redis/redis.service.js';
+import { type RedisClient, RedisService } from '../redis/redis.service.js';
 import { DriverEntity, DriverStatus } from './driver.entity.js';
 import { DriverProfile, DriverState, encodeState } from './driver-state.js';
 import { KEYS } from './redis-keys.js';
@@ -46,7 +45,7 @@ export interface NewestPoint {
 @Injectable()
 export class DriverStateMirror {
   readonly isReady: () => boolean;
-  private readonly redis: () => Redis & MirrorCommands;
+  private readonly redis: () => RedisClient & MirrorCommands;
 
   constructor(redisService: RedisService) {
     this.redis = redisService.withScripts<MirrorCommands>({

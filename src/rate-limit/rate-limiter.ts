@@ -1,8 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { Redis } from 'ioredis';
 import { DomainError } from '../common/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
-import { RedisService } from '../redis/redis.service.js';
+import { type RedisClient, RedisService } from '../redis/redis.service.js';
 import { RATE_LIMIT_FUNCTION } from './rate-limit.script.js';
 
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -31,7 +30,7 @@ type Consuming = { rateLimitConsume(...args: Array<string | number>): Promise<nu
 @Injectable()
 export class RateLimiter {
   private readonly logger = new Logger(RateLimiter.name);
-  private readonly redis: () => Redis & Consuming;
+  private readonly redis: () => RedisClient & Consuming;
   private readonly limits: Record<RateLimitName, number>;
 
   constructor(

@@ -1,7 +1,11 @@
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { Command, Redis, RedisOptions } from 'ioredis';
-import { AppConfig } from '../config/app-config.js';
+import { Cluster, ClusterOptions, Command, Redis, RedisOptions } from 'ioredis';
+import { AppConfig, RedisConfig } from '../config/app-config.js';
+import { keyPrefixFor } from './key-prefix.js';
 import { REDIS_PROBE_EVERY_MS, REDIS_SILENCE_MS, RedisBreaker } from './redis-breaker.js';
+
+/** A single Redis or a Redis Cluster: the commands, scripts and pipelines the service uses are the same on both. */
+export type RedisClient = Redis | Cluster;
 
 /** The ioredis client, showing the breaker every command it sends once connected. */
 class WatchedRedis extends Redis {
@@ -11,6 +15,50 @@ class WatchedRedis extends Redis {
     if (this.status === 'ready') this.onSend?.(command);
     return super.sendCommand(command, stream);
   }
+}
+
+/** The same for a cluster: every command the service sends, whichever node it goes to. */
+class WatchedCluster extends Cluster {
+  onSend?: (command: Command) => void;
+
+  override sendCommand(command: Command, stream?: Parameters<Cluster['sendCommand']>[1], node?: unknown): unknown {
+    if (this.status === 'ready') this.onSend?.(command);
+    return super.sendCommand(command, stream, node);
+  }
+}
+
+/** Connection settings shared by both kinds: fail at once rather than queue, and keep reconnecting. */
+const CONNECTION = {
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2_000,
+  commandTimeout: 2_000,
+} satisfies RedisOptions;
+const COMMANDS = {
+  enableOfflineQueue: false,
+  lazyConnect: true,
+  // Commands issued in the same tick (many location updates at once) go out in one write.
+  enableAutoPipelining: true,
+  // This client's own list (withScripts adds the scripts), not ioredis' shared default.
+  autoPipeliningIgnoredCommands: [] as string[],
+};
+// Keep trying for as long as the process lives; back off to one attempt every 2 s.
+const retry = (attempt: number) => Math.min(attempt * 200, 2_000);
+
+function connect(config: Exclude<RedisConfig, { kind: 'disabled' }>): WatchedRedis | WatchedCluster {
+  const keyPrefix = keyPrefixFor(config.kind, config.keyPrefix) || undefined;
+  if (config.kind === 'cluster') {
+    const options: ClusterOptions = {
+      ...COMMANDS,
+      keyPrefix,
+      clusterRetryStrategy: retry,
+      slotsRefreshTimeout: 2_000,
+      redisOptions: { ...CONNECTION, password: config.password },
+    };
+    return new WatchedCluster(config.nodes, options);
+  }
+  const options: RedisOptions = { ...CONNECTION, ...COMMANDS, keyPrefix, retryStrategy: retry };
+  const { url, host, port, password } = config;
+  return url ? new WatchedRedis(url, options) : new WatchedRedis({ ...options, host, port, password });
 }
 
 /**
@@ -26,7 +74,7 @@ class WatchedRedis extends Redis {
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
-  readonly client: Redis | null;
+  readonly client: RedisClient | null;
   private readonly readyListeners: Array<() => void> = [];
   private readonly resets: Array<() => Promise<unknown>> = [];
   private readonly breaker = new RedisBreaker<Command>();
@@ -42,33 +90,16 @@ export class RedisService implements OnApplicationShutdown {
   constructor(config: AppConfig) {
     if (config.redis.kind === 'disabled') {
       this.client = null;
-      this.logger.warn('REDIS_URL/REDIS_HOST not set: running on PostgreSQL alone');
+      this.logger.warn('REDIS_URL/REDIS_HOST/REDIS_CLUSTER_NODES not set: running on PostgreSQL alone');
       return;
     }
-    const options: RedisOptions = {
-      keyPrefix: config.redis.keyPrefix || undefined,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-      commandTimeout: 2_000,
-      // Keep trying for as long as the process lives; back off to one attempt every 2 s.
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
-      lazyConnect: true,
-      // Commands issued in the same tick (many location updates at once) go out in one write.
-      enableAutoPipelining: true,
-      // This client's own list (withScripts adds the scripts), not ioredis' shared default.
-      autoPipeliningIgnoredCommands: [],
-    };
-    const { url, host, port, password } = config.redis;
-    const client = url ? new WatchedRedis(url, options) : new WatchedRedis({ ...options, host, port, password });
+    const client = connect(config.redis);
     this.client = client;
     client.onSend = (command) => this.watch(command);
     client.on('ready', () => void this.comeBack('Redis connected'));
-    client.on('close', () => {
-      this.trusted = false;
-      this.lapses += 1;
-      this.breaker.forget();
-    });
+    client.on('close', () => this.lapse());
+    // A cluster node lost (its shard restarted or failed over): what it held may be gone or old.
+    if (client instanceof Cluster) client.on('-node', () => this.lapse());
     client.on('error', (error: Error) => {
       // A down Redis raises an error per reconnect attempt; one line every 30 s is enough.
       if (Date.now() - this.lastErrorLoggedAt > 30_000) {
@@ -116,7 +147,7 @@ export class RedisService implements OnApplicationShutdown {
    * treat as "Redis is down". A script without `numberOfKeys` takes the
    * number of its keys as its first argument.
    */
-  withScripts<C>(scripts: { [K in keyof C]: { lua: string; numberOfKeys?: number } }): () => Redis & C {
+  withScripts<C>(scripts: { [K in keyof C]: { lua: string; numberOfKeys?: number } }): () => RedisClient & C {
     for (const [name, script] of Object.entries<{ lua: string; numberOfKeys?: number }>(scripts)) {
       this.client?.defineCommand(name, script);
       // Not auto-pipelined: a script call that times out inside an auto-pipeline leaves ioredis with fewer results
@@ -127,7 +158,7 @@ export class RedisService implements OnApplicationShutdown {
     return () => {
       if (!this.client || !this.connected)
         throw new Error(this.breaker.isOpen ? 'Redis is not answering (circuit open)' : 'Redis is not connected');
-      return this.client as Redis & C;
+      return this.client as RedisClient & C;
     };
   }
 
@@ -167,6 +198,13 @@ export class RedisService implements OnApplicationShutdown {
     // A silent Redis would hold QUIT for the command timeout.
     if (this.breaker.isOpen) return this.client.disconnect();
     await this.client.quit().catch(() => this.client?.disconnect());
+  }
+
+  /** Redis may have missed writes from here on: not used until it answers again and is reset. */
+  private lapse(): void {
+    this.trusted = false;
+    this.lapses += 1;
+    this.breaker.forget();
   }
 
   /** Shows the breaker a command going out and what comes back; checks for silence while something is owed. */

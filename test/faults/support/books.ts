@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type pg from 'pg';
 import { eventually } from '../../support/eventually.js';
 import type { WebhookReceiver } from '../../support/webhook-receiver.js';
@@ -82,7 +82,7 @@ export async function waitForOutboxDrained(sql: Sql, receiver: WebhookReceiver, 
 }
 
 /** The drivers PostgreSQL says can be chosen now (the availability invariant), and those in `drivers:geo`. */
-export async function choosableSets(sql: Sql, redis: Redis, heartbeatTtlSeconds: number, geoKey = 'drivers:geo') {
+export async function choosableSets(sql: Sql, redis: Redis | Cluster, heartbeatTtlSeconds: number, geoKey = 'drivers:geo') {
   const { rows } = await sql.query(
     `SELECT id FROM drivers
      WHERE is_active AND status = 'AVAILABLE' AND last_lat IS NOT NULL AND abs(last_lat) <= 85.05
@@ -102,7 +102,7 @@ export async function choosableSets(sql: Sql, redis: Redis, heartbeatTtlSeconds:
 }
 
 /** Polls until `drivers:geo` holds exactly PostgreSQL's choosable drivers; returns the last comparison. */
-export async function waitForGeoToMatch(sql: Sql, redis: Redis, heartbeatTtlSeconds: number, timeoutMs = 15_000) {
+export async function waitForGeoToMatch(sql: Sql, redis: Redis | Cluster, heartbeatTtlSeconds: number, timeoutMs = 15_000) {
   let last: Awaited<ReturnType<typeof choosableSets>> | undefined;
   try {
     return await eventually(

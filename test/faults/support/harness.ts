@@ -1,11 +1,12 @@
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { eventually } from '../../support/eventually.js';
 import { freePort } from '../../support/free-port.js';
 import { PrivatePostgres } from '../../support/private-postgres.js';
 import { PrivateRedis } from '../../support/private-redis.js';
+import { PrivateRedisCluster } from '../../support/private-redis-cluster.js';
 import { ServiceProcess } from '../../support/service-process.js';
 import { ADMIN_KEY, DRIVER_SECRET, VENDURE_SECRET } from '../../support/test-app.js';
 import { WebhookReceiver } from '../../support/webhook-receiver.js';
@@ -24,6 +25,8 @@ export interface HarnessOptions {
   drivers: number;
   /** Extra environment for every service process. */
   env?: Record<string, string>;
+  /** A Redis Cluster of this many masters instead of a single redis-server. */
+  redisClusterMasters?: number;
 }
 
 interface PhaseMark {
@@ -48,9 +51,12 @@ export const isOperation = (r: RequestRecord) => r.kind !== 'location';
 export class FaultHarness {
   readonly postgres = new PrivatePostgres();
   readonly redisServer = new PrivateRedis();
+  /** Set when the scenario runs on a Redis Cluster (`redisClusterMasters`); then `redisServer` is not started. */
+  readonly redisCluster?: PrivateRedisCluster;
   readonly receiver = new WebhookReceiver(VENDURE_SECRET);
   sql!: pg.Pool;
-  redis!: Redis;
+  /** Sees the service's keys as it names them (`drivers:geo`), on either kind of Redis. */
+  redis!: Redis | Cluster;
   readonly ports: number[] = [];
   /** The current process of each slot. */
   readonly services: ServiceProcess[] = [];
@@ -61,7 +67,9 @@ export class FaultHarness {
   stream?: LoadStream;
   private readonly phases: PhaseMark[] = [];
 
-  constructor(private readonly options: HarnessOptions) {}
+  constructor(private readonly options: HarnessOptions) {
+    if (options.redisClusterMasters) this.redisCluster = new PrivateRedisCluster(options.redisClusterMasters);
+  }
 
   get bases(): string[] {
     return this.ports.map((port) => `http://127.0.0.1:${port}`);
@@ -69,12 +77,13 @@ export class FaultHarness {
 
   async setUp(): Promise<void> {
     await this.postgres.start();
-    await this.redisServer.start();
+    if (this.redisCluster) await this.redisCluster.start();
+    else await this.redisServer.start();
     await this.receiver.start();
     this.sql = new pg.Pool({ connectionString: this.postgres.url, max: 3 });
     // The tests stop PostgreSQL under the pool's idle connections: their errors are expected.
     this.sql.on('error', () => undefined);
-    this.redis = new Redis(this.redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
+    this.redis = this.redisCluster?.client() ?? new Redis(this.redisServer.url, { maxRetriesPerRequest: 1, retryStrategy: () => 200 });
     this.redis.on('error', () => undefined);
 
     for (let slot = 0; slot < this.options.services; slot++) this.ports.push(await freePort());
@@ -100,6 +109,7 @@ export class FaultHarness {
     await this.receiver.close().catch(() => undefined);
     this.redis?.disconnect();
     await this.redisServer.stop();
+    await this.redisCluster?.stop();
     await this.sql?.end().catch(() => undefined);
     await this.postgres.destroy();
   }
@@ -108,7 +118,7 @@ export class FaultHarness {
     return {
       PORT: String(this.ports[slot]),
       DATABASE_URL: this.postgres.url,
-      REDIS_URL: this.redisServer.url,
+      ...(this.redisCluster ? { REDIS_CLUSTER_NODES: this.redisCluster.nodesVariable } : { REDIS_URL: this.redisServer.url }),
       VENDURE_WEBHOOK_SECRET: VENDURE_SECRET,
       VENDURE_WEBHOOK_URL: this.receiver.url,
       DRIVER_WEBHOOK_SECRET: DRIVER_SECRET,
