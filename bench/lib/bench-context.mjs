@@ -133,10 +133,11 @@ export async function openBench(settings) {
       }
     },
     /**
-     * Starts another service instance on the same database (closed with the bench), on the bench's Redis or `redisUrl`.
-     * @param {{ name: string, redis: boolean, redisUrl?: string }} options
+     * Starts another service instance on the same database (closed with the bench), on the bench's Redis or
+     * `redisUrl` (or, with `redis: false`, whatever `env` names: REDIS_CLUSTER_NODES, or nothing).
+     * @param {{ name: string, redis: boolean, redisUrl?: string, env?: Record<string, string> }} options
      */
-    async startService({ name, redis: withRedis, redisUrl }) {
+    async startService({ name, redis: withRedis, redisUrl, env }) {
       const instance = await startService({
         name,
         port: settings.port + 1 + processes.length,
@@ -145,7 +146,7 @@ export async function openBench(settings) {
         secrets,
         workDir: settings.workDir,
         profile: settings.profile,
-        env: SERVICE_ENV,
+        env: { ...SERVICE_ENV, ...env },
       });
       processes.push(instance);
       return instance;

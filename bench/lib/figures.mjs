@@ -7,6 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { claimDirect, fullScanNearest, releaseDeferredOutbox } from './baselines.mjs';
 import { BERLIN, HAMBURG, MUNICH } from './city.mjs';
+import { clusterFigures } from './cluster-figures.mjs';
 import { compare, describe, plainRow, ratioRow } from './compare.mjs';
 import { doubleAssignments, insertFleet } from './database.mjs';
 import { denseAssignmentFigure } from './dense-figures.mjs';
@@ -14,6 +15,7 @@ import { dispatchFigures } from './dispatch-figures.mjs';
 import { closedLoop, runLoad } from './load-runner.mjs';
 import { redisHungFigure } from './redis-hung.mjs';
 import { slowClientsFigure } from './slow-clients.mjs';
+import { writeBehindFigure } from './write-behind.mjs';
 import { log } from './report.mjs';
 import { fixed, percentile } from './stats.mjs';
 
@@ -287,4 +289,6 @@ export const FIGURES = {
   dispatch: dispatchFigures,
   slowClients: slowClientsFigure,
   redisHung: redisHungFigure,
+  cluster: clusterFigures,
+  writeBehind: writeBehindFigure,
 };

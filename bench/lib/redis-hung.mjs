@@ -9,14 +9,12 @@
  * round's. (The shared Redis of the other figures is never paused: other
  * users would hang with it.)
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { waitForSync } from './bench-context.mjs';
 import { BERLIN } from './city.mjs';
 import { describe, ratioRow } from './compare.mjs';
 import { runLoad } from './load-runner.mjs';
+import { freePort, startRedisServer } from './redis-servers.mjs';
 import { log } from './report.mjs';
 
 /** How long each round lasts, the pause with it (plus a margin for the load generators to start and stop). */
@@ -26,39 +24,6 @@ const PAUSE_MARGIN_SECONDS = 3;
 /** @typedef {import('./bench-context.mjs').Bench} Bench */
 /** @typedef {import('./report.mjs').Row} Row */
 /** @typedef {import('./load-runner.mjs').Measurement} Measurement */
-
-/** A free TCP port on 127.0.0.1. @returns {Promise<number>} */
-async function freePort() {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = /** @type {net.AddressInfo} */ (server.address());
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
-/** A throw-away redis-server, without persistence, ready to accept connections. @param {number} port */
-async function startRedisServer(port) {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  await new Promise((resolve, reject) => {
-    let output = '';
-    child.stdout.on('data', (/** @type {Buffer} */ chunk) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) resolve(undefined);
-    });
-    child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
-  });
-  return {
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await once(child, 'exit');
-    },
-  };
-}
 
 /** @param {string} url @param {string} name @returns {Promise<number>} */
 async function metric(url, name) {
