@@ -99,6 +99,39 @@ export class PrivateRedisCluster {
     }
   }
 
+  /**
+   * Moves every slot of the master on `fromPort` to the master on `toPort`
+   * with `redis-cli --cluster reshard`, keys and all, while clients go on.
+   */
+  async reshardAll(fromPort: number, toPort: number): Promise<void> {
+    const [from, to] = await Promise.all([fromPort, toPort].map((port) => this.nodeId(port)));
+    const slots = await this.slotCount(fromPort);
+    await promisify(execFile)('redis-cli', [
+      ...['--cluster', 'reshard', `127.0.0.1:${fromPort}`],
+      ...['--cluster-from', from, '--cluster-to', to, '--cluster-slots', String(slots), '--cluster-yes'],
+    ]);
+    await this.waitUntilOk();
+  }
+
+  private async nodeId(port: number): Promise<string> {
+    const node = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+    try {
+      return String(await node.call('CLUSTER', 'MYID'));
+    } finally {
+      node.disconnect();
+    }
+  }
+
+  private async slotCount(port: number): Promise<number> {
+    const node = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
+    try {
+      const ranges = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
+      return ranges.filter((range) => range[2][1] === port).reduce((total, [from, to]) => total + to - from + 1, 0);
+    } finally {
+      node.disconnect();
+    }
+  }
+
   /** Empties every master. */
   async flushAll(client: Cluster): Promise<void> {
     await Promise.all(client.nodes('master').map((node) => node.flushall()));
