@@ -55,11 +55,7 @@ describe('fault: Redis hung under load (connected, not answering)', () => {
       books,
     );
 
-    const notOk = stream.records.filter((r) => r.status !== 200);
-    if (notOk.length > 0) console.error(notOk.slice(0, 10), h.troubleInLogs());
-    expect(notOk).toEqual([]);
-    expect(stream.anomalies).toEqual([]);
-    expect(h.recordsOf('redis hung').filter((r) => r.outcome === 'assigned').length).toBeGreaterThan(0);
+    h.expectRedisFaultSurvived(stream, 'redis hung', { sets, books });
     // Each process opened its breaker once, reported it, and closed it.
     expect(during.map((c) => c.open)).toEqual([1, 1]);
     expect(during.map((c, slot) => c.openings - before[slot].openings)).toEqual([1, 1]);
@@ -67,8 +63,5 @@ describe('fault: Redis hung under load (connected, not answering)', () => {
     // Not a speed test: a request that waited for Redis twice would need two command timeouts; before the breaker a
     // location update took 10 s here.
     expect(slowest).toBeLessThan(2 * COMMAND_TIMEOUT_MS);
-    expect(sets.geo.some((id) => h.neverChosen.includes(id))).toBe(false);
-    expect(books.problems).toEqual([]);
-    expect(books.deliveries).toBeGreaterThan(0);
   });
 });

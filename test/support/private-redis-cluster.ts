@@ -1,4 +1,4 @@
-import { ChildProcess, execFile, spawn } from 'node:child_process';
+import { ChildProcess, execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
 import { keyPrefixFor } from '../../src/redis/key-prefix.js';
 import { eventually } from './eventually.js';
+import { spawnRedisServer } from './private-redis.js';
 
 /** A cluster node listens on its port and, for the cluster bus, on its port + 10000: both must be free. */
 const BUS_OFFSET = 10_000;
@@ -138,25 +139,13 @@ export class PrivateRedisCluster {
   }
 
   private async startNode(port: number): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-        ...['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', this.dir],
-        // A node seen down for a second is marked failed, so a test of a lost shard need not wait long.
-        ...['--cluster-node-timeout', '1000'],
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
+    const child = await spawnRedisServer([
+      ...['--port', String(port)],
+      ...['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', this.dir],
+      // A node seen down for a second is marked failed, so a test of a lost shard need not wait long.
+      ...['--cluster-node-timeout', '1000'],
+    ]);
     this.processes.set(port, child);
-    await new Promise<void>((resolve, reject) => {
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        if (output.includes('Ready to accept connections')) resolve();
-      });
-      child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
-    });
   }
 
   /** Every node reports cluster_state:ok and knows every other node. */

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { randomInt } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis } from 'ioredis';
@@ -265,6 +266,26 @@ export class FaultHarness {
     this.phase('after');
     await stream.answered(stream.mark(), 20, isOperation);
     return { sets, books: await this.settle() };
+  }
+
+  /**
+   * What a Redis fault must leave behind once Redis is repaired: every request
+   * answered 200 with no anomaly, assignments made during `phase` (the fault
+   * itself), no never-choosable driver in `drivers:geo`, and the books right.
+   */
+  expectRedisFaultSurvived(
+    stream: LoadStream,
+    phase: string,
+    { sets, books }: { sets: Awaited<ReturnType<typeof waitForGeoToMatch>>; books: BooksReport },
+  ): void {
+    const notOk = stream.records.filter((r) => r.status !== 200);
+    if (notOk.length > 0) console.error(notOk.slice(0, 10), this.troubleInLogs());
+    expect(notOk).toEqual([]);
+    expect(stream.anomalies).toEqual([]);
+    expect(this.recordsOf(phase).filter((r) => r.outcome === 'assigned').length).toBeGreaterThan(0);
+    expect(sets.geo.some((id) => this.neverChosen.includes(id))).toBe(false);
+    expect(books.problems).toEqual([]);
+    expect(books.deliveries).toBeGreaterThan(0);
   }
 
   /** The counts table and the books, in one console.log. */
