@@ -33,24 +33,43 @@ async function freeNodePort(taken: Set<number>): Promise<number> {
 
 /**
  * A throw-away Redis Cluster of the test's own: `masters` redis-server
- * processes with `--cluster-enabled yes` on free ports, joined by
- * `redis-cli --cluster create` (no replicas), each owning a third of the slots.
- * The test may stop and start a node.
+ * processes with `--cluster-enabled yes` on free ports, each with `replicas`
+ * replicas, joined by `redis-cli --cluster create`; the masters share the
+ * slots evenly. The test may stop and start a node.
  */
 export class PrivateRedisCluster {
   readonly ports: number[] = [];
   private readonly processes = new Map<number, ChildProcess>();
   private dir = '';
 
-  constructor(private readonly masters = 3) {}
+  constructor(
+    private readonly masters = 3,
+    private readonly replicas = 0,
+  ) {}
 
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'redis-cluster-'));
     const taken = new Set<number>();
-    for (let i = 0; i < this.masters; i += 1) this.ports.push(await freeNodePort(taken));
+    for (let i = 0; i < this.masters * (1 + this.replicas); i += 1) this.ports.push(await freeNodePort(taken));
     await Promise.all(this.ports.map((port) => this.startNode(port)));
-    await promisify(execFile)('redis-cli', ['--cluster', 'create', ...this.ports.map((port) => `127.0.0.1:${port}`), '--cluster-yes']);
+    await promisify(execFile)('redis-cli', [
+      ...['--cluster', 'create', ...this.ports.map((port) => `127.0.0.1:${port}`)],
+      ...['--cluster-replicas', String(this.replicas), '--cluster-yes'],
+    ]);
     await this.waitUntilOk();
+  }
+
+  /**
+   * Resolves once a replica of the killed master on `port` has taken over
+   * the slot of `key` and the cluster is whole again.
+   */
+  async failedOver(port: number, key: string): Promise<number> {
+    const owner = await eventually(async () => ((await this.portOf(key)) !== port ? this.portOf(key) : false), {
+      timeoutMs: 30_000,
+      what: `a replica of ${port} to take over`,
+    });
+    await this.waitUntilOk();
+    return owner;
   }
 
   /** Stops one node as a crash would (its keys are gone: the nodes keep no data on disk). */
@@ -88,7 +107,7 @@ export class PrivateRedisCluster {
 
   /** The port of the master that holds `key` (as stored, prefix included). */
   async portOf(key: string): Promise<number> {
-    const node = new Redis({ host: '127.0.0.1', port: this.ports[0], maxRetriesPerRequest: 1 });
+    const node = new Redis({ host: '127.0.0.1', port: this.runningPorts[0], maxRetriesPerRequest: 1 });
     try {
       const slot = Number(await node.call('CLUSTER', 'KEYSLOT', key));
       const ranges = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>;
@@ -148,19 +167,26 @@ export class PrivateRedisCluster {
     this.processes.set(port, child);
   }
 
-  /** Every node reports cluster_state:ok and knows every other node. */
+  private get runningPorts(): number[] {
+    return this.ports.filter((port) => this.processes.has(port));
+  }
+
+  /** Every running node reports cluster_state:ok and knows every node; every replica is in sync with its master. */
   private async waitUntilOk(): Promise<void> {
     const nodeIsOk = async (port: number) => {
       const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1 });
       try {
         await node.connect();
         const info = String(await node.call('CLUSTER', 'INFO'));
-        return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.masters}\\b`).test(info);
+        // A replica that has not synced with its master yet could not take over from it.
+        const replication = await node.info('replication');
+        const synced = !/role:slave/.test(replication) || /master_link_status:up/.test(replication);
+        return synced && /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.ports.length}\\b`).test(info);
       } finally {
         node.disconnect();
       }
     };
-    await eventually(async () => (await Promise.all(this.ports.map(nodeIsOk))).every(Boolean), {
+    await eventually(async () => (await Promise.all(this.runningPorts.map(nodeIsOk))).every(Boolean), {
       timeoutMs: 30_000,
       what: `the Redis Cluster on ${this.nodesVariable} to be ready`,
     });

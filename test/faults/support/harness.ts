@@ -28,6 +28,8 @@ export interface HarnessOptions {
   env?: Record<string, string>;
   /** A Redis Cluster of this many masters instead of a single redis-server. */
   redisClusterMasters?: number;
+  /** Replicas per master of that cluster (0 by default). */
+  redisClusterReplicas?: number;
 }
 
 interface PhaseMark {
@@ -69,7 +71,9 @@ export class FaultHarness {
   private readonly phases: PhaseMark[] = [];
 
   constructor(private readonly options: HarnessOptions) {
-    if (options.redisClusterMasters) this.redisCluster = new PrivateRedisCluster(options.redisClusterMasters);
+    if (options.redisClusterMasters) {
+      this.redisCluster = new PrivateRedisCluster(options.redisClusterMasters, options.redisClusterReplicas ?? 0);
+    }
   }
 
   get bases(): string[] {
