@@ -6,6 +6,7 @@ import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js'
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
 import { AvailabilityService } from '../src/availability/availability.service.js';
 import { AvailabilityStore } from '../src/availability/availability.store.js';
+import { MAX_GEO_LAT } from '../src/fleet/state-mirror.scripts.js';
 import { createTestDatabase } from './support/databases.js';
 import { eventually } from './support/eventually.js';
 import { PrivateRedis } from './support/private-redis.js';
@@ -52,23 +53,50 @@ const farPoint = fc.record({
   lat: fc.double({ min: 50.7, max: 54.3, noNaN: true }),
   lon: fc.double({ min: 10.4, max: 16.4, noNaN: true }),
 });
-const point = fc.oneof({ weight: 9, arbitrary: cityPoint }, { weight: 1, arbitrary: farPoint });
-
-const driverArb: fc.Arbitrary<GeneratedDriver> = fc.record({
-  status: fc.constantFrom<Status>('AVAILABLE', 'AVAILABLE', 'AVAILABLE', 'OFFLINE', 'BUSY'),
-  isActive: fc.constantFrom(true, true, true, true, false),
-  seen: fc.constantFrom<Seen>('fresh', 'fresh', 'fresh', 'fresh', 'stale', 'never'),
-  location: fc.option(point, { freq: 8 }),
+const wrapLon = (lon: number) => (lon > 180 ? lon - 360 : lon);
+// Fiji, across the antimeridian: longitudes from 179.75 E to 179.75 W.
+const antimeridianPoint = fc
+  .record({ lat: fc.double({ min: -17.3, max: -16.7, noNaN: true }), east: fc.double({ min: 179.75, max: 180.25, noNaN: true }) })
+  .map(({ lat, east }) => ({ lat, lon: wrapLon(east) }));
+// The Arctic on both sides of Redis' indexable limit (85.05 N), where a search must leave Redis for PostgreSQL.
+// Longitudes around 0 E, kept off magnitudes below a nanodegree: earthdistance's arithmetic underflows on
+// subnormal doubles (5e-324), a limit of the input, not of the search.
+const polarPoint = fc.record({
+  lat: fc.double({ min: 84.8, max: 85.3, noNaN: true }),
+  lon: fc.double({ min: -2, max: 2, noNaN: true }).map((lon) => (Math.abs(lon) < 1e-9 ? 0 : lon)),
 });
-const fleetArb = fc.array(driverArb, { maxLength: 40, size: 'max' });
-const queryArb: fc.Arbitrary<Query> = fc
-  .record({
-    at: point,
-    k: fc.integer({ min: 1, max: 5 }),
-    // Mostly the default radius (the 100 km cap); sometimes a smaller one, which stops Redis' widening radii early.
-    radiusKm: fc.oneof({ weight: 7, arbitrary: fc.constant(null) }, { weight: 3, arbitrary: fc.double({ min: 1, max: 30, noNaN: true }) }),
-  })
-  .map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
+/** Where a run's fleet and query are: the city most of the time. */
+const REGIONS = {
+  city: fc.oneof({ weight: 9, arbitrary: cityPoint }, { weight: 1, arbitrary: farPoint }),
+  antimeridian: antimeridianPoint,
+  polar: polarPoint,
+};
+type Region = keyof typeof REGIONS;
+
+const driverArb = (point: fc.Arbitrary<Point>): fc.Arbitrary<GeneratedDriver> =>
+  fc.record({
+    status: fc.constantFrom<Status>('AVAILABLE', 'AVAILABLE', 'AVAILABLE', 'OFFLINE', 'BUSY'),
+    isActive: fc.constantFrom(true, true, true, true, false),
+    seen: fc.constantFrom<Seen>('fresh', 'fresh', 'fresh', 'fresh', 'stale', 'never'),
+    location: fc.option(point, { freq: 8 }),
+  });
+const queryArb = (point: fc.Arbitrary<Point>): fc.Arbitrary<Query> =>
+  fc
+    .record({
+      at: point,
+      k: fc.integer({ min: 1, max: 5 }),
+      // Mostly the default radius (the 100 km cap); sometimes a smaller one, which stops Redis' widening radii early.
+      radiusKm: fc.oneof(
+        { weight: 7, arbitrary: fc.constant(null) },
+        { weight: 3, arbitrary: fc.double({ min: 1, max: 30, noNaN: true }) },
+      ),
+    })
+    .map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
+const caseArb: fc.Arbitrary<[Region, GeneratedDriver[], Query]> = fc
+  .constantFrom<Region>('city', 'city', 'city', 'city', 'city', 'city', 'antimeridian', 'antimeridian', 'polar', 'polar')
+  .chain((region) =>
+    fc.tuple(fc.constant(region), fc.array(driverArb(REGIONS[region]), { maxLength: 40, size: 'max' }), queryArb(REGIONS[region])),
+  );
 
 /** Where the test's Redis runs: the service's environment for it, and a client that sees the service's keys. */
 interface RedisBackend {
@@ -179,9 +207,18 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
     const repository = t.app.get(AvailabilityRepository);
     const redisSearch = jest.spyOn(store, 'searchNearest');
     const pgSearch = jest.spyOn(repository, 'findNearestChoosable');
-    const seen = { runs: 0, emptyFleets: 0, nonEmptyAnswers: 0, fleetSizes: new Set<number>(), ks: new Set<number>() };
+    const seen = {
+      runs: 0,
+      emptyFleets: 0,
+      nonEmptyAnswers: 0,
+      fleetSizes: new Set<number>(),
+      ks: new Set<number>(),
+      regions: new Set<Region>(),
+      polarOnRedis: 0,
+      polarOnPostgres: 0,
+    };
 
-    const property = fc.asyncProperty(fleetArb, queryArb, async (fleet, query) => {
+    const property = fc.asyncProperty(caseArb, async ([region, fleet, query]) => {
       const radiusKm = Math.min(query.radiusKm ?? MAX_RADIUS_KM, MAX_RADIUS_KM);
       const eligible = fleet
         .map((driver, index) => ({ driver, index }))
@@ -203,6 +240,9 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
         .sort((a, b) => a.meters - b.meters || (a.id < b.id ? -1 : 1))
         .slice(0, query.k);
       const eligibleIds = new Set(eligible.map((hit) => idOf(hit.index)));
+      // Redis indexes latitudes up to MAX_GEO_LAT; a circle reaching beyond it is searched in PostgreSQL.
+      const indexedIds = eligible.filter((hit) => Math.abs(fleet[hit.index].location!.lat) <= MAX_GEO_LAT).map((hit) => idOf(hit.index));
+      const redisCanAnswer = Math.abs(query.lat) + radiusKm / 111 <= MAX_GEO_LAT;
       const findQuery = {
         lat: query.lat,
         lon: query.lon,
@@ -215,20 +255,26 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       const report = await reconcileNow();
       expect(report).toEqual({ drivers: fleet.length, pruned: 0 });
       expect(await redis.exists('drivers:synced')).toBe(1);
-      expect((await redis.zrange('drivers:geo', 0, -1)).sort()).toEqual([...eligibleIds].sort());
+      expect((await redis.zrange('drivers:geo', 0, -1)).sort()).toEqual(indexedIds.sort());
       redisSearch.mockClear();
       pgSearch.mockClear();
       const viaRedis = await sut.findNearest(findQuery);
-      expect(redisSearch).toHaveBeenCalledTimes(1);
-      expect(await redisSearch.mock.results[0].value).not.toBeNull();
-      expect(pgSearch).not.toHaveBeenCalled();
+      if (redisCanAnswer) {
+        expect(redisSearch).toHaveBeenCalledTimes(1);
+        expect(await redisSearch.mock.results[0].value).not.toBeNull();
+        expect(pgSearch).not.toHaveBeenCalled();
+      } else {
+        expect(redisSearch).not.toHaveBeenCalled();
+        expect(pgSearch).toHaveBeenCalledTimes(1);
+      }
 
       // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
       await backend.flushAll();
       expect(await redis.exists('drivers:synced')).toBe(0);
       redisSearch.mockClear();
+      pgSearch.mockClear();
       const viaPostgres = await sut.findNearest(findQuery);
-      expect(await redisSearch.mock.results[0].value).toBeNull();
+      if (redisCanAnswer) expect(await redisSearch.mock.results[0].value).toBeNull();
       expect(pgSearch).toHaveBeenCalledTimes(1);
 
       const expectedIds = expected.map((hit) => hit.id);
@@ -248,22 +294,32 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       if (expected.length > 0) seen.nonEmptyAnswers += 1;
       seen.fleetSizes.add(fleet.length);
       seen.ks.add(query.k);
+      seen.regions.add(region);
+      if (region === 'polar') seen[redisCanAnswer ? 'polarOnRedis' : 'polarOnPostgres'] += 1;
     });
 
+    const fresh = (lat: number, lon: number): GeneratedDriver => ({
+      status: 'AVAILABLE',
+      isActive: true,
+      seen: 'fresh',
+      location: { lat, lon },
+    });
     await fc.assert(property, {
-      numRuns: 40,
-      // Always also an empty fleet, and a full one asked for the most drivers.
+      numRuns: 60,
+      // Always also an empty fleet, a full one asked for the most drivers, drivers on both sides of the
+      // antimeridian, and drivers on both sides of Redis' latitude limit.
       examples: [
-        [[], { lat: 52.5, lon: 13.4, k: 1, radiusKm: null }],
+        [['city', [], { lat: 52.5, lon: 13.4, k: 1, radiusKm: null }]],
         [
-          Array.from({ length: 40 }, (_, i) => ({
-            status: 'AVAILABLE' as const,
-            isActive: true,
-            seen: 'fresh' as const,
-            location: { lat: 52.41 + i * 0.0041, lon: 13.26 + ((i * 7) % 40) * 0.0071 },
-          })),
-          { lat: 52.5, lon: 13.4, k: 5, radiusKm: null },
+          [
+            'city',
+            Array.from({ length: 40 }, (_, i) => fresh(52.41 + i * 0.0041, 13.26 + ((i * 7) % 40) * 0.0071)),
+            { lat: 52.5, lon: 13.4, k: 5, radiusKm: null },
+          ],
         ],
+        [['antimeridian', [fresh(-17, 179.93), fresh(-17, -179.95), fresh(-17.05, 179.8)], { lat: -17, lon: 179.99, k: 3, radiusKm: 20 }]],
+        [['polar', [fresh(85.02, 0.1), fresh(85.1, 0), fresh(84.9, -0.5)], { lat: 85, lon: 0, k: 3, radiusKm: null }]],
+        [['polar', [fresh(85.02, 0.1), fresh(85.1, 0), fresh(84.9, -0.5)], { lat: 84.9, lon: 0, k: 3, radiusKm: 10 }]],
       ],
     });
 
@@ -272,5 +328,8 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
     expect(seen.nonEmptyAnswers).toBeGreaterThan(seen.runs / 4);
     expect(seen.fleetSizes.size).toBeGreaterThan(5);
     expect(seen.ks.size).toBeGreaterThan(1);
+    expect([...seen.regions].sort()).toEqual(['antimeridian', 'city', 'polar']);
+    expect(seen.polarOnRedis).toBeGreaterThan(0);
+    expect(seen.polarOnPostgres).toBeGreaterThan(0);
   });
 });

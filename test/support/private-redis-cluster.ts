@@ -101,7 +101,8 @@ export class PrivateRedisCluster {
   client(prefix = ''): Cluster {
     return new Cluster(
       this.ports.map((port) => ({ host: '127.0.0.1', port })),
-      { keyPrefix: keyPrefixFor('cluster', prefix), redisOptions: { maxRetriesPerRequest: 1 } },
+      // A command that cannot be answered fails the test within seconds rather than holding it to its timeout.
+      { keyPrefix: keyPrefixFor('cluster', prefix), redisOptions: { maxRetriesPerRequest: 1, commandTimeout: 5_000 } },
     );
   }
 
