@@ -99,7 +99,9 @@ describe('the service process', () => {
     await eventually(
       async () => {
         const { rows } = await observer.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'`,
+          // The creations only: a background job reading drivers meanwhile (the lost-driver check) waits on the lock too.
+          `SELECT count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = $1 AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO "drivers"%'`,
           [database.name],
         );
         return rows[0].n === 5;
