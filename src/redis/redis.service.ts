@@ -27,20 +27,21 @@ class WatchedCluster extends Cluster {
   }
 }
 
-/** Connection settings shared by both kinds: fail at once rather than queue, and keep reconnecting. */
+/** Each connection's settings, on both kinds: a command gets one try and a deadline. */
 const CONNECTION = {
   maxRetriesPerRequest: 1,
   connectTimeout: 2_000,
   commandTimeout: 2_000,
 } satisfies RedisOptions;
-const COMMANDS = {
+/** The client's own settings, on both kinds: fail at once rather than queue while not connected. */
+const commands = () => ({
   enableOfflineQueue: false,
   lazyConnect: true,
   // Commands issued in the same tick (many location updates at once) go out in one write.
   enableAutoPipelining: true,
-  // This client's own list (withScripts adds the scripts), not ioredis' shared default.
+  // This client's own list (withScripts adds the scripts), not ioredis' shared default nor another client's.
   autoPipeliningIgnoredCommands: [] as string[],
-};
+});
 // Keep trying for as long as the process lives; back off to one attempt every 2 s.
 const retry = (attempt: number) => Math.min(attempt * 200, 2_000);
 
@@ -48,7 +49,7 @@ function connect(config: Exclude<RedisConfig, { kind: 'disabled' }>): WatchedRed
   const keyPrefix = keyPrefixFor(config.kind, config.keyPrefix) || undefined;
   if (config.kind === 'cluster') {
     const options: ClusterOptions = {
-      ...COMMANDS,
+      ...commands(),
       keyPrefix,
       clusterRetryStrategy: retry,
       slotsRefreshTimeout: 2_000,
@@ -56,7 +57,7 @@ function connect(config: Exclude<RedisConfig, { kind: 'disabled' }>): WatchedRed
     };
     return new WatchedCluster(config.nodes, options);
   }
-  const options: RedisOptions = { ...CONNECTION, ...COMMANDS, keyPrefix, retryStrategy: retry };
+  const options: RedisOptions = { ...CONNECTION, ...commands(), keyPrefix, retryStrategy: retry };
   const { url, host, port, password } = config;
   return url ? new WatchedRedis(url, options) : new WatchedRedis({ ...options, host, port, password });
 }
