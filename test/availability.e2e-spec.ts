@@ -575,6 +575,24 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(await nearbyIds({ ...origin, radiusKm: 100 })).toEqual([edge.id]);
     });
 
+    it('takes coordinates within a nanodegree of 0 as 0, so subnormal numbers reach neither earthdistance nor Redis', async () => {
+      // ll_to_earth multiplies radians(x) into 0 for such x, which PostgreSQL refuses as an underflow.
+      const tiny = { lat: -5e-324, lon: 5e-324 };
+      const driver = await availableDriver(tiny);
+      await flushLocations();
+      expect(await row(driver.id)).toMatchObject({ last_lat: 0, last_lon: 0 });
+      const body = (await http().get(`/drivers/${driver.id}`).set(admin).expect(200)).body;
+      expect(body.lastLocation).toMatchObject({ lat: 0, lon: 0 });
+      expect(await nearbyIds(tiny)).toEqual([driver.id]);
+      await redis.flushall();
+      expect(await nearbyIds(tiny)).toEqual([driver.id]);
+      expect(await nearbyIds({ lat: 1e-320, lon: 0 })).toEqual([driver.id]);
+      // A centimetre from 0 is kept as sent.
+      const near = await availableDriver({ lat: 1e-7, lon: -1e-7 });
+      await flushLocations();
+      expect(await row(near.id)).toMatchObject({ last_lat: 1e-7, last_lon: -1e-7 });
+    });
+
     it('agrees at the edge of the radius on both paths (Redis measures on a slightly larger sphere)', async () => {
       // 99.99 km due north by our own (haversine) measure: inside a 100 km radius.
       const north = { lat: BERLIN.lat + (99_990 / 6_371_008.8) * (180 / Math.PI), lon: BERLIN.lon };

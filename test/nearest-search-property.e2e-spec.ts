@@ -59,8 +59,8 @@ const antimeridianPoint = fc
   .record({ lat: fc.double({ min: -17.3, max: -16.7, noNaN: true }), east: fc.double({ min: 179.75, max: 180.25, noNaN: true }) })
   .map(({ lat, east }) => ({ lat, lon: wrapLon(east) }));
 // The Arctic on both sides of Redis' indexable limit (85.05 N), where a search must leave Redis for PostgreSQL.
-// Longitudes around 0 E, kept off magnitudes below a nanodegree: earthdistance's arithmetic underflows on
-// subnormal doubles (5e-324), a limit of the input, not of the search.
+// Longitudes around 0 E, kept off magnitudes below a nanodegree: the fleet is inserted straight into
+// PostgreSQL, where earthdistance underflows on subnormal doubles (5e-324); the service takes them as 0.
 const polarPoint = fc.record({
   lat: fc.double({ min: 84.8, max: 85.3, noNaN: true }),
   lon: fc.double({ min: -2, max: 2, noNaN: true }).map((lon) => (Math.abs(lon) < 1e-9 ? 0 : lon)),

@@ -9,7 +9,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore, PingPoint } from './availability.store.js';
-import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm } from './geo.js';
+import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm, storableDegrees } from './geo.js';
 import { FilterLimits, judgePoint, PointOutcome, StoredPoint, tooInaccurate } from './location-filter.js';
 import { LocationWriter } from './location-writer.js';
 
@@ -93,8 +93,8 @@ export class AvailabilityService {
     const now = new Date();
     const points = pings
       .map((ping) => ({
-        lat: ping.lat,
-        lon: ping.lon,
+        lat: storableDegrees(ping.lat),
+        lon: storableDegrees(ping.lon),
         // A phone whose clock runs ahead must not make later, correct points look older.
         recordedAt: ping.recordedAt && ping.recordedAt < now ? ping.recordedAt : now,
         moves: !tooInaccurate(ping.accuracy, this.limits),
@@ -184,7 +184,8 @@ export class AvailabilityService {
    * way PostgreSQL confirms each one, and distances are computed the same way,
    * so both paths give the same answer.
    */
-  async findNearest(query: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
+  async findNearest(asked: { lat: number; lon: number; radiusKm?: number; limit: number }): Promise<NearbyDriver[]> {
+    const query = { ...asked, lat: storableDegrees(asked.lat), lon: storableDegrees(asked.lon) };
     if (query.radiusKm !== undefined && query.radiusKm > this.config.assignmentMaxRadiusKm) {
       throw new DomainError('VALIDATION_FAILED', [
         `radiusKm must not be greater than ${this.config.assignmentMaxRadiusKm} (ASSIGNMENT_MAX_RADIUS_KM)`,

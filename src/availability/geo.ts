@@ -6,6 +6,17 @@ export const MAX_SEARCH_RADIUS_KM = 100;
 
 const toRadians = (degrees: number) => (degrees * Math.PI) / 180;
 
+/** Below this (about 0.1 mm), a coordinate is taken as 0. */
+export const ZERO_DEGREES_BELOW = 1e-9;
+
+/**
+ * A coordinate as the service stores and searches it: within a nanodegree
+ * of 0 it is 0. Subnormal numbers (5e-324) are valid input, but
+ * earthdistance's ll_to_earth underflows on them and PostgreSQL refuses the
+ * row; no GPS fix is that precise.
+ */
+export const storableDegrees = (degrees: number) => (Math.abs(degrees) < ZERO_DEGREES_BELOW ? 0 : degrees);
+
 /** Distances leave the service to a tenth of a metre. */
 export const roundMeters = (meters: number) => Math.round(meters * 10) / 10;
 
