@@ -10,6 +10,7 @@ import { Dispatch1763700800000 } from './1763700800000-dispatch.js';
 import { LocationQuality1763700900000 } from './1763700900000-location-quality.js';
 import { ReceiptTargets1763701000000 } from './1763701000000-receipt-targets.js';
 import { TrackingLinks1763701100000 } from './1763701100000-tracking-links.js';
+import { IndexedPosition1763701200000 } from './1763701200000-indexed-position.js';
 
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   LocationQuality1763700900000,
   ReceiptTargets1763701000000,
   TrackingLinks1763701100000,
+  IndexedPosition1763701200000,
 ];

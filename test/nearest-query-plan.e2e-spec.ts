@@ -9,6 +9,7 @@ import { startTestApp, TestApp } from './support/test-app.js';
 const FLEETS = [5_000, 100_000];
 const CENTER = { lat: 52.5, lon: 13.4 };
 const LIMIT = 10;
+const WINDOW = 40;
 
 /** Great-circle distance (haversine), mean earth radius 6371008.8 m. */
 function greatCircleMeters(a: { lat: number; lon: number }, b: { lat: number; lon: number }): number {
@@ -84,7 +85,7 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
   it('walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first', async () => {
     const cutoff = new Date(Date.now() - 60_000);
     const { result, queries } = await captureQueries(() =>
-      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, radiusMeters: 100_000, cutoff, limit: LIMIT }),
+      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT }),
     );
     expect(queries).toHaveLength(1);
     const [{ sql, parameters }] = queries;
@@ -97,23 +98,28 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     expect(plan).toMatch(/Order By: .*<->/);
     expect(plan).not.toContain('Seq Scan on drivers');
     expect(plan).not.toContain('Bitmap');
-    // The only sort is of the LIMIT rows the index walk returned, after the radius.
+    // The only sort is of the window the index walk returned.
     for (const [, sorted] of plan.matchAll(/Sort .*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/g))
-      expect(Number(sorted)).toBeLessThanOrEqual(LIMIT);
+      expect(Number(sorted)).toBeLessThanOrEqual(WINDOW);
 
-    expect(result).toHaveLength(LIMIT);
-    const distances = result.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));
+    const { drivers, windowSize, windowMeters } = result;
+    expect(drivers).toHaveLength(LIMIT);
+    expect(windowSize).toBe(WINDOW);
+    const distances = drivers.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));
     for (let i = 1; i < distances.length; i += 1) expect(distances[i]).toBeGreaterThanOrEqual(distances[i - 1]);
-    for (const driver of result) expect(driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
+    for (const driver of drivers) expect(driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
 
     // And they are the nearest ones: the same as ranking every choosable driver without the index.
-    const bruteForce: Array<{ id: string }> = await dataSource.query(
-      `SELECT id FROM drivers
+    const bruteForce: Array<{ id: string; lat: number; lon: number }> = await dataSource.query(
+      `SELECT id, last_lat AS lat, last_lon AS lon FROM drivers
        WHERE is_active AND status = 'AVAILABLE' AND last_lat IS NOT NULL AND last_seen_at >= $1
        ORDER BY earth_distance(ll_to_earth($2, $3), ll_to_earth(last_lat, last_lon)), id
        LIMIT $4`,
-      [cutoff, CENTER.lat, CENTER.lon, LIMIT],
+      [cutoff, CENTER.lat, CENTER.lon, WINDOW],
     );
-    expect(result.map((driver) => driver.id)).toEqual(bruteForce.map((row) => row.id));
+    expect(drivers.map((driver) => driver.id)).toEqual(bruteForce.slice(0, LIMIT).map((row) => row.id));
+    // Here every indexed position is the location (the drivers were inserted, never moved): the window
+    // reaches as far as the WINDOW-th nearest driver.
+    expect(windowMeters).toBeCloseTo(greatCircleMeters(CENTER, bruteForce[WINDOW - 1]), 3);
   });
 });

@@ -29,6 +29,8 @@ interface GeneratedDriver {
   isActive: boolean;
   seen: Seen;
   location: Point | null;
+  /** Where PostgreSQL's index holds the driver, relative to its location: up to ~200 m off (the lag allowed). */
+  lag: { north: number; east: number } | null;
 }
 interface Query extends Point {
   k: number;
@@ -65,8 +67,15 @@ const polarPoint = fc.record({
   lat: fc.double({ min: 84.8, max: 85.3, noNaN: true }),
   lon: fc.double({ min: -2, max: 2, noNaN: true }).map((lon) => (Math.abs(lon) < 1e-9 ? 0 : lon)),
 });
+// A few hundred metres around a depot: drivers closer together than the lag PostgreSQL's index may have,
+// where a search's window must widen on that path.
+const depotPoint = fc.record({
+  lat: fc.double({ min: 52.497, max: 52.503, noNaN: true }),
+  lon: fc.double({ min: 13.395, max: 13.405, noNaN: true }),
+});
 /** Where a run's fleet and query are: the city most of the time. */
 const REGIONS = {
+  depot: depotPoint,
   city: fc.oneof({ weight: 9, arbitrary: cityPoint }, { weight: 1, arbitrary: farPoint }),
   antimeridian: antimeridianPoint,
   polar: polarPoint,
@@ -79,7 +88,19 @@ const driverArb = (point: fc.Arbitrary<Point>): fc.Arbitrary<GeneratedDriver> =>
     isActive: fc.constantFrom(true, true, true, true, false),
     seen: fc.constantFrom<Seen>('fresh', 'fresh', 'fresh', 'fresh', 'stale', 'never'),
     location: fc.option(point, { freq: 8 }),
+    // Whole metres: a lag too small to change a coordinate's double would not be one.
+    lag: fc.option(fc.record({ north: fc.integer({ min: -140, max: 140 }), east: fc.integer({ min: -140, max: 140 }) }), { freq: 2 }),
   });
+
+const METERS_PER_DEGREE = (6_371_008.8 * Math.PI) / 180;
+/** The driver's indexed position: its location moved by its lag (within 198 m, inside the 200 m the trigger allows). */
+function indexedPosition(driver: GeneratedDriver): Point | null {
+  if (!driver.location) return null;
+  if (!driver.lag) return driver.location;
+  const lat = driver.location.lat + driver.lag.north / METERS_PER_DEGREE;
+  const lon = driver.location.lon + driver.lag.east / (METERS_PER_DEGREE * Math.cos((driver.location.lat * Math.PI) / 180));
+  return { lat, lon: lon > 180 ? lon - 360 : lon < -180 ? lon + 360 : lon };
+}
 const queryArb = (point: fc.Arbitrary<Point>): fc.Arbitrary<Query> =>
   fc
     .record({
@@ -93,7 +114,7 @@ const queryArb = (point: fc.Arbitrary<Point>): fc.Arbitrary<Query> =>
     })
     .map(({ at, k, radiusKm }) => ({ ...at, k, radiusKm }));
 const caseArb: fc.Arbitrary<[Region, GeneratedDriver[], Query]> = fc
-  .constantFrom<Region>('city', 'city', 'city', 'city', 'city', 'city', 'antimeridian', 'antimeridian', 'polar', 'polar')
+  .constantFrom<Region>('city', 'city', 'city', 'city', 'depot', 'depot', 'antimeridian', 'antimeridian', 'polar', 'polar')
   .chain((region) =>
     fc.tuple(fc.constant(region), fc.array(driverArb(REGIONS[region]), { maxLength: 40, size: 'max' }), queryArb(REGIONS[region])),
   );
@@ -178,13 +199,14 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
     await sql.query('DELETE FROM drivers');
     if (fleet.length === 0) return [];
     const { rows } = await sql.query<{ id: string; n: string }>(
-      `INSERT INTO drivers (name, phone, token_hash, status, is_active, last_lat, last_lon, last_location_at, last_seen_at)
+      `INSERT INTO drivers (name, phone, token_hash, status, is_active, last_lat, last_lon, indexed_lat, indexed_lon,
+                            last_location_at, last_seen_at)
        SELECT 'Driver ' || f.n, '+49151' || lpad(f.n::text, 7, '0'), md5(random()::text) || md5(random()::text),
-              f.status, f.active, f.lat, f.lon,
+              f.status, f.active, f.lat, f.lon, f.indexed_lat, f.indexed_lon,
               CASE WHEN f.lat IS NULL THEN NULL ELSE now() - interval '1 minute' END,
               CASE f.seen WHEN 'fresh' THEN now() WHEN 'stale' THEN now() - interval '10 minutes' END
-       FROM unnest($1::text[], $2::boolean[], $3::float8[], $4::float8[], $5::text[])
-            WITH ORDINALITY AS f(status, active, lat, lon, seen, n)
+       FROM unnest($1::text[], $2::boolean[], $3::float8[], $4::float8[], $5::text[], $6::float8[], $7::float8[])
+            WITH ORDINALITY AS f(status, active, lat, lon, seen, indexed_lat, indexed_lon, n)
        RETURNING id, split_part(name, ' ', 2) AS n`,
       [
         fleet.map((d) => d.status),
@@ -192,8 +214,15 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
         fleet.map((d) => d.location?.lat ?? null),
         fleet.map((d) => d.location?.lon ?? null),
         fleet.map((d) => d.seen),
+        fleet.map((d) => indexedPosition(d)?.lat ?? null),
+        fleet.map((d) => indexedPosition(d)?.lon ?? null),
       ],
     );
+    // The trigger kept every lag given (all within its 200 m): the index is as far behind as generated.
+    const kept = await sql.query<{ n: string }>(
+      `SELECT count(*) AS n FROM drivers WHERE indexed_lat IS DISTINCT FROM last_lat OR indexed_lon IS DISTINCT FROM last_lon`,
+    );
+    expect(Number(kept.rows[0].n)).toBe(fleet.filter((d) => d.location && d.lag && (d.lag.north !== 0 || d.lag.east !== 0)).length);
     const ids: string[] = [];
     for (const row of rows) ids[Number(row.n) - 1] = row.id;
     return ids;
@@ -216,6 +245,7 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       regions: new Set<Region>(),
       polarOnRedis: 0,
       polarOnPostgres: 0,
+      widenedOnPostgres: 0,
     };
 
     const property = fc.asyncProperty(caseArb, async ([region, fleet, query]) => {
@@ -265,7 +295,7 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
         expect(pgSearch).not.toHaveBeenCalled();
       } else {
         expect(redisSearch).not.toHaveBeenCalled();
-        expect(pgSearch).toHaveBeenCalledTimes(1);
+        expect(pgSearch).toHaveBeenCalled();
       }
 
       // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
@@ -275,7 +305,9 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       pgSearch.mockClear();
       const viaPostgres = await sut.findNearest(findQuery);
       if (redisCanAnswer) expect(await redisSearch.mock.results[0].value).toBeNull();
-      expect(pgSearch).toHaveBeenCalledTimes(1);
+      // Once, or again with a wider window while a lagging indexed position could hide a nearer driver.
+      expect(pgSearch).toHaveBeenCalled();
+      if (pgSearch.mock.calls.length > 1) seen.widenedOnPostgres += 1;
 
       const expectedIds = expected.map((hit) => hit.id);
       expect(viaRedis.map((hit) => hit.driver.id)).toEqual(expectedIds);
@@ -303,6 +335,7 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       isActive: true,
       seen: 'fresh',
       location: { lat, lon },
+      lag: null,
     });
     await fc.assert(property, {
       numRuns: 60,
@@ -320,6 +353,20 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
         [['antimeridian', [fresh(-17, 179.93), fresh(-17, -179.95), fresh(-17.05, 179.8)], { lat: -17, lon: 179.99, k: 3, radiusKm: 20 }]],
         [['polar', [fresh(85.02, 0.1), fresh(85.1, 0), fresh(84.9, -0.5)], { lat: 85, lon: 0, k: 3, radiusKm: null }]],
         [['polar', [fresh(85.02, 0.1), fresh(85.1, 0), fresh(84.9, -0.5)], { lat: 84.9, lon: 0, k: 3, radiusKm: 10 }]],
+        // The nearest driver (100 m north) is indexed 190 m further north, behind the 24 drivers 200-269 m
+        // east that fill PostgreSQL's first window.
+        [
+          [
+            'depot',
+            [
+              ...Array.from({ length: 24 }, (_, i) =>
+                fresh(52.5, 13.4 + (200 + i * 3) / (METERS_PER_DEGREE * Math.cos((52.5 * Math.PI) / 180))),
+              ),
+              { ...fresh(52.5 + 100 / METERS_PER_DEGREE, 13.4), lag: { north: 190, east: 0 } },
+            ],
+            { lat: 52.5, lon: 13.4, k: 1, radiusKm: null },
+          ],
+        ],
       ],
     });
 
@@ -328,8 +375,9 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
     expect(seen.nonEmptyAnswers).toBeGreaterThan(seen.runs / 4);
     expect(seen.fleetSizes.size).toBeGreaterThan(5);
     expect(seen.ks.size).toBeGreaterThan(1);
-    expect([...seen.regions].sort()).toEqual(['antimeridian', 'city', 'polar']);
+    expect([...seen.regions].sort()).toEqual(['antimeridian', 'city', 'depot', 'polar']);
     expect(seen.polarOnRedis).toBeGreaterThan(0);
     expect(seen.polarOnPostgres).toBeGreaterThan(0);
+    expect(seen.widenedOnPostgres).toBeGreaterThan(0);
   });
 });

@@ -17,11 +17,11 @@ const FULL_SCAN_NEAREST = `
   FROM drivers d WHERE ${CHOOSABLE}
   ORDER BY distance LIMIT 10`;
 
-/** The service's PostgreSQL search (AvailabilityRepository.findNearestChoosable): partial GiST index, KNN. */
+/** The service's PostgreSQL search (AvailabilityRepository.findNearestChoosable): partial GiST index on the indexed position, KNN. */
 const INDEXED_NEAREST = `
   SELECT d.id, d.last_lat AS lat, d.last_lon AS lon FROM drivers d
-  WHERE ${CHOOSABLE} AND earth_box(ll_to_earth($1, $2), $4) @> ll_to_earth(d.last_lat, d.last_lon)
-  ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($1, $2) LIMIT $5`;
+  WHERE ${CHOOSABLE} AND d.indexed_lat IS NOT NULL AND earth_box(ll_to_earth($1, $2), $4) @> ll_to_earth(d.indexed_lat, d.indexed_lon)
+  ORDER BY ll_to_earth(d.indexed_lat, d.indexed_lon) <-> ll_to_earth($1, $2) LIMIT $5`;
 
 /**
  * The service's claim of one candidate made alone (DeliveriesRepository.assign): the `claim_delivery`

@@ -58,8 +58,8 @@ const MINIMAL_CLAIM = `
     UPDATE drivers SET status = 'BUSY', updated_at = now()
     WHERE id = (
       SELECT d.id FROM drivers d
-      WHERE d.is_active AND d.status = 'AVAILABLE' AND d.last_lat IS NOT NULL
-      ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($2, $3)
+      WHERE d.is_active AND d.status = 'AVAILABLE' AND d.indexed_lat IS NOT NULL
+      ORDER BY ll_to_earth(d.indexed_lat, d.indexed_lon) <-> ll_to_earth($2, $3)
       LIMIT 1
       FOR UPDATE SKIP LOCKED)
     RETURNING id, last_lat, last_lon)

@@ -4,7 +4,6 @@ import { DataSource, Repository } from 'typeorm';
 import { Batcher } from '../common/batcher.js';
 import { hydrate } from '../database/hydrate.js';
 import { DriverEntity } from '../fleet/driver.entity.js';
-import { earthBoxRadiusMeters } from './geo.js';
 
 export interface LocationWrite {
   driverId: string;
@@ -73,33 +72,41 @@ export class AvailabilityRepository {
   }
 
   /**
-   * The nearest choosable drivers (`driver_is_choosable`, fleet.sql) within `radiusMeters`, nearest first. The
-   * inner query walks the partial GiST index on ll_to_earth(last_lat,
-   * last_lon) in distance order and stops after `limit` rows, so the cost
-   * follows `limit`, whatever the fleet's size; the radius is applied to
-   * those rows afterwards (the nearest `limit` within the radius are the
-   * nearest `limit` overall that lie within it). With the radius inside, the
-   * planner, misjudging the bounding box, scanned every driver in it and
-   * sorted them on fleets under about 50,000.
+   * A window of the `window` choosable drivers (`driver_is_choosable`,
+   * fleet.sql) whose indexed positions are nearest the point: the query walks
+   * the partial GiST index on ll_to_earth(indexed_lat, indexed_lon) in
+   * distance order and stops there, so the cost follows the window, whatever
+   * the fleet's size. Of the window, the `limit` nearest by location come
+   * back, nearest first, with the window's size and how far its farthest
+   * indexed position is (metres): an indexed position is within
+   * INDEXED_POSITION_LAG_METERS of the location, which the caller allows
+   * for. The radius is the caller's to apply.
    */
   async findNearestChoosable(query: {
     lat: number;
     lon: number;
-    radiusMeters: number;
     cutoff: Date;
+    window: number;
     limit: number;
-  }): Promise<DriverEntity[]> {
+  }): Promise<{ drivers: DriverEntity[]; windowSize: number; windowMeters: number }> {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
-      `SELECT n.* FROM (
-         SELECT d.* FROM drivers d
-         WHERE driver_is_choosable(d, $3)
-         ORDER BY ll_to_earth(d.last_lat, d.last_lon) <-> ll_to_earth($1, $2)
-         LIMIT $5) n
-       WHERE earth_box(ll_to_earth($1, $2), $4) @> ll_to_earth(n.last_lat, n.last_lon)
-       ORDER BY ll_to_earth(n.last_lat, n.last_lon) <-> ll_to_earth($1, $2)`,
-      [query.lat, query.lon, query.cutoff, earthBoxRadiusMeters(query.radiusMeters), query.limit],
+      `SELECT w.*, count(*) OVER () AS window_size, max(w.indexed_meters) OVER () AS window_meters
+       FROM (
+         SELECT d.*, great_circle_meters($1, $2, d.indexed_lat, d.indexed_lon) AS indexed_meters,
+                great_circle_meters($1, $2, d.last_lat, d.last_lon) AS meters
+         FROM drivers d
+         WHERE driver_is_choosable(d, $3) AND d.indexed_lat IS NOT NULL
+         ORDER BY ll_to_earth(d.indexed_lat, d.indexed_lon) <-> ll_to_earth($1, $2)
+         LIMIT $4) w
+       ORDER BY w.meters, w.id
+       LIMIT $5`,
+      [query.lat, query.lon, query.cutoff, query.window, query.limit],
     );
-    return rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row));
+    return {
+      drivers: rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row)),
+      windowSize: rows.length === 0 ? 0 : Number(rows[0].window_size),
+      windowMeters: rows.length === 0 ? 0 : Number(rows[0].window_meters),
+    };
   }
 
   /**

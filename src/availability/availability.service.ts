@@ -9,7 +9,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore, PingPoint } from './availability.store.js';
-import { haversineMeters, MAX_SEARCH_RADIUS_KM, searchRadiiKm, storableDegrees } from './geo.js';
+import { haversineMeters, INDEXED_POSITION_LAG_METERS, MAX_SEARCH_RADIUS_KM, searchRadiiKm, storableDegrees } from './geo.js';
 import { FilterLimits, judgePoint, PointOutcome, StoredPoint, tooInaccurate } from './location-filter.js';
 import { LocationWriter } from './location-writer.js';
 
@@ -39,6 +39,13 @@ const CANDIDATE_MARGIN = 5;
 /** Distances closer than this may be ordered differently by Redis (geohash-rounded positions) and PostgreSQL. */
 const TIE_METERS = 1;
 const MAX_CANDIDATES = 2_000;
+/**
+ * PostgreSQL's window holds this many times the candidates of Redis': its index
+ * holds positions up to INDEXED_POSITION_LAG_METERS behind, so where drivers are
+ * dense, a window of the nearest few could not tell whether a nearer one lies
+ * just beyond it, and would be asked for again.
+ */
+const POSTGRES_WINDOW_FACTOR = 4;
 
 /**
  * Live availability: location pings (the heartbeat), AVAILABLE/OFFLINE (the
@@ -194,32 +201,50 @@ export class AvailabilityService {
     const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
     const cutoff = this.fleet.heartbeatCutoff();
     for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
-      const { drivers, full } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
+      const { drivers, full, unseenFrom } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
       const ranked = drivers
         .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
         .filter((hit) => hit.distanceMeters <= maxKm * 1000)
         .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1));
-      // Drivers tied with the last one kept (same depot, say) may lie beyond the candidate window;
-      // widen it until the tie is inside, so the tie is broken by id on every path.
+      // A driver beyond a full window is at least `beyond` away: on Redis' path, as far as the farthest one
+      // kept; on PostgreSQL's, as far as the window's last indexed position less the lag it may have.
+      // Widen the window while such a driver could still be among the answer, or tied with its last one
+      // (same depot, say: the tie is then broken by id on every path).
       const last = ranked[query.limit - 1];
-      const farthest = ranked[ranked.length - 1];
-      const tieMayContinue = full && last !== undefined && farthest.distanceMeters - last.distanceMeters < TIE_METERS;
-      if (!tieMayContinue || count >= MAX_CANDIDATES) return ranked.slice(0, query.limit);
+      const beyond = unseenFrom ?? ranked[ranked.length - 1]?.distanceMeters;
+      const mayMiss =
+        full &&
+        beyond !== undefined &&
+        (last === undefined ? unseenFrom !== undefined && beyond <= maxKm * 1000 : beyond - last.distanceMeters < TIE_METERS);
+      if (!mayMiss || count >= MAX_CANDIDATES) return ranked.slice(0, query.limit);
     }
   }
 
-  /** Candidates from Redis when it can answer, from PostgreSQL otherwise; `full` when the window was filled. */
-  private async candidates(query: { lat: number; lon: number; count: number; cutoff: Date; maxKm: number }) {
+  /**
+   * Candidates from Redis when it can answer, from PostgreSQL otherwise; `full` when the window was
+   * filled, and on PostgreSQL's path `unseenFrom`: how near a driver beyond the window can be, metres.
+   */
+  private async candidates(query: {
+    lat: number;
+    lon: number;
+    count: number;
+    cutoff: Date;
+    maxKm: number;
+  }): Promise<{ drivers: DriverEntity[]; full: boolean; unseenFrom?: number }> {
     const fromRedis = await this.redisCandidates(query);
     if (fromRedis) return fromRedis;
-    const drivers = await this.repository.findNearestChoosable({
+    // A wider window than Redis': it must reach the lag further out, or be asked for again.
+    const window = query.count * POSTGRES_WINDOW_FACTOR;
+    const { drivers, windowSize, windowMeters } = await this.repository.findNearestChoosable({
       lat: query.lat,
       lon: query.lon,
-      radiusMeters: query.maxKm * 1000,
       cutoff: query.cutoff,
+      window,
       limit: query.count,
     });
-    return { drivers, full: drivers.length === query.count };
+    const full = windowSize === window;
+    // The window is in order of indexed position; each driver is within the lag of its own (1 m for rounding).
+    return { drivers, full, unseenFrom: full ? windowMeters - INDEXED_POSITION_LAG_METERS - 1 : undefined };
   }
 
   /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer (or answered stale). */

@@ -50,10 +50,9 @@ export function redisSearchRadiusKm(radiusKm: number): number {
 }
 
 /**
- * earthdistance measures on a sphere of 6,378,168 m, 0.11 % larger than ours,
- * so its earth_box is widened by this much to be sure it holds every driver
- * our own (haversine) radius check accepts.
+ * How far a driver may be from its indexed position (`indexed_lat`,
+ * `indexed_lon`, which PostgreSQL's search index holds) before the position
+ * follows: the trigger drivers_keep_indexed_position (src/fleet/fleet.sql)
+ * applies the same 200 m.
  */
-export function earthBoxRadiusMeters(radiusMeters: number): number {
-  return radiusMeters * 1.0012 + 10;
-}
+export const INDEXED_POSITION_LAG_METERS = 200;

@@ -1,12 +1,41 @@
--- The fleet's SQL routines: the choosable rule and the claim of a driver.
+-- The fleet's SQL routines: the indexed position, the choosable rule and the claim of a driver.
 -- Applied after the migrations by src/database/sql-routines.ts, again whenever
 -- this file changes (CREATE OR REPLACE: a changed signature needs a DROP first).
+
+-- Great-circle distance in metres (haversine, mean earth radius), as src/availability/geo.ts measures.
+CREATE OR REPLACE FUNCTION great_circle_meters(lat1 double precision, lon1 double precision, lat2 double precision, lon2 double precision)
+RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT 2 * 6371008.8 * asin(least(1, sqrt(sin(radians(lat2 - lat1) / 2) ^ 2
+           + cos(radians(lat1)) * cos(radians(lat2)) * sin(radians(lon2 - lon1) / 2) ^ 2)))
+$$;
+
+-- The position the search's index holds (indexed_lat, indexed_lon): the last location, followed only once
+-- the driver is more than 200 m from it (INDEXED_POSITION_LAG_METERS in src/availability/geo.ts, which the
+-- search allows for). A location write that leaves it alone changes no indexed column: a HOT update.
+-- Kept for every writer (the write-behind, a test's INSERT, a hand-made UPDATE), so the bound always holds.
+CREATE OR REPLACE FUNCTION drivers_keep_indexed_position() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.last_lat IS NULL OR NEW.last_lon IS NULL THEN
+    NEW.indexed_lat := NULL;
+    NEW.indexed_lon := NULL;
+  ELSIF NEW.indexed_lat IS NULL OR NEW.indexed_lon IS NULL
+     OR great_circle_meters(NEW.indexed_lat, NEW.indexed_lon, NEW.last_lat, NEW.last_lon) > 200 THEN
+    NEW.indexed_lat := NEW.last_lat;
+    NEW.indexed_lon := NEW.last_lon;
+  END IF;
+  RETURN NEW;
+END $$;
+
+CREATE OR REPLACE TRIGGER drivers_keep_indexed_position
+  BEFORE INSERT OR UPDATE OF last_lat, last_lon, indexed_lat, indexed_lon ON drivers
+  FOR EACH ROW EXECUTE FUNCTION drivers_keep_indexed_position();
 
 -- The one definition of a driver that can be chosen for an order now: active,
 -- AVAILABLE, location known, last heartbeat at or after the cutoff. The search
 -- (src/availability/availability.repository.ts) and the claim below use it. It
 -- is inlined where it is called, so the partial index drivers_available_location_idx
--- (which holds the active, AVAILABLE, located drivers) serves the search.
+-- (which holds the active, AVAILABLE, located drivers, by indexed position) serves the
+-- search, which adds `indexed_lat IS NOT NULL` (true exactly when last_lat is not null).
 -- Redis' copy of the rule is CHOOSABLE in src/fleet/state-mirror.scripts.ts,
 -- checked against this one by test/choosable-rule.e2e-spec.ts.
 -- Like the expression it stands for, it is NULL (not false) for a driver never
