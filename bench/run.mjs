@@ -4,7 +4,7 @@
  * same run, prints one table and writes it to docs/benchmarks.md.
  * Settings come from BENCH_* variables (see readSettings and
  * docs/benchmarks.md); BENCH_FIGURES picks figures
- * (location,locationBatch,memory,search-redis,search-pg,assignment,assignmentDense,dispatch,slowClients,redisHung,cluster,writeBehind).
+ * (location,locationMoving,locationBatch,memory,search-redis,search-pg,assignment,assignmentDense,dispatch,slowClients,redisHung,cluster,writeBehind).
  */
 import os from 'node:os';
 import { join } from 'node:path';

@@ -70,6 +70,35 @@ export class City {
   }
 }
 
+/**
+ * A car of a fleet on the move: 40 % parked (a few metres of GPS noise), the
+ * rest driving at 5-14 m/s on a heading.
+ * @param {Point} at
+ * @returns {{ lat: number, lon: number, heading: number, speed: number }}
+ */
+export const newCar = (at) => ({ ...at, heading: Math.random() * 2 * Math.PI, speed: Math.random() < 0.4 ? 0 : 5 + Math.random() * 9 });
+
+/**
+ * Moves `car` on by `seconds` of driving inside `city` (turning round at its edge); returns where it is.
+ * @param {City} city
+ * @param {ReturnType<typeof newCar>} car
+ * @param {number} seconds
+ * @returns {Point}
+ */
+export function driveOn(city, car, seconds) {
+  const step = car.speed === 0 ? 5 * Math.random() : car.speed * seconds;
+  const heading = car.speed === 0 ? Math.random() * 2 * Math.PI : car.heading;
+  const wanted = {
+    lat: car.lat + (step * Math.cos(heading)) / METERS_PER_DEGREE_LAT,
+    lon: car.lon + (step * Math.sin(heading)) / (METERS_PER_DEGREE_LAT * Math.cos(toRadians(car.lat))),
+  };
+  const next = city.near(wanted, 0);
+  if (Math.abs(next.lat - wanted.lat) + Math.abs(next.lon - wanted.lon) > 1e-5) car.heading += Math.PI;
+  car.lat = next.lat;
+  car.lon = next.lon;
+  return next;
+}
+
 const round6 = (/** @type {number} */ x) => Math.round(x * 1e6) / 1e6;
 const clamp = (/** @type {number} */ x, /** @type {number} */ lo, /** @type {number} */ hi) => Math.min(hi, Math.max(lo, x));
 

@@ -36,10 +36,10 @@ let phoneSequence = 0;
  * one INSERT ... SELECT FROM unnest(...) each. Columns as in test/support/fleet.ts.
  * @param {pg.Pool} sql
  * @param {Array<{ lat: number, lon: number }>} points
- * @returns {Promise<Array<{ id: string, token: string }>>}
+ * @returns {Promise<Array<{ id: string, token: string, lat: number, lon: number }>>}
  */
 export async function insertFleet(sql, points, chunk = 20_000) {
-  /** @type {Array<{ id: string, token: string }>} */
+  /** @type {Array<{ id: string, token: string, lat: number, lon: number }>} */
   const drivers = [];
   for (let start = 0; start < points.length; start += chunk) {
     const part = points.slice(start, start + chunk);
@@ -53,7 +53,7 @@ export async function insertFleet(sql, points, chunk = 20_000) {
       [part.map((p) => p.lat), part.map((p) => p.lon), tokens.map((t) => t.hash), phoneSequence],
     );
     phoneSequence += part.length;
-    rows.forEach((row, i) => drivers.push({ id: row.id, token: tokens[i].token }));
+    rows.forEach((row, i) => drivers.push({ id: row.id, token: tokens[i].token, lat: part[i].lat, lon: part[i].lon }));
   }
   await sql.query('ANALYZE drivers');
   return drivers;

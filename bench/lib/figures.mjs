@@ -41,6 +41,34 @@ async function locationFigure(bench) {
 }
 
 /**
+ * The same ingest with the drivers on the move, as a fleet is, instead of
+ * jumping anywhere in the city: then most of the write-behind's updates
+ * leave the search index's position alone (it lags up to 200 m) and are HOT
+ * updates. Other drivers than the first figure's, so each starts where it
+ * was inserted.
+ * @param {Bench} bench @returns {Promise<Row[]>}
+ */
+async function locationMovingFigure(bench) {
+  const { locationDrivers, locationConnections } = bench.settings;
+  const drivers = bench.berlin.slice(locationDrivers, 2 * locationDrivers);
+  const load = (/** @type {string} */ url) => (/** @type {number} */ seconds) =>
+    runLoad(
+      { kind: 'location', moving: true, url, connections: locationConnections, seconds, city: BERLIN.name, drivers },
+      bench.settings.workDir,
+    );
+  const { service, baseline } = await compare(bench, 'location ingest, fleet on the move', {
+    service: load(bench.service.url),
+    baseline: load(bench.baseline.url),
+  });
+  const clean = service.non2xx === 0 && service.errors === 0;
+  const figure = `location ingest, fleet on the move, ${drivers.length} drivers, ${locationConnections} conn`;
+  return [
+    ratioRow(`${figure}: req/s`, 'req/s', service.rps, baseline.rps, { text: 'measured', percent: true, holds: () => clean }),
+    ratioRow(`${figure}: p99`, 'ms', service.p99, baseline.p99, { text: 'measured', holds: () => clean }),
+  ];
+}
+
+/**
  * Batches against single pings, both on the service in the same run: points
  * a second carried by `POST /drivers/:id/locations` (100 a request) over
  * single `PATCH /drivers/:id/location` requests a second.
@@ -280,6 +308,7 @@ async function relayFigures(bench, assignmentRate) {
 
 export const FIGURES = {
   location: locationFigure,
+  locationMoving: locationMovingFigure,
   locationBatch: locationBatchFigure,
   memory: memoryFigure,
   'search-redis': redisSearchFigure,

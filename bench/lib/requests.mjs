@@ -5,7 +5,7 @@
  * rotates through drivers and order ids, so 100 connections spread over
  * the whole fleet.
  */
-import { CITIES } from './city.mjs';
+import { CITIES, driveOn, newCar } from './city.mjs';
 import { webhookSigner } from './credentials.mjs';
 
 /**
@@ -16,7 +16,8 @@ import { webhookSigner } from './credentials.mjs';
  * @property {number} [seconds] duration (ignored when `amount` is set)
  * @property {number} [amount] stop after this many requests
  * @property {string} city a name in CITIES
- * @property {Array<{ id: string, token: string }>} [drivers] location, locations: whose tokens to rotate through
+ * @property {Array<{ id: string, token: string, lat?: number, lon?: number }>} [drivers] location, locations: whose tokens to rotate through
+ * @property {boolean} [moving] location: each driver drives on from where it is (its lat and lon) instead of jumping anywhere
  * @property {number} [batchPoints] locations: points per batch
  * @property {string} [adminKey] nearby
  * @property {string} [vendureSecret] order
@@ -31,18 +32,33 @@ import { webhookSigner } from './credentials.mjs';
 /** What a stream counted from the answers (written into the load generator's result). */
 export const answerCounts = { noDriver: 0 };
 
-/** @param {LoadSpec} spec @returns {RequestStep} */
+/**
+ * Single pings. Each goes somewhere random in the city, or, with `moving`,
+ * where the driver has got to since its last ping: 40 % of the drivers are
+ * parked (a few metres of GPS noise), the rest drive at 5-14 m/s on a
+ * heading, turning round at the city's edge.
+ * @param {LoadSpec} spec @returns {RequestStep}
+ */
 function locationRequests(spec) {
   const drivers = spec.drivers ?? [];
   const city = CITIES[spec.city];
+  const cars = drivers.map((d) => ({ ...newCar({ lat: d.lat ?? city.centre.lat, lon: d.lon ?? city.centre.lon }), at: 0 }));
+  /** Where driver `i` has got to since its last ping (4 s for its first). */
+  const drive = (/** @type {number} */ i) => {
+    const now = Date.now();
+    const seconds = cars[i].at === 0 ? 4 : (now - cars[i].at) / 1000;
+    cars[i].at = now;
+    return driveOn(city, cars[i], seconds);
+  };
   let next = 0;
   return {
     setupRequest(req) {
-      const driver = drivers[next++ % drivers.length];
+      const i = next++ % drivers.length;
+      const driver = drivers[i];
       req.method = 'PATCH';
       req.path = `/drivers/${driver.id}/location`;
       req.headers = { ...req.headers, 'content-type': 'application/json', authorization: `Bearer ${driver.token}` };
-      req.body = JSON.stringify(city.randomPoint());
+      req.body = JSON.stringify(spec.moving ? drive(i) : city.randomPoint());
       return req;
     },
   };

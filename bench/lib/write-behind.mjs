@@ -16,7 +16,7 @@
  */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { MUNICH } from './city.mjs';
+import { driveOn, MUNICH, newCar } from './city.mjs';
 import { compare, plainRow, ratioRow } from './compare.mjs';
 import { insertFleet } from './database.mjs';
 import { closedLoop } from './load-runner.mjs';
@@ -32,7 +32,6 @@ const BATCH = 2_000;
 const FLEET = 20_000;
 /** Seconds between two pings of a driver on the move. */
 const PING_SECONDS = 4;
-const METERS_PER_DEGREE = 111_195;
 
 const NARROW_WRITE = `
   UPDATE bench_positions p SET lat = v.lat, lon = v.lon, located_at = v.recorded_at, seen_at = v.seen_at
@@ -45,25 +44,10 @@ export async function writeBehindFigure(bench) {
   log(`write-behind: inserting ${FLEET} drivers in ${MUNICH.name} and a narrow position table beside them`);
   const starts = Array.from({ length: FLEET }, () => MUNICH.randomPoint());
   const ids = (await insertFleet(bench.sql, starts)).map((d) => d.id);
-  /** Where each driver is, its heading (radians) and speed (m/s; 0: parked): one copy per table written. */
-  const newFleet = () =>
-    starts.map((at) => ({ ...at, heading: Math.random() * 2 * Math.PI, speed: Math.random() < 0.4 ? 0 : 5 + Math.random() * 9 }));
-  const fleets = { drivers: newFleet(), narrow: newFleet() };
-  /** The next ping of driver `i` of `fleet`: PING_SECONDS on, or a few metres of noise when parked. */
-  const drive = (/** @type {ReturnType<typeof newFleet>} */ fleet, /** @type {number} */ i) => {
-    const car = fleet[i];
-    const step = car.speed === 0 ? 5 * Math.random() : car.speed * PING_SECONDS;
-    const heading = car.speed === 0 ? Math.random() * 2 * Math.PI : car.heading;
-    const wanted = {
-      lat: car.lat + (step * Math.cos(heading)) / METERS_PER_DEGREE,
-      lon: car.lon + (step * Math.sin(heading)) / (METERS_PER_DEGREE * Math.cos((car.lat * Math.PI) / 180)),
-    };
-    const next = MUNICH.near(wanted, 0);
-    // At the city's edge the car turns around.
-    if (Math.abs(next.lat - wanted.lat) + Math.abs(next.lon - wanted.lon) > 1e-5) car.heading += Math.PI;
-    Object.assign(car, next);
-    return next;
-  };
+  /** The fleet on the move: one copy per table written. */
+  const fleets = { drivers: starts.map(newCar), narrow: starts.map(newCar) };
+  /** The next ping of driver `i` of `fleet`, PING_SECONDS on. */
+  const drive = (/** @type {ReturnType<typeof newCar>[]} */ fleet, /** @type {number} */ i) => driveOn(MUNICH, fleet[i], PING_SECONDS);
   return bench.withPool(2, async (pool) => {
     await pool.query(`DROP TABLE IF EXISTS bench_positions`);
     await pool.query(
@@ -95,7 +79,7 @@ export async function writeBehindFigure(bench) {
         },
       };
       const repository = new AvailabilityRepository(null, dataSource);
-      const points = (/** @type {ReturnType<typeof newFleet> | null} */ moving) => {
+      const points = (/** @type {ReturnType<typeof newCar>[] | null} */ moving) => {
         const now = new Date();
         const start = Math.floor(Math.random() * (FLEET - BATCH));
         return ids.slice(start, start + BATCH).map((driverId, i) => ({
