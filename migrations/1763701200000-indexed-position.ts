@@ -30,8 +30,10 @@ export class IndexedPosition1763701200000 implements MigrationInterface {
 
   async down(queryRunner: QueryRunner): Promise<void> {
     await queryRunner.query(`ALTER TABLE drivers RESET (fillfactor)`);
+    // The trigger and its function came from fleet.sql: applied again (with them) once the migration is back.
+    // great_circle_meters stays: deliveries.sql calls it.
     await queryRunner.query(`DROP TRIGGER IF EXISTS drivers_keep_indexed_position ON drivers`);
-    // The trigger came from fleet.sql: applied again (with it) once the migration is back.
+    await queryRunner.query(`DROP FUNCTION IF EXISTS drivers_keep_indexed_position()`);
     await queryRunner.query(`DELETE FROM sql_routines WHERE name = 'fleet/fleet.sql'`);
     await queryRunner.query(`DROP INDEX drivers_available_location_idx`);
     await queryRunner.query(`

@@ -484,8 +484,7 @@ BEGIN
     WHERE w.status = 'PENDING' AND w.wait_cell = c.cell
       -- Haversine on the mean earth radius, as the nearest search measures (src/availability/geo.ts):
       -- an order this finds in reach is one the search from its pickup finds the driver for.
-      AND 2 * 6371008.8 * asin(least(1, sqrt(sin(radians(w.pickup_lat - r.last_lat) / 2) ^ 2
-            + cos(radians(r.last_lat)) * cos(radians(w.pickup_lat)) * sin(radians(w.pickup_lon - r.last_lon) / 2) ^ 2))) <= p_radius_meters
+      AND great_circle_meters(r.last_lat, r.last_lon, w.pickup_lat, w.pickup_lon) <= p_radius_meters
       AND NOT order_refused_by(w.seller_order_id, r.id)
     ORDER BY w.ready_at, w.id LIMIT 1
   ) o

@@ -26,7 +26,9 @@ BEGIN
   RETURN NEW;
 END $$;
 
-CREATE OR REPLACE TRIGGER drivers_keep_indexed_position
+-- Dropped and created (CREATE OR REPLACE TRIGGER needs PostgreSQL 14; 13 is supported).
+DROP TRIGGER IF EXISTS drivers_keep_indexed_position ON drivers;
+CREATE TRIGGER drivers_keep_indexed_position
   BEFORE INSERT OR UPDATE OF last_lat, last_lon, indexed_lat, indexed_lon ON drivers
   FOR EACH ROW EXECUTE FUNCTION drivers_keep_indexed_position();
 
