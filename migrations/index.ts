@@ -15,7 +15,9 @@ import { IndexedPosition1763701200000 } from './1763701200000-indexed-position.j
 /**
  * Every migration, oldest first: schema changes only (functions are SQL
  * routines, see src/database/sql-routines.ts). A migration is never edited
- * once it has landed, except to empty one whose routines moved to a routine file.
+ * once it has landed, except to empty one whose routines moved to a routine file,
+ * or to make one safe for a database that has not run it yet (a change that
+ * leaves the schema it ends with as it was).
  */
 export const MIGRATIONS = [
   CreateDrivers1763700000000,

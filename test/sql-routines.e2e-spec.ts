@@ -120,6 +120,41 @@ describe('SQL routines: files applied after the migrations', () => {
     }
   });
 
+  it("between this release's migrations and its routines, the previous release's location writes still succeed", async () => {
+    // The migrations commit before the routine files are applied; an instance of the previous release,
+    // still running, may write in between, knowing nothing of the indexed position.
+    const database = await fresh('routines_gap');
+    await withClient(database.url, (sql) => sql.query(readFileSync('test/fixtures/previous-release.sql', 'utf8')));
+    const source = await new DataSource({ type: 'postgres', url: database.url, migrations: MIGRATIONS }).initialize();
+    try {
+      expect(await runMigrations(source, false, [])).toMatchObject({ routines: [] });
+    } finally {
+      await source.destroy();
+    }
+    const positions = await withClient(database.url, async (sql) => {
+      // As the previous release registers a driver, then writes its first location and a move of 5 km.
+      const { rows } = await sql.query(
+        `INSERT INTO drivers (name, phone, token_hash) VALUES ('Cleo Previous', '+4915100000003', md5('cleo') || md5('cleo')) RETURNING id`,
+      );
+      const write = (lat: number, lon: number) =>
+        sql.query('UPDATE drivers SET last_lat = $2, last_lon = $3, last_location_at = now(), last_seen_at = now() WHERE id = $1', [
+          rows[0].id,
+          lat,
+          lon,
+        ]);
+      const read = async () =>
+        (await sql.query('SELECT last_lat, last_lon, indexed_lat, indexed_lon FROM drivers WHERE id = $1', [rows[0].id])).rows[0];
+      await write(52.5, 13.4);
+      const first = await read();
+      await write(52.545, 13.4);
+      return [first, await read()];
+    });
+    expect(positions).toEqual([
+      { last_lat: 52.5, last_lon: 13.4, indexed_lat: 52.5, indexed_lon: 13.4 },
+      { last_lat: 52.545, last_lon: 13.4, indexed_lat: 52.545, indexed_lon: 13.4 },
+    ]);
+  });
+
   describe('a file that changes', () => {
     let database: Database;
     let directory: string;
