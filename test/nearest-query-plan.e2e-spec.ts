@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource, QueryRunner } from 'typeorm';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
+import { AvailabilityService } from '../src/availability/availability.service.js';
 import { createTestDatabase } from './support/databases.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 
@@ -16,6 +17,31 @@ function greatCircleMeters(a: { lat: number; lon: number }, b: { lat: number; lo
   const rad = (degrees: number) => (degrees * Math.PI) / 180;
   const h = Math.sin(rad(b.lat - a.lat) / 2) ** 2 + Math.cos(rad(a.lat)) * Math.cos(rad(b.lat)) * Math.sin(rad(b.lon - a.lon) / 2) ** 2;
   return 6_371_008.8 * 2 * Math.atan2(Math.sqrt(h), Math.sqrt(1 - h));
+}
+
+/** Runs `action` and returns every statement it sent, with its parameters, exactly as sent. */
+async function captureQueries<T>(
+  dataSource: DataSource,
+  action: () => Promise<T>,
+): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
+  const queries: Array<{ sql: string; parameters: unknown[] }> = [];
+  const createQueryRunner = dataSource.createQueryRunner.bind(dataSource);
+  dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
+    const runner = createQueryRunner(...args);
+    const query = runner.query.bind(runner) as (...a: unknown[]) => Promise<unknown>;
+    runner.query = ((sql: string, parameters?: unknown[], ...rest: unknown[]) => {
+      // The dispatch timers look for due timers every second on the same DataSource: not the search's.
+      if (!sql.includes('fire_due_deliveries')) queries.push({ sql, parameters: parameters ?? [] });
+      return query(sql, parameters, ...rest);
+    }) as QueryRunner['query'];
+    return runner;
+  };
+  try {
+    return { result: await action(), queries };
+  } finally {
+    // The class's own method again.
+    Reflect.deleteProperty(dataSource, 'createQueryRunner');
+  }
 }
 
 /**
@@ -58,33 +84,9 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     await database?.drop();
   });
 
-  /** Runs `action` and returns every statement it sent, with its parameters, exactly as sent. */
-  async function captureQueries<T>(
-    action: () => Promise<T>,
-  ): Promise<{ result: T; queries: Array<{ sql: string; parameters: unknown[] }> }> {
-    const queries: Array<{ sql: string; parameters: unknown[] }> = [];
-    const createQueryRunner = dataSource.createQueryRunner.bind(dataSource);
-    dataSource.createQueryRunner = (...args: Parameters<DataSource['createQueryRunner']>): QueryRunner => {
-      const runner = createQueryRunner(...args);
-      const query = runner.query.bind(runner) as (...a: unknown[]) => Promise<unknown>;
-      runner.query = ((sql: string, parameters?: unknown[], ...rest: unknown[]) => {
-        // The dispatch timers look for due timers every second on the same DataSource: not the search's.
-        if (!sql.includes('fire_due_deliveries')) queries.push({ sql, parameters: parameters ?? [] });
-        return query(sql, parameters, ...rest);
-      }) as QueryRunner['query'];
-      return runner;
-    };
-    try {
-      return { result: await action(), queries };
-    } finally {
-      // The class's own method again.
-      Reflect.deleteProperty(dataSource, 'createQueryRunner');
-    }
-  }
-
   it('walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first', async () => {
     const cutoff = new Date(Date.now() - 60_000);
-    const { result, queries } = await captureQueries(() =>
+    const { result, queries } = await captureQueries(dataSource, () =>
       sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT }),
     );
     expect(queries).toHaveLength(1);
@@ -121,5 +123,97 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     // Here every indexed position is the location (the drivers were inserted, never moved): the window
     // reaches as far as the WINDOW-th nearest driver.
     expect(windowMeters).toBeCloseTo(greatCircleMeters(CENTER, bruteForce[WINDOW - 1]), 3);
+  });
+});
+
+/**
+ * Where drivers crowd nearer by indexed position than the nearest one by location (a depot, a stadium),
+ * PostgreSQL's search does not widen its window window after window: a second query scans the circle the
+ * answer must lie in, by indexed position, and that answer is exact, however large the crowd.
+ */
+describe('nearest search on PostgreSQL: a crowd of nearer indexed positions', () => {
+  const CROWD = 30_000;
+  const QUERY = { lat: 53.55, lon: 10.0 };
+  const METERS_PER_DEGREE = (6_371_008.8 * Math.PI) / 180;
+  const north = (meters: number) => QUERY.lat + meters / METERS_PER_DEGREE;
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let t: TestApp;
+  let sql: pg.Client;
+  let nearest: string;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('nearest_crowd');
+    t = await startTestApp({ DATABASE_URL: database.url });
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    // The crowd: parked 100-150 m north, each indexed where it is.
+    await sql.query(
+      `INSERT INTO drivers (name, phone, token_hash, status, last_lat, last_lon, last_location_at, last_seen_at)
+       SELECT 'Driver ' || g, '+49' || lpad(g::text, 10, '0'), md5(g::text) || md5('token' || g), 'AVAILABLE',
+              $1 + (100 + random() * 50) / $3, $2 + (random() - 0.5) * 0.0005, now(), now()
+       FROM generate_series(1, $4::int) AS g`,
+      [QUERY.lat, QUERY.lon, METERS_PER_DEGREE, CROWD],
+    );
+    // The nearest driver, 10 m north, whose indexed position (within the lag) is 205 m north: behind the crowd.
+    const { rows } = await sql.query(
+      `INSERT INTO drivers (name, phone, token_hash, status, last_lat, last_lon, indexed_lat, indexed_lon, last_location_at, last_seen_at)
+       VALUES ('Nearest', '+4917000000000', md5('nearest') || md5('nearest'), 'AVAILABLE', $1, $3, $2, $3, now(), now())
+       RETURNING id, indexed_lat`,
+      [north(10), north(205), QUERY.lon],
+    );
+    expect(rows[0].indexed_lat).toBe(north(205));
+    nearest = rows[0].id;
+    await sql.query('ANALYZE drivers');
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await t?.close();
+    await database?.drop();
+  });
+
+  it('finds the nearest driver behind the crowd, in two queries', async () => {
+    const repository = t.app.get(AvailabilityRepository);
+    const calls = { window: 0, circle: 0 };
+    const window = repository.findNearestChoosable.bind(repository);
+    const circle = repository.findChoosableIndexedWithin.bind(repository);
+    repository.findNearestChoosable = (query) => ((calls.window += 1), window(query));
+    repository.findChoosableIndexedWithin = (query) => ((calls.circle += 1), circle(query));
+    try {
+      const found = await t.app.get(AvailabilityService).findNearest({ ...QUERY, limit: 3 });
+      expect(found.map((hit) => hit.driver.id)[0]).toBe(nearest);
+      expect(found[0].distanceMeters).toBeCloseTo(10, 3);
+      expect(found).toHaveLength(3);
+      for (const hit of found.slice(1)) expect(hit.distanceMeters).toBeGreaterThanOrEqual(100);
+    } finally {
+      Reflect.deleteProperty(repository, 'findNearestChoosable');
+      Reflect.deleteProperty(repository, 'findChoosableIndexedWithin');
+    }
+    expect(calls).toEqual({ window: 1, circle: 1 });
+  });
+
+  it("the circle's scan uses drivers_available_location_idx and gives the nearest by location", async () => {
+    const cutoff = new Date(Date.now() - 60_000);
+    const dataSource = t.app.get(DataSource);
+    const { result, queries } = await captureQueries(dataSource, () =>
+      t.app.get(AvailabilityRepository).findChoosableIndexedWithin({ ...QUERY, cutoff, indexedWithinMeters: 120, limit: 5 }),
+    );
+    // Within 120 m by indexed position: the crowd's nearest part; the nearest driver's indexed position is beyond.
+    expect(result.map((driver) => driver.id)).not.toContain(nearest);
+    const distances = result.map((driver) => (driver.lastLat! - QUERY.lat) * METERS_PER_DEGREE);
+    expect(distances).toHaveLength(5);
+    for (const meters of distances) expect(meters).toBeLessThanOrEqual(121);
+    const { rows: bruteForce } = await sql.query(
+      `SELECT id FROM drivers WHERE status = 'AVAILABLE' AND great_circle_meters($1, $2, indexed_lat, indexed_lon) <= 121
+       ORDER BY great_circle_meters($1, $2, last_lat, last_lon), id LIMIT 5`,
+      [QUERY.lat, QUERY.lon],
+    );
+    expect(result.map((driver) => driver.id)).toEqual(bruteForce.map((row) => row.id));
+
+    expect(queries).toHaveLength(1);
+    const plan: Array<{ 'QUERY PLAN': string }> = await dataSource.query(`EXPLAIN ${queries[0].sql}`, queries[0].parameters);
+    const text = plan.map((row) => row['QUERY PLAN']).join('\n');
+    expect(text).toContain('drivers_available_location_idx');
+    expect(text).not.toContain('Seq Scan on drivers');
   });
 });

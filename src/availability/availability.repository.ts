@@ -110,6 +110,36 @@ export class AvailabilityRepository {
   }
 
   /**
+   * The `limit` choosable drivers nearest the point by location, nearest
+   * first, of those whose indexed position lies within `indexedWithinMeters`
+   * of it: a bounding-box scan of the same partial GiST index, whose cost
+   * follows the drivers in the circle. A caller that knows the answer lies
+   * within d of the point asks for d + INDEXED_POSITION_LAG_METERS and gets
+   * it exactly, however many drivers' indexed positions crowd nearer.
+   * (earthdistance measures on a sphere of earth() = 6,378,168 m, ours is
+   * 6,371,008.8 m: the box's radius is scaled to hold every driver ours
+   * accepts, and 1 m more for rounding.)
+   */
+  async findChoosableIndexedWithin(query: {
+    lat: number;
+    lon: number;
+    cutoff: Date;
+    indexedWithinMeters: number;
+    limit: number;
+  }): Promise<DriverEntity[]> {
+    const rows: Array<Record<string, unknown>> = await this.drivers.query(
+      `SELECT d.*, great_circle_meters($1, $2, d.last_lat, d.last_lon) AS meters
+       FROM drivers d
+       WHERE driver_is_choosable(d, $3) AND d.indexed_lat IS NOT NULL
+         AND earth_box(ll_to_earth($1, $2), ($4::double precision + 1) * earth() / 6371008.8) @> ll_to_earth(d.indexed_lat, d.indexed_lon)
+       ORDER BY meters, d.id
+       LIMIT $5::int`,
+      [query.lat, query.lon, query.cutoff, query.indexedWithinMeters, query.limit],
+    );
+    return rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row));
+  }
+
+  /**
    * Of the given drivers, those PostgreSQL says can be chosen now. Searches
    * confirming their candidates at the same time share one query.
    */

@@ -38,12 +38,13 @@ function storedPoint(state: DriverState): StoredPoint | null {
 const CANDIDATE_MARGIN = 5;
 /** Distances closer than this may be ordered differently by Redis (geohash-rounded positions) and PostgreSQL. */
 const TIE_METERS = 1;
+/** Redis' window widens up to this many candidates; a search that still needs more scans the circle in PostgreSQL. */
 const MAX_CANDIDATES = 2_000;
 /**
  * PostgreSQL's window holds this many times the candidates of Redis': its index
  * holds positions up to INDEXED_POSITION_LAG_METERS behind, so where drivers are
  * dense, a window of the nearest few could not tell whether a nearer one lies
- * just beyond it, and would be asked for again.
+ * just beyond it, and a second query (a scan of the circle) would be needed.
  */
 const POSTGRES_WINDOW_FACTOR = 4;
 
@@ -200,23 +201,39 @@ export class AvailabilityService {
     }
     const maxKm = Math.min(query.radiusKm ?? this.config.assignmentMaxRadiusKm, MAX_SEARCH_RADIUS_KM);
     const cutoff = this.fleet.heartbeatCutoff();
-    for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
-      const { drivers, full, unseenFrom } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
-      const ranked = drivers
+    const rank = (drivers: DriverEntity[]) =>
+      drivers
         .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
         .filter((hit) => hit.distanceMeters <= maxKm * 1000)
         .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1));
+    for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
+      const { drivers, full, unseenFrom } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
+      const ranked = rank(drivers);
       // A driver beyond a full window is at least `beyond` away: on Redis' path, as far as the farthest one
       // kept; on PostgreSQL's, as far as the window's last indexed position less the lag it may have.
-      // Widen the window while such a driver could still be among the answer, or tied with its last one
-      // (same depot, say: the tie is then broken by id on every path).
+      // Such a driver could still be among the answer, or tied with its last one (same depot, say: the tie
+      // is then broken by id on every path)?
       const last = ranked[query.limit - 1];
       const beyond = unseenFrom ?? ranked[ranked.length - 1]?.distanceMeters;
       const mayMiss =
         full &&
         beyond !== undefined &&
         (last === undefined ? unseenFrom !== undefined && beyond <= maxKm * 1000 : beyond - last.distanceMeters < TIE_METERS);
-      if (!mayMiss || count >= MAX_CANDIDATES) return ranked.slice(0, query.limit);
+      if (!mayMiss) return ranked.slice(0, query.limit);
+      if (unseenFrom !== undefined || count >= MAX_CANDIDATES) {
+        // PostgreSQL's path, or Redis' at its cap: the answer lies within `reach` by location, so within
+        // reach + the lag by indexed position. One scan of that circle gives it exactly, however many
+        // drivers crowd it.
+        const reach = Math.min(last === undefined ? Infinity : last.distanceMeters + TIE_METERS, maxKm * 1000);
+        const within = await this.repository.findChoosableIndexedWithin({
+          lat: query.lat,
+          lon: query.lon,
+          cutoff,
+          indexedWithinMeters: reach + INDEXED_POSITION_LAG_METERS,
+          limit: count,
+        });
+        return rank(within).slice(0, query.limit);
+      }
     }
   }
 
@@ -233,7 +250,7 @@ export class AvailabilityService {
   }): Promise<{ drivers: DriverEntity[]; full: boolean; unseenFrom?: number }> {
     const fromRedis = await this.redisCandidates(query);
     if (fromRedis) return fromRedis;
-    // A wider window than Redis': it must reach the lag further out, or be asked for again.
+    // A wider window than Redis': it must reach the lag further out, or a second query is needed.
     const window = query.count * POSTGRES_WINDOW_FACTOR;
     const { drivers, windowSize, windowMeters } = await this.repository.findNearestChoosable({
       lat: query.lat,
