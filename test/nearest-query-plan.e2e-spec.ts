@@ -2,8 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { DataSource, QueryRunner } from 'typeorm';
 import { AvailabilityRepository } from '../src/availability/availability.repository.js';
-import { AvailabilityService } from '../src/availability/availability.service.js';
+import { AvailabilityService, MAX_CANDIDATES } from '../src/availability/availability.service.js';
+import { AvailabilityStore } from '../src/availability/availability.store.js';
+import { AvailabilityReconciler } from '../src/fleet/availability-reconciler.js';
 import { createTestDatabase } from './support/databases.js';
+import { PrivateRedis } from './support/private-redis.js';
 import { startTestApp, TestApp } from './support/test-app.js';
 
 /** A small fleet too: there the planner once preferred scanning the whole bounding box and sorting. */
@@ -215,5 +218,72 @@ describe('nearest search on PostgreSQL: a crowd of nearer indexed positions', ()
     const text = plan.map((row) => row['QUERY PLAN']).join('\n');
     expect(text).toContain('drivers_available_location_idx');
     expect(text).not.toContain('Seq Scan on drivers');
+  });
+});
+
+/**
+ * A tie larger than Redis' window may grow to (a depot where every driver waits at the same gate): Redis' window
+ * stops at MAX_CANDIDATES and the search ends with PostgreSQL's scan of the circle, which breaks the tie by id
+ * over every driver in it.
+ */
+describe("nearest search on Redis: a tie beyond the window's cap", () => {
+  const TIED = 2_100;
+  const GATE = { lat: 48.137, lon: 11.575 };
+  let database: Awaited<ReturnType<typeof createTestDatabase>>;
+  let redis: PrivateRedis;
+  let t: TestApp;
+  let sql: pg.Client;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('nearest_tie');
+    redis = new PrivateRedis();
+    await redis.start();
+    sql = new pg.Client({ connectionString: database.url });
+    await sql.connect();
+    t = await startTestApp({ DATABASE_URL: database.url, REDIS_URL: redis.url, RECONCILE_INTERVAL_SECONDS: '3600' });
+    await sql.query(
+      `INSERT INTO drivers (name, phone, token_hash, status, last_lat, last_lon, last_location_at, last_seen_at)
+       SELECT 'Driver ' || g, '+49' || lpad(g::text, 10, '0'), md5(g::text) || md5('token' || g), 'AVAILABLE', $1, $2, now(), now()
+       FROM generate_series(1, $3::int) AS g`,
+      [GATE.lat, GATE.lon, TIED],
+    );
+    expect(await t.app.get(AvailabilityReconciler).reconcile()).toEqual({ drivers: TIED, pruned: 0 });
+  });
+
+  afterAll(async () => {
+    await sql?.end();
+    await t?.close();
+    await redis?.stop();
+    await database?.drop();
+  });
+
+  it('asks Redis for at most MAX_CANDIDATES, then scans the circle once, and breaks the tie by id', async () => {
+    const store = t.app.get(AvailabilityStore);
+    const repository = t.app.get(AvailabilityRepository);
+    const counts: number[] = [];
+    const circles: number[] = [];
+    const search = store.searchNearest.bind(store);
+    const circle = repository.findChoosableIndexedWithin.bind(repository);
+    store.searchNearest = async (query) => {
+      const hits = await search(query);
+      expect(hits).not.toBeNull();
+      counts.push(query.count);
+      return hits;
+    };
+    repository.findChoosableIndexedWithin = (query) => (circles.push(query.limit), circle(query));
+    try {
+      const found = await t.app.get(AvailabilityService).findNearest({ ...GATE, limit: 3 });
+      const { rows } = await sql.query<{ id: string }>(`SELECT id FROM drivers ORDER BY id LIMIT 3`);
+      expect(found.map((hit) => hit.driver.id)).toEqual(rows.map((row) => row.id));
+      expect(found.map((hit) => hit.distanceMeters)).toEqual([0, 0, 0]);
+    } finally {
+      Reflect.deleteProperty(store, 'searchNearest');
+      Reflect.deleteProperty(repository, 'findChoosableIndexedWithin');
+    }
+    // Every window full, each four times the last, the last the largest within the cap.
+    expect(counts.length).toBeGreaterThan(1);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(MAX_CANDIDATES);
+    expect(Math.max(...counts) * 4).toBeGreaterThan(MAX_CANDIDATES);
+    expect(circles).toEqual([Math.max(...counts)]);
   });
 });

@@ -113,7 +113,9 @@ export class AvailabilityRepository {
    * The `limit` choosable drivers nearest the point by location, nearest
    * first, of those whose indexed position lies within `indexedWithinMeters`
    * of it: a bounding-box scan of the same partial GiST index, whose cost
-   * follows the drivers in the circle. A caller that knows the answer lies
+   * follows the drivers in the circle. (The box also holds some indexed
+   * positions beyond the circle; their drivers are farther than any answer
+   * the caller can know, and rank after it.) A caller that knows the answer lies
    * within d of the point asks for d + INDEXED_POSITION_LAG_METERS and gets
    * it exactly, however many drivers' indexed positions crowd nearer.
    * (earthdistance measures on a sphere of earth() = 6,378,168 m, ours is

@@ -38,8 +38,10 @@ function storedPoint(state: DriverState): StoredPoint | null {
 const CANDIDATE_MARGIN = 5;
 /** Distances closer than this may be ordered differently by Redis (geohash-rounded positions) and PostgreSQL. */
 const TIE_METERS = 1;
-/** Redis' window widens up to this many candidates; a search that still needs more scans the circle in PostgreSQL. */
-const MAX_CANDIDATES = 2_000;
+/** Redis' window grows by this factor while it may miss a driver... */
+const WINDOW_GROWTH = 4;
+/** ...up to this many candidates; a search that would need more scans the circle in PostgreSQL. */
+export const MAX_CANDIDATES = 2_000;
 /**
  * PostgreSQL's window holds this many times the candidates of Redis': its index
  * holds positions up to INDEXED_POSITION_LAG_METERS behind, so where drivers are
@@ -206,7 +208,7 @@ export class AvailabilityService {
         .map((driver) => ({ driver, distanceMeters: haversineMeters(query.lat, query.lon, driver.lastLat!, driver.lastLon!) }))
         .filter((hit) => hit.distanceMeters <= maxKm * 1000)
         .sort((a, b) => a.distanceMeters - b.distanceMeters || (a.driver.id < b.driver.id ? -1 : 1));
-    for (let count = query.limit + CANDIDATE_MARGIN; ; count *= 4) {
+    for (let count = query.limit + CANDIDATE_MARGIN; ; count *= WINDOW_GROWTH) {
       const { drivers, full, unseenFrom } = await this.candidates({ lat: query.lat, lon: query.lon, count, cutoff, maxKm });
       const ranked = rank(drivers);
       // A driver beyond a full window is at least `beyond` away: on Redis' path, as far as the farthest one
@@ -220,7 +222,7 @@ export class AvailabilityService {
         beyond !== undefined &&
         (last === undefined ? unseenFrom !== undefined && beyond <= maxKm * 1000 : beyond - last.distanceMeters < TIE_METERS);
       if (!mayMiss) return ranked.slice(0, query.limit);
-      if (unseenFrom !== undefined || count >= MAX_CANDIDATES) {
+      if (unseenFrom !== undefined || count * WINDOW_GROWTH > MAX_CANDIDATES) {
         // PostgreSQL's path, or Redis' at its cap: the answer lies within `reach` by location, so within
         // reach + the lag by indexed position. One scan of that circle gives it exactly, however many
         // drivers crowd it.
