@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import request from 'supertest';
@@ -532,6 +532,41 @@ describe('availability: location, heartbeat, status and nearest search', () => {
   });
 
   describe('Redis empty, stale or down', () => {
+    /** Windows of nearest searches answered by each source, from /metrics. */
+    async function searchWindows(): Promise<Record<string, number>> {
+      const text = (await http().get('/metrics').expect(200)).text;
+      return Object.fromEntries(
+        [...text.matchAll(/^nearest_search_windows_total\{source="([a-z_]+)"\} (\d+)$/gm)].map((m) => [m[1], Number(m[2])]),
+      );
+    }
+    const windowsSince = async (before: Record<string, number>) => {
+      const after = await searchWindows();
+      return Object.fromEntries(Object.entries(after).flatMap(([k, v]) => (v - (before[k] ?? 0) > 0 ? [[k, v - (before[k] ?? 0)]] : [])));
+    };
+
+    /**
+     * Holds every write of committed states to Redis until released: what a search sees between a commit
+     * and its mirror. Resolves `mirroring` once `count` writes are held.
+     */
+    function holdMirror(count: number) {
+      const mirror = t.app.get(DriverStateMirror);
+      const write = mirror.applyStates.bind(mirror);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const spy = jest.spyOn(mirror, 'applyStates').mockImplementation(async (...args) => {
+        await released;
+        return write(...args);
+      });
+      const mirroring = eventually(() => spy.mock.calls.length >= count, { what: `${count} mirror writes held` });
+      return {
+        mirroring,
+        release: () => {
+          spy.mockRestore();
+          release();
+        },
+      };
+    }
+
     it('after FLUSHALL searches use PostgreSQL with the same answer; reconciliation rebuilds the GEO set', async () => {
       const a = await availableDriver({ lat: 52.521, lon: 13.405 });
       const b = await availableDriver({ lat: 52.525, lon: 13.41 });
@@ -615,7 +650,10 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       expect(await redis.zcard('drivers:geo')).toBe(11);
 
       // Every search answers right, and repairs the stale drivers it met, until none is left.
-      const answers: string[][] = [];
+      // The first search meets them and answers from PostgreSQL.
+      const first = await searchWindows();
+      const answers: string[][] = [await nearbyIds({ ...BERLIN, limit: 1 })];
+      expect(await windowsSince(first)).toEqual({ postgres_redis_stale: 1 });
       await eventually(
         async () => {
           answers.push(await nearbyIds({ ...BERLIN, limit: 1 }));
@@ -625,6 +663,81 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       );
       expect(answers.length).toBeGreaterThan(1);
       expect(answers.every((ids) => ids.join() === far.id)).toBe(true);
+      // Once repaired, Redis answers again.
+      const before = await searchWindows();
+      expect(await nearbyIds({ ...BERLIN, limit: 1 })).toEqual([far.id]);
+      expect(await windowsSince(before)).toEqual({ redis: 1 });
+    });
+
+    it("skips a driver whose committed state this process is still writing to Redis, and keeps Redis' answer", async () => {
+      const leaving = await availableDriver({ lat: 52.52, lon: 13.405 });
+      const next = await availableDriver({ lat: 52.521, lon: 13.405 });
+      await flushLocations();
+      const held = holdMirror(1);
+      // Committed OFFLINE, its mirror held: Redis still lists it as choosable.
+      const answered = setStatus(leaving, 'OFFLINE').then((response) => response);
+      try {
+        await held.mirroring;
+        expect((await row(leaving.id)).status).toBe('OFFLINE');
+        expect(await geoMembers()).toEqual([leaving.id, next.id].sort());
+        const before = await searchWindows();
+        expect(await nearbyIds({ ...BERLIN, limit: 1 })).toEqual([next.id]);
+        expect(await windowsSince(before)).toEqual({ redis: 1 });
+      } finally {
+        held.release();
+      }
+      expect((await answered).status).toBe(200);
+      expect(await geoMembers()).toEqual([next.id]);
+    });
+
+    it("skips a driver whose state changed between the Redis read and PostgreSQL's confirmation too", async () => {
+      const leaving = await availableDriver({ lat: 52.52, lon: 13.405 });
+      const next = await availableDriver({ lat: 52.521, lon: 13.405 });
+      await flushLocations();
+      const repository = t.app.get(AvailabilityRepository);
+      const confirm = repository.findChoosable.bind(repository);
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const spy = jest.spyOn(repository, 'findChoosable').mockImplementationOnce(async (...args) => {
+        await released;
+        return confirm(...args);
+      });
+      try {
+        const before = await searchWindows();
+        // Redis is read with both drivers in it; the confirmation waits while one goes OFFLINE, mirror and all.
+        const answer = nearbyIds({ ...BERLIN, limit: 1 });
+        await eventually(() => spy.mock.calls.length === 1, { what: 'the confirmation held' });
+        expect((await setStatus(leaving, 'OFFLINE')).status).toBe(200);
+        expect(await geoMembers()).toEqual([next.id]);
+        release();
+        expect(await answer).toEqual([next.id]);
+        expect(await windowsSince(before)).toEqual({ redis: 1 });
+      } finally {
+        release();
+        spy.mockRestore();
+      }
+    });
+
+    it('a full Redis window of drivers skipped that way grows, and finds the driver beyond it', async () => {
+      // A search for 1 asks Redis for 6 (the margin): all of them at the gate, all just gone OFFLINE.
+      const leaving = [];
+      for (let i = 0; i < 6; i++) leaving.push(await availableDriver({ lat: 52.52 + i * 0.0001, lon: 13.405 }));
+      const far = await availableDriver({ lat: 52.54, lon: 13.405 });
+      await flushLocations();
+      const held = holdMirror(leaving.length);
+      const answered = Promise.all(leaving.map((driver) => setStatus(driver, 'OFFLINE').then((response) => response.status)));
+      try {
+        await held.mirroring;
+        expect(await redis.zcard('drivers:geo')).toBe(7);
+        const before = await searchWindows();
+        expect(await nearbyIds({ ...BERLIN, limit: 1 })).toEqual([far.id]);
+        // The first window (6, every one skipped), then a wider one.
+        expect(await windowsSince(before)).toEqual({ redis: 2 });
+      } finally {
+        held.release();
+      }
+      expect(await answered).toEqual(leaving.map(() => 200));
+      expect(await geoMembers()).toEqual([far.id]);
     });
 
     it('finds drivers beyond the latitudes Redis can index on the PostgreSQL path, without breaking reconciliation', async () => {

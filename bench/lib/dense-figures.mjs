@@ -69,18 +69,23 @@ const MINIMAL_CLAIM = `
   RETURNING id`;
 
 /**
- * The service's claims of candidates so far, by outcome (`assignment_claims_total`): a lost claim is
- * `driver-taken`, and sends the order on to its next candidate or a new search.
+ * The service's counters of one series so far, by its one label: `assignment_claims_total` by outcome (a lost
+ * claim is `driver-taken`, and sends the order on to its next candidate or a new search), or
+ * `nearest_search_windows_total` by source (Redis, or PostgreSQL and why).
  * @param {string} url
+ * @param {string} series
  * @returns {Promise<Record<string, number>>}
  */
-async function claimCounts(url) {
+async function counts(url, series) {
   const text = await (await fetch(`${url}/metrics`)).text();
   /** @type {Record<string, number>} */
-  const counts = {};
-  for (const [, outcome, value] of text.matchAll(/^assignment_claims_total\{outcome="([^"]+)"\} (\d+)/gm)) counts[outcome] = Number(value);
-  return counts;
+  const found = {};
+  for (const [, label, value] of text.matchAll(new RegExp(`^${series}\\{[a-z_]+="([^"]+)"\\} (\\d+)`, 'gm'))) found[label] = Number(value);
+  return found;
 }
+
+/** @param {Record<string, number>} before @param {Record<string, number>} after @param {string} label */
+const grown = (before, after, label) => (after[label] ?? 0) - (before[label] ?? 0);
 
 /**
  * @param {Bench} bench
@@ -119,7 +124,8 @@ export async function denseAssignmentFigure(bench) {
   };
 
   log(`dense demand: ${DENSE_ORDERS} orders per round among ${DENSE_FLEET} drivers in 27 x 27 km, ${concurrency} at a time`);
-  const claimsBefore = await claimCounts(bench.service.url);
+  const claimsBefore = await counts(bench.service.url, 'assignment_claims_total');
+  const windowsBefore = await counts(bench.service.url, 'nearest_search_windows_total');
   try {
     const { service, baseline } = await bench.withPool(concurrency, (pool) =>
       compare(bench, 'dense-demand assignments', {
@@ -129,13 +135,21 @@ export async function denseAssignmentFigure(bench) {
     );
     if (service.noDriver || baseline.noDriver)
       bench.notes.push(`dense demand: no driver answers: service ${service.noDriver}, baseline ${baseline.noDriver}.`);
-    const claimsAfter = await claimCounts(bench.service.url);
-    const claims = (/** @type {string} */ outcome) => (claimsAfter[outcome] ?? 0) - (claimsBefore[outcome] ?? 0);
-    const lost = claims('driver-taken');
-    const won = claims('assigned');
+    const claimsAfter = await counts(bench.service.url, 'assignment_claims_total');
+    const lost = grown(claimsBefore, claimsAfter, 'driver-taken');
+    const won = grown(claimsBefore, claimsAfter, 'assigned');
+    const windowsAfter = await counts(bench.service.url, 'nearest_search_windows_total');
+    const windows = Object.keys(windowsAfter).map((source) => ({ source, n: grown(windowsBefore, windowsAfter, source) }));
+    const allWindows = windows.reduce((sum, w) => sum + w.n, 0);
     bench.notes.push(
       `dense demand: service p50 ${service.p50.toFixed(1)} ms, p99 ${service.p99.toFixed(1)} ms per order; ` +
-        `${won} claims won and ${lost} lost (${(lost / Math.max(1, won)).toFixed(2)} lost per assignment).`,
+        `${won} claims won and ${lost} lost (${(lost / Math.max(1, won)).toFixed(2)} lost per assignment); ` +
+        `${allWindows} search windows, by source: ` +
+        windows
+          .filter((w) => w.n > 0)
+          .map((w) => `${w.source} ${w.n} (${((100 * w.n) / allWindows).toFixed(1)} %)`)
+          .join(', ') +
+        '.',
     );
     const doubles = await doubleAssignments(bench.sql);
     return [

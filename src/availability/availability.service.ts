@@ -5,7 +5,7 @@ import { DriverEntity, DriverStatus } from '../fleet/driver.entity.js';
 import type { DriverState } from '../fleet/driver-state.js';
 import { MAX_GEO_LAT } from '../fleet/state-mirror.scripts.js';
 import { driverNotFound, FleetService } from '../fleet/fleet.service.js';
-import { MetricsService } from '../metrics/metrics.service.js';
+import { MetricsService, NearestSearchSource } from '../metrics/metrics.service.js';
 import { rateLimited, RateLimiter, RateLimitWindow, waitSeconds } from '../rate-limit/rate-limiter.js';
 import { AvailabilityRepository } from './availability.repository.js';
 import { AvailabilityStore, PingPoint } from './availability.store.js';
@@ -216,11 +216,15 @@ export class AvailabilityService {
       // Such a driver could still be among the answer, or tied with its last one (same depot, say: the tie
       // is then broken by id on every path)?
       const last = ranked[query.limit - 1];
-      const beyond = unseenFrom ?? ranked[ranked.length - 1]?.distanceMeters;
-      const mayMiss =
-        full &&
-        beyond !== undefined &&
-        (last === undefined ? unseenFrom !== undefined && beyond <= maxKm * 1000 : beyond - last.distanceMeters < TIE_METERS);
+      let mayMiss = false;
+      if (full && last !== undefined) {
+        mayMiss = (unseenFrom ?? ranked[ranked.length - 1].distanceMeters) - last.distanceMeters < TIE_METERS;
+      } else if (full) {
+        // Fewer than asked from a full window: on PostgreSQL's path, a driver beyond it may still be in the
+        // radius; on Redis', the window held drivers skipped as not choosable (claimed just now), unless the
+        // radius cut it short (then Redis holds no nearer one).
+        mayMiss = unseenFrom !== undefined ? unseenFrom <= maxKm * 1000 : ranked.length === drivers.length;
+      }
       if (!mayMiss) return ranked.slice(0, query.limit);
       if (unseenFrom !== undefined || count * WINDOW_GROWTH > MAX_CANDIDATES) {
         // PostgreSQL's path, or Redis' at its cap: the answer lies within `reach` by location, so within
@@ -251,7 +255,8 @@ export class AvailabilityService {
     maxKm: number;
   }): Promise<{ drivers: DriverEntity[]; full: boolean; unseenFrom?: number }> {
     const fromRedis = await this.redisCandidates(query);
-    if (fromRedis) return fromRedis;
+    this.metrics.nearestSearchWindow(typeof fromRedis === 'string' ? fromRedis : 'redis');
+    if (typeof fromRedis !== 'string') return fromRedis;
     // A wider window than Redis': it must reach the lag further out, or a second query is needed.
     const window = query.count * POSTGRES_WINDOW_FACTOR;
     const { drivers, windowSize, windowMeters } = await this.repository.findNearestChoosable({
@@ -266,28 +271,44 @@ export class AvailabilityService {
     return { drivers, full, unseenFrom: full ? windowMeters - INDEXED_POSITION_LAG_METERS - 1 : undefined };
   }
 
-  /** Candidates from Redis, confirmed by PostgreSQL; null when Redis cannot answer (or answered stale). */
-  private async redisCandidates(query: { lat: number; lon: number; count: number; cutoff: Date; maxKm: number }) {
+  /**
+   * Candidates from Redis, confirmed by PostgreSQL; when Redis cannot answer (or answered stale), why:
+   * PostgreSQL's path then gives them.
+   */
+  private async redisCandidates(query: {
+    lat: number;
+    lon: number;
+    count: number;
+    cutoff: Date;
+    maxKm: number;
+  }): Promise<{ drivers: DriverEntity[]; full: boolean } | Exclude<NearestSearchSource, 'redis'>> {
     // Near the poles Redis cannot index every driver the circle could hold.
-    if (!this.store.isReady() || Math.abs(query.lat) + query.maxKm / 111 > MAX_GEO_LAT) return null;
+    if (Math.abs(query.lat) + query.maxKm / 111 > MAX_GEO_LAT) return 'postgres_polar';
+    if (!this.store.isReady()) return 'postgres_redis_unavailable';
     let hits;
+    const mark = this.fleet.changeCount();
     try {
       hits = await this.store.searchNearest({ ...query, radiiKm: searchRadiiKm(query.maxKm) });
     } catch (error) {
       this.logger.debug(`Redis search failed, using PostgreSQL: ${(error as Error).message}`);
-      return null;
+      return 'postgres_redis_unavailable';
     }
-    if (hits === null) return null;
+    if (hits === null) return 'postgres_redis_unreconciled';
     const drivers = await this.repository.findChoosable(
       hits.map((hit) => hit.driverId),
       query.cutoff,
     );
     if (drivers.length < hits.length) {
-      // Redis offered drivers PostgreSQL says are not choosable (a mirror that failed, or one a
-      // commit is about to make): answer from PostgreSQL, and repair those drivers in Redis.
+      // Redis offered drivers PostgreSQL says are not choosable. Those whose state this process is changing,
+      // or changed after Redis was read (claimed a moment ago, say), are the mirror's expected lag: skipped,
+      // the rest of Redis' window stands. Any other is a Redis out of line (a mirror that failed, or a commit
+      // of another process on its way): answer from PostgreSQL, and repair those drivers in Redis.
       const confirmed = new Set(drivers.map((d) => d.id));
-      void this.fleet.repair(hits.map((hit) => hit.driverId).filter((id) => !confirmed.has(id)));
-      return null;
+      const unexplained = hits.map((hit) => hit.driverId).filter((id) => !confirmed.has(id) && !this.fleet.changedSince(id, mark));
+      if (unexplained.length > 0) {
+        void this.fleet.repair(unexplained);
+        return 'postgres_redis_stale';
+      }
     }
     return { drivers, full: hits.length === query.count };
   }

@@ -121,7 +121,10 @@ const claimArguments = (claim: DeliveryClaim): Array<[name: string, value: strin
 export class DeliveriesRepository {
   /** The fleet mirrors the drivers a batch claimed once it has committed. */
   private readonly claims = new Batcher<DeliveryClaim, ClaimRow & { mirrored: Promise<void> }>((claims) =>
-    this.fleet.claim(() => this.assignMany(claims)),
+    this.fleet.claim(
+      () => this.assignMany(claims),
+      claims.map((claim) => claim.driverId),
+    ),
   );
 
   constructor(
@@ -202,11 +205,13 @@ export class DeliveriesRepository {
   async assign(claim: DeliveryClaim): Promise<ClaimResult> {
     let row = await this.claims.add(claim);
     if (row.outcome === 'busy') {
-      [row] = await this.fleet.claim<ClaimRow>(() =>
-        this.dataSource.query(
-          `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
-          claimArguments(claim).map(([, value]) => value),
-        ),
+      [row] = await this.fleet.claim<ClaimRow>(
+        () =>
+          this.dataSource.query(
+            `SELECT outcome, delivery, driver FROM claim_delivery(true, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+            claimArguments(claim).map(([, value]) => value),
+          ),
+        [claim.driverId],
       );
     }
     const { mirrored } = row;

@@ -13,6 +13,9 @@ import { DriverStateMirror, NewestPoint } from './state-mirror.js';
 /** The answer for a driver id no driver has. */
 export const driverNotFound = (id: string) => new DomainError('DRIVER_NOT_FOUND', `Driver ${id} does not exist`);
 
+/** How long a finished state change is remembered for changedSince. */
+const RECENT_CHANGE_MS = 10_000;
+
 /** A driver at a place, that may have just become choosable there. */
 export interface DriverAt {
   id: string;
@@ -66,6 +69,12 @@ export class FleetService {
   private readonly logger = new Logger(FleetService.name);
   private readonly choosableListeners: Array<(drivers: DriverAt[]) => void> = [];
   private bufferedLocation?: (driverId: string) => NewestPoint | null;
+  /** Drivers this process is claiming, or whose committed state it is writing to Redis: id → changes in flight. */
+  private readonly changing = new Map<string, number>();
+  /** Changes finished so far; for the last RECENT_CHANGE_MS, the number of each driver's last one, in order. */
+  private changes = 0;
+  private readonly finished = new Map<string, number>();
+  private readonly finishedInOrder: Array<{ id: string; change: number; at: number }> = [];
 
   constructor(
     private readonly config: AppConfig,
@@ -169,12 +178,24 @@ export class FleetService {
    * claimed driver's new row, or null. Resolves once the statement has
    * committed, each row with `mirrored`: the claimed drivers on their way to
    * Redis, which the caller awaits before answering. It is not awaited here,
-   * so the next statement need not wait for Redis.
+   * so the next statement need not wait for Redis. `claiming`: the drivers
+   * the statement may claim, when known, counted as changing (changedSince)
+   * from before it runs until their new states are in Redis.
    */
-  async claim<R extends ClaimingRow>(statement: () => Promise<R[]>): Promise<Array<R & { mirrored: Promise<void> }>> {
-    const rows = await statement();
+  async claim<R extends ClaimingRow>(
+    statement: () => Promise<R[]>,
+    claiming: string[] = [],
+  ): Promise<Array<R & { mirrored: Promise<void> }>> {
+    const done = this.markChanging(claiming);
+    let rows: R[];
+    try {
+      rows = await statement();
+    } catch (error) {
+      done();
+      throw error;
+    }
     const manager = this.dataSource.manager;
-    const mirrored = this.publish(rows.flatMap((row) => (row.driver ? [hydrate(manager, DriverEntity, row.driver)] : [])));
+    const mirrored = this.publish(rows.flatMap((row) => (row.driver ? [hydrate(manager, DriverEntity, row.driver)] : []))).finally(done);
     return rows.map((row) => ({ ...row, mirrored }));
   }
 
@@ -188,6 +209,23 @@ export class FleetService {
     const state = await this.repository.findState(driverId);
     if (state) await this.publish([state]);
     return state;
+  }
+
+  /** A mark of this moment for changedSince: the number of driver state changes this process has finished. */
+  changeCount(): number {
+    return this.changes;
+  }
+
+  /**
+   * Whether this process is changing the driver's state (claiming it, or
+   * writing a committed state of it to Redis), or has finished a change of
+   * it since `mark` (from changeCount; marks older than RECENT_CHANGE_MS
+   * are forgotten: false). A search that read Redis at `mark` may then have
+   * met the state before a commit (a driver just claimed, still in the GEO
+   * set): the mirror's expected lag, not a Redis out of line.
+   */
+  changedSince(driverId: string, mark: number): boolean {
+    return this.changing.has(driverId) || (this.finished.get(driverId) ?? -1) > mark;
   }
 
   /** Mirrors drivers again whose Redis copy was found out of line with PostgreSQL. */
@@ -240,12 +278,34 @@ export class FleetService {
    */
   private async mirrorStates(states: DriverState[]): Promise<void> {
     if (states.length === 0 || !this.mirror.isReady()) return;
+    const done = this.markChanging(states.map((s) => s.id));
     try {
       const failed = await this.mirror.applyStates(states, this.heartbeatCutoff());
       if (failed.length > 0) throw failed[0].error;
     } catch (error) {
       this.logger.warn(`Could not mirror ${states.map((s) => s.id).join(', ')} to Redis: ${(error as Error).message}`);
       this.reconciler.requestReconcile();
+    } finally {
+      done();
     }
+  }
+
+  /** Counts the drivers as changing (see changedSince) until the returned function is called, then as changed. */
+  private markChanging(driverIds: string[]): () => void {
+    for (const id of driverIds) this.changing.set(id, (this.changing.get(id) ?? 0) + 1);
+    return () => {
+      const at = Date.now();
+      for (const id of driverIds) {
+        const left = this.changing.get(id)! - 1;
+        if (left === 0) this.changing.delete(id);
+        else this.changing.set(id, left);
+        this.finished.set(id, ++this.changes);
+        this.finishedInOrder.push({ id, change: this.changes, at });
+      }
+      while (this.finishedInOrder.length > 0 && this.finishedInOrder[0].at < at - RECENT_CHANGE_MS) {
+        const { id, change } = this.finishedInOrder.shift()!;
+        if (this.finished.get(id) === change) this.finished.delete(id);
+      }
+    };
   }
 }

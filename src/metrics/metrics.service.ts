@@ -3,6 +3,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { RedisService } from '../redis/redis.service.js';
 
+/** Who gave a nearest search its candidates: Redis, or PostgreSQL and why Redis did not. */
+export type NearestSearchSource =
+  'redis' | 'postgres_redis_unavailable' | 'postgres_redis_unreconciled' | 'postgres_redis_stale' | 'postgres_polar';
+
 /** Prometheus metrics of this process: HTTP traffic by route and status, the Redis breaker, plus Node defaults. */
 @Injectable()
 export class MetricsService {
@@ -78,6 +82,12 @@ export class MetricsService {
     name: 'tracking_streams_refused_total',
     help: 'Tracking streams refused with 429, by limit (link, process)',
     labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+  private readonly searchWindows = new Counter({
+    name: 'nearest_search_windows_total',
+    help: 'Candidate windows of nearest-driver searches (a search asks one or more), by who answered: redis, or postgres and why (redis_unavailable, redis_unreconciled, redis_stale, polar)',
+    labelNames: ['source'] as const,
     registers: [this.registry],
   });
   private openStreams?: () => number;
@@ -186,6 +196,10 @@ export class MetricsService {
 
   retentionDeletedRows(table: 'webhook_messages' | 'webhook_receipts', rows: number): void {
     if (rows > 0) this.retentionDeleted.inc({ table }, rows);
+  }
+
+  nearestSearchWindow(source: NearestSearchSource): void {
+    this.searchWindows.inc({ source });
   }
 
   locationIgnored(reason: 'accuracy' | 'speed' | 'older'): void {
