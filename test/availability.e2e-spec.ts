@@ -545,21 +545,21 @@ describe('availability: location, heartbeat, status and nearest search', () => {
     };
 
     /**
-     * Holds every write of committed states to Redis until released: what a search sees between a commit
-     * and its mirror. Resolves `mirroring` once `count` writes are held.
+     * Holds every call of `target[method]` until released, then lets them run: what a search sees between a
+     * commit and its mirror, say. `held` resolves once `count` calls are waiting.
      */
-    function holdMirror(count: number) {
-      const mirror = t.app.get(DriverStateMirror);
-      const write = mirror.applyStates.bind(mirror);
+    function holdCalls<T extends object, K extends keyof T & string>(target: T, method: K, count: number) {
+      const original = (target[method] as (...args: unknown[]) => Promise<unknown>).bind(target);
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
-      const spy = jest.spyOn(mirror, 'applyStates').mockImplementation(async (...args) => {
+      const host = target as unknown as Record<'method', (...args: unknown[]) => Promise<unknown>>;
+      const spy = jest.spyOn(host, method as 'method').mockImplementation(async (...args: unknown[]) => {
         await released;
-        return write(...args);
+        return original(...args);
       });
-      const mirroring = eventually(() => spy.mock.calls.length >= count, { what: `${count} mirror writes held` });
+      const held = eventually(() => spy.mock.calls.length >= count, { what: `${count} calls of ${method} held` });
       return {
-        mirroring,
+        held,
         release: () => {
           spy.mockRestore();
           release();
@@ -673,11 +673,11 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const leaving = await availableDriver({ lat: 52.52, lon: 13.405 });
       const next = await availableDriver({ lat: 52.521, lon: 13.405 });
       await flushLocations();
-      const held = holdMirror(1);
+      const held = holdCalls(t.app.get(DriverStateMirror), 'applyStates', 1);
       // Committed OFFLINE, its mirror held: Redis still lists it as choosable.
       const answered = setStatus(leaving, 'OFFLINE').then((response) => response);
       try {
-        await held.mirroring;
+        await held.held;
         expect((await row(leaving.id)).status).toBe('OFFLINE');
         expect(await geoMembers()).toEqual([leaving.id, next.id].sort());
         const before = await searchWindows();
@@ -694,27 +694,19 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const leaving = await availableDriver({ lat: 52.52, lon: 13.405 });
       const next = await availableDriver({ lat: 52.521, lon: 13.405 });
       await flushLocations();
-      const repository = t.app.get(AvailabilityRepository);
-      const confirm = repository.findChoosable.bind(repository);
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
-      const spy = jest.spyOn(repository, 'findChoosable').mockImplementationOnce(async (...args) => {
-        await released;
-        return confirm(...args);
-      });
+      const confirmation = holdCalls(t.app.get(AvailabilityRepository), 'findChoosable', 1);
       try {
         const before = await searchWindows();
         // Redis is read with both drivers in it; the confirmation waits while one goes OFFLINE, mirror and all.
         const answer = nearbyIds({ ...BERLIN, limit: 1 });
-        await eventually(() => spy.mock.calls.length === 1, { what: 'the confirmation held' });
+        await confirmation.held;
         expect((await setStatus(leaving, 'OFFLINE')).status).toBe(200);
         expect(await geoMembers()).toEqual([next.id]);
-        release();
+        confirmation.release();
         expect(await answer).toEqual([next.id]);
         expect(await windowsSince(before)).toEqual({ redis: 1 });
       } finally {
-        release();
-        spy.mockRestore();
+        confirmation.release();
       }
     });
 
@@ -724,10 +716,10 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       for (let i = 0; i < 6; i++) leaving.push(await availableDriver({ lat: 52.52 + i * 0.0001, lon: 13.405 }));
       const far = await availableDriver({ lat: 52.54, lon: 13.405 });
       await flushLocations();
-      const held = holdMirror(leaving.length);
+      const held = holdCalls(t.app.get(DriverStateMirror), 'applyStates', leaving.length);
       const answered = Promise.all(leaving.map((driver) => setStatus(driver, 'OFFLINE').then((response) => response.status)));
       try {
-        await held.mirroring;
+        await held.held;
         expect(await redis.zcard('drivers:geo')).toBe(7);
         const before = await searchWindows();
         expect(await nearbyIds({ ...BERLIN, limit: 1 })).toEqual([far.id]);
