@@ -510,18 +510,33 @@ describe('availability: location, heartbeat, status and nearest search', () => {
       const idsOf = async (found: Promise<{ id: string }[]>) => (await found).map((d) => d.id).sort();
       const recent = new Date(Date.now() - 60_000);
       const longAgo = new Date(Date.now() - 3_600_000);
+      const { wholeDrivers } = repository;
       // The first query runs alone; the next three wait for it and go together.
       const answers = await Promise.all([
-        idsOf(repository.findChoosable([near.id], recent)),
-        idsOf(repository.findChoosable([near.id, far.id, offline.id], recent)),
-        idsOf(repository.findChoosable([near.id, far.id, offline.id], longAgo)),
-        idsOf(repository.findChoosable([far.id], recent)),
+        idsOf(repository.findChoosable([near.id], recent, wholeDrivers)),
+        idsOf(repository.findChoosable([near.id, far.id, offline.id], recent, wholeDrivers)),
+        idsOf(repository.findChoosable([near.id, far.id, offline.id], longAgo, wholeDrivers)),
+        idsOf(repository.findChoosable([far.id], recent, wholeDrivers)),
       ]);
       expect(answers).toEqual([[near.id], [near.id], [near.id, far.id].sort(), []]);
       // Entities made from raw rows never carry the token hash, as TypeORM's own reads never do.
-      const [confirmed] = await repository.findChoosable([near.id], recent);
+      const [confirmed] = await repository.findChoosable([near.id], recent, wholeDrivers);
       expect(confirmed).toMatchObject({ id: near.id, status: 'AVAILABLE' });
       expect(confirmed.tokenHash).toBeUndefined();
+    });
+
+    it('confirms positions and whole drivers at the same time, each read as its caller asked', async () => {
+      const driver = await availableDriver();
+      const repository = t.app.get(AvailabilityRepository);
+      const recent = new Date(Date.now() - 60_000);
+      const [whole] = await repository.findChoosable([driver.id], recent, repository.wholeDrivers);
+      const [[position], [again]] = await Promise.all([
+        repository.findChoosable([driver.id], recent, repository.positions),
+        repository.findChoosable([driver.id], recent, repository.wholeDrivers),
+      ]);
+      expect(position).toEqual({ id: driver.id, lastLat: whole.lastLat, lastLon: whole.lastLon });
+      expect(whole.lastLat).toBeCloseTo(BERLIN.lat, 6);
+      expect(again).toEqual(whole);
     });
 
     it('is for operators only', async () => {

@@ -90,7 +90,7 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
   it('walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first', async () => {
     const cutoff = new Date(Date.now() - 60_000);
     const { result, queries } = await captureQueries(dataSource, () =>
-      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT }),
+      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT }, sut.wholeDrivers),
     );
     expect(queries).toHaveLength(1);
     const [{ sql, parameters }] = queries;
@@ -180,8 +180,8 @@ describe('nearest search on PostgreSQL: a crowd of nearer indexed positions', ()
     const calls = { window: 0, circle: 0 };
     const window = repository.findNearestChoosable.bind(repository);
     const circle = repository.findChoosableIndexedWithin.bind(repository);
-    repository.findNearestChoosable = (query) => ((calls.window += 1), window(query));
-    repository.findChoosableIndexedWithin = (query) => ((calls.circle += 1), circle(query));
+    repository.findNearestChoosable = (query, shape) => ((calls.window += 1), window(query, shape));
+    repository.findChoosableIndexedWithin = (query, shape) => ((calls.circle += 1), circle(query, shape));
     try {
       const found = await t.app.get(AvailabilityService).findNearest({ ...QUERY, limit: 3 });
       expect(found.map((hit) => hit.driver.id)[0]).toBe(nearest);
@@ -198,8 +198,9 @@ describe('nearest search on PostgreSQL: a crowd of nearer indexed positions', ()
   it("the circle's scan uses drivers_available_location_idx and gives the nearest by location", async () => {
     const cutoff = new Date(Date.now() - 60_000);
     const dataSource = t.app.get(DataSource);
+    const repository = t.app.get(AvailabilityRepository);
     const { result, queries } = await captureQueries(dataSource, () =>
-      t.app.get(AvailabilityRepository).findChoosableIndexedWithin({ ...QUERY, cutoff, indexedWithinMeters: 120, limit: 5 }),
+      repository.findChoosableIndexedWithin({ ...QUERY, cutoff, indexedWithinMeters: 120, limit: 5 }, repository.positions),
     );
     // Within 120 m by indexed position: the crowd's nearest part; the nearest driver's indexed position is beyond.
     expect(result.map((driver) => driver.id)).not.toContain(nearest);
@@ -270,7 +271,7 @@ describe("nearest search on Redis: a tie beyond the window's cap", () => {
       counts.push(query.count);
       return hits;
     };
-    repository.findChoosableIndexedWithin = (query) => (circles.push(query.limit), circle(query));
+    repository.findChoosableIndexedWithin = (query, shape) => (circles.push(query.limit), circle(query, shape));
     try {
       const found = await t.app.get(AvailabilityService).findNearest({ ...GATE, limit: 3 });
       const { rows } = await sql.query<{ id: string }>(`SELECT id FROM drivers ORDER BY id LIMIT 3`);

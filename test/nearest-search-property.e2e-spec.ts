@@ -298,6 +298,7 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
         expect(redisSearch).not.toHaveBeenCalled();
         expect(pgSearch).toHaveBeenCalled();
       }
+      const positionsViaRedis = await sut.findNearestPositions(findQuery);
 
       // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
       await backend.flushAll();
@@ -311,10 +312,19 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       expect(pgSearch).toHaveBeenCalledTimes(1);
       expect(circleSearch.mock.calls.length).toBeLessThanOrEqual(1);
       if (circleSearch.mock.calls.length === 1) seen.circleOnPostgres += 1;
+      const positionsViaPostgres = await sut.findNearestPositions(findQuery);
 
       const expectedIds = expected.map((hit) => hit.id);
       expect(viaRedis.map((hit) => hit.driver.id)).toEqual(expectedIds);
       expect(viaPostgres.map((hit) => hit.driver.id)).toEqual(expectedIds);
+      // A dispatch reads positions only, and gets the same answer on either path.
+      const positionsOf = (answer: typeof viaRedis) =>
+        answer.map(({ driver, distanceMeters }) => ({
+          driver: { id: driver.id, lastLat: driver.lastLat, lastLon: driver.lastLon },
+          distanceMeters,
+        }));
+      expect(positionsViaRedis).toEqual(positionsOf(viaRedis));
+      expect(positionsViaPostgres).toEqual(positionsOf(viaPostgres));
       for (const answer of [viaRedis, viaPostgres]) {
         answer.forEach((hit, i) => {
           // Stale, BUSY, OFFLINE, deactivated and never-located drivers are never chosen.

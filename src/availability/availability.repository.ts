@@ -19,13 +19,51 @@ export interface LocationWrite {
   speed: number | null;
 }
 
+/** Where a choosable driver is: all a search needs to rank it, and a claim to take it. */
+export interface DriverPosition {
+  id: string;
+  lastLat: number | null;
+  lastLon: number | null;
+}
+
+/**
+ * What a search reads of each driver it finds: `columns` of `drivers d`,
+ * and how a row becomes the result. A dispatch needs positions only; the
+ * admin's nearby list shows whole drivers. Fewer columns are fewer bytes
+ * to send and fewer values (four timestamps a driver) to parse, for every
+ * candidate of every order.
+ */
+export class DriverShape<T extends DriverPosition> {
+  /** Searches confirming their candidates at the same time, with this shape, share one query. */
+  readonly confirmations: Batcher<{ ids: string[]; cutoff: Date }, T[]>;
+
+  constructor(
+    readonly columns: string,
+    readonly read: (row: Record<string, unknown>) => T,
+    confirm: (queries: { ids: string[]; cutoff: Date }[], shape: DriverShape<T>) => Promise<T[][]>,
+  ) {
+    this.confirmations = new Batcher((queries) => confirm(queries, this));
+  }
+}
+
 /** The point moves the driver: not filtered, and at least as new as the stored one (an older one is only a heartbeat). */
 const NEWEST = 'v.moves AND (d.last_location_at IS NULL OR v.recorded_at >= d.last_location_at)';
 
 /** PostgreSQL side of location pings (the write-behind's batches) and of the nearest search. */
 @Injectable()
 export class AvailabilityRepository {
-  private readonly choosable = new Batcher<{ ids: string[]; cutoff: Date }, DriverEntity[]>((queries) => this.findChoosableMany(queries));
+  /** Positions only. */
+  readonly positions = new DriverShape<DriverPosition>(
+    'd.id, d.last_lat, d.last_lon',
+    (row) => ({ id: row.id as string, lastLat: row.last_lat as number | null, lastLon: row.last_lon as number | null }),
+    (queries, shape) => this.findChoosableMany(queries, shape),
+  );
+  /** Whole drivers, as TypeORM reads them. */
+  readonly wholeDrivers = new DriverShape<DriverEntity>(
+    'd.*',
+    (row) => hydrate(this.drivers.manager, DriverEntity, row),
+    (queries, shape) => this.findChoosableMany(queries, shape),
+  );
 
   constructor(
     @InjectRepository(DriverEntity) private readonly drivers: Repository<DriverEntity>,
@@ -82,17 +120,20 @@ export class AvailabilityRepository {
    * INDEXED_POSITION_LAG_METERS of the location, which the caller allows
    * for. The radius is the caller's to apply.
    */
-  async findNearestChoosable(query: {
-    lat: number;
-    lon: number;
-    cutoff: Date;
-    window: number;
-    limit: number;
-  }): Promise<{ drivers: DriverEntity[]; windowSize: number; windowMeters: number }> {
+  async findNearestChoosable<T extends DriverPosition>(
+    query: {
+      lat: number;
+      lon: number;
+      cutoff: Date;
+      window: number;
+      limit: number;
+    },
+    shape: DriverShape<T>,
+  ): Promise<{ drivers: T[]; windowSize: number; windowMeters: number }> {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
       `SELECT w.*, count(*) OVER () AS window_size, max(w.indexed_meters) OVER () AS window_meters
        FROM (
-         SELECT d.*, great_circle_meters($1, $2, d.indexed_lat, d.indexed_lon) AS indexed_meters,
+         SELECT ${shape.columns}, great_circle_meters($1, $2, d.indexed_lat, d.indexed_lon) AS indexed_meters,
                 great_circle_meters($1, $2, d.last_lat, d.last_lon) AS meters
          FROM drivers d
          WHERE driver_is_choosable(d, $3) AND d.indexed_lat IS NOT NULL
@@ -103,7 +144,7 @@ export class AvailabilityRepository {
       [query.lat, query.lon, query.cutoff, query.window, query.limit],
     );
     return {
-      drivers: rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row)),
+      drivers: rows.map((row) => shape.read(row)),
       windowSize: rows.length === 0 ? 0 : Number(rows[0].window_size),
       windowMeters: rows.length === 0 ? 0 : Number(rows[0].window_meters),
     };
@@ -122,15 +163,18 @@ export class AvailabilityRepository {
    * 6,371,008.8 m: the box's radius is scaled to hold every driver ours
    * accepts, and 1 m more for rounding.)
    */
-  async findChoosableIndexedWithin(query: {
-    lat: number;
-    lon: number;
-    cutoff: Date;
-    indexedWithinMeters: number;
-    limit: number;
-  }): Promise<DriverEntity[]> {
+  async findChoosableIndexedWithin<T extends DriverPosition>(
+    query: {
+      lat: number;
+      lon: number;
+      cutoff: Date;
+      indexedWithinMeters: number;
+      limit: number;
+    },
+    shape: DriverShape<T>,
+  ): Promise<T[]> {
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
-      `SELECT d.*, great_circle_meters($1, $2, d.last_lat, d.last_lon) AS meters
+      `SELECT ${shape.columns}, great_circle_meters($1, $2, d.last_lat, d.last_lon) AS meters
        FROM drivers d
        WHERE driver_is_choosable(d, $3) AND d.indexed_lat IS NOT NULL
          AND earth_box(ll_to_earth($1, $2), ($4::double precision + 1) * earth() / 6371008.8) @> ll_to_earth(d.indexed_lat, d.indexed_lon)
@@ -138,19 +182,23 @@ export class AvailabilityRepository {
        LIMIT $5::int`,
       [query.lat, query.lon, query.cutoff, query.indexedWithinMeters, query.limit],
     );
-    return rows.map((row) => hydrate(this.drivers.manager, DriverEntity, row));
+    return rows.map((row) => shape.read(row));
   }
 
   /**
-   * Of the given drivers, those PostgreSQL says can be chosen now. Searches
-   * confirming their candidates at the same time share one query.
+   * Of the given drivers, those PostgreSQL says can be chosen now, read as
+   * `shape`. Searches confirming their candidates at the same time with the
+   * same shape share one query.
    */
-  findChoosable(ids: string[], cutoff: Date): Promise<DriverEntity[]> {
+  findChoosable<T extends DriverPosition>(ids: string[], cutoff: Date, shape: DriverShape<T>): Promise<T[]> {
     if (ids.length === 0) return Promise.resolve([]);
-    return this.choosable.add({ ids, cutoff });
+    return shape.confirmations.add({ ids, cutoff });
   }
 
-  private async findChoosableMany(queries: { ids: string[]; cutoff: Date }[]): Promise<DriverEntity[][]> {
+  private async findChoosableMany<T extends DriverPosition>(
+    queries: { ids: string[]; cutoff: Date }[],
+    shape: DriverShape<T>,
+  ): Promise<T[][]> {
     const ids: string[] = [];
     const cutoffs: Date[] = [];
     const owners: number[] = [];
@@ -162,13 +210,13 @@ export class AvailabilityRepository {
       }
     });
     const rows: Array<Record<string, unknown>> = await this.drivers.query(
-      `SELECT c.query, d.* FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) AS c (id, cutoff, query)
+      `SELECT c.query, ${shape.columns} FROM unnest($1::uuid[], $2::timestamptz[], $3::int[]) AS c (id, cutoff, query)
        JOIN drivers d ON d.id = c.id
        WHERE driver_is_choosable(d, c.cutoff)`,
       [ids, cutoffs, owners],
     );
-    const found: DriverEntity[][] = queries.map(() => []);
-    for (const row of rows) found[row.query as number].push(hydrate(this.drivers.manager, DriverEntity, row));
+    const found: T[][] = queries.map(() => []);
+    for (const row of rows) found[row.query as number].push(shape.read(row));
     return found;
   }
 }

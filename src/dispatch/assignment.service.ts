@@ -124,7 +124,11 @@ export class AssignmentService {
     for (;;) {
       // Drivers lost to other requests are BUSY now, so a new search no longer offers them.
       const candidates = (
-        await this.availability.findNearest({ lat: order.pickupLat, lon: order.pickupLon, limit: CANDIDATES_PER_ROUND + tried.size })
+        await this.availability.findNearestPositions({
+          lat: order.pickupLat,
+          lon: order.pickupLon,
+          limit: CANDIDATES_PER_ROUND + tried.size,
+        })
       ).filter((candidate) => !tried.has(candidate.driver.id));
       if (candidates.length === 0) return this.answerWithoutCandidates(order, dispatch, actor, withStatus);
 

@@ -68,7 +68,11 @@ export class Dispatcher implements OnModuleInit, BeforeApplicationShutdown {
     const tried = await this.deliveries.refusedDrivers(deliveryId);
     for (;;) {
       const candidates = (
-        await this.availability.findNearest({ lat: delivery.pickupLat, lon: delivery.pickupLon, limit: CANDIDATES_PER_ROUND + tried.size })
+        await this.availability.findNearestPositions({
+          lat: delivery.pickupLat,
+          lon: delivery.pickupLon,
+          limit: CANDIDATES_PER_ROUND + tried.size,
+        })
       ).filter((candidate) => !tried.has(candidate.driver.id));
       if (candidates.length === 0) {
         await this.deliveries.park(deliveryId);
