@@ -6,6 +6,7 @@ import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module.js';
 import { registerLocationRoute } from './availability/location.route.js';
 import { registerOsmAndRoutes } from './availability/osmand.route.js';
+import { registerOrderReadyRoute } from './events/order-ready.route.js';
 import { registerTrackingRoutes } from './tracking/tracking.routes.js';
 import { ConnectionDrain } from './common/connection-drain.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
@@ -126,9 +127,10 @@ export async function createApp(
   fastify.removeContentTypeParser('text/plain');
 
   if (config.corsOrigins.length > 0) app.enableCors({ origin: config.corsOrigins });
-  // Routes served by Fastify itself rather than a Nest controller (see location.route.ts, osmand.route.ts).
+  // Routes served by Fastify itself rather than a Nest controller (see location.route.ts, osmand.route.ts, order-ready.route.ts).
   registerLocationRoute(app);
   registerOsmAndRoutes(app);
+  registerOrderReadyRoute(app);
   registerTrackingRoutes(app);
 
   const document = buildOpenApiDocument(app);

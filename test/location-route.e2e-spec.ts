@@ -7,7 +7,7 @@ import { useServiceEnvironment } from './support/service-environment.js';
 import { signedHeaders } from './support/signing.js';
 import { admin, bearer, DRIVER_SECRET } from './support/test-app.js';
 
-/** Nest's global guard, interceptor, pipe and filter: this route takes each one's step itself (see location.route.ts). */
+/** Nest's global guard, interceptor, pipe and filter: this route, and the ready orders' (order-ready.route.ts), take each one's step themselves. */
 const GLOBAL_STEPS_TAKEN = [
   'APP_FILTER AllExceptionsFilter',
   'APP_GUARD AuthGuard',

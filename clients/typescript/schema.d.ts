@@ -1014,61 +1014,6 @@ export interface components {
             /** @description Why (kept as failureReason for FAILED) */
             reason?: string;
         };
-        SellerOrderReadyDto: {
-            /** @example SO-1001 */
-            sellerOrderId: string;
-            /** @example 52.52 */
-            pickupLat: number;
-            /** @example 13.405 */
-            pickupLon: number;
-            /**
-             * @description Together with dropoffLon
-             * @example 52.51
-             */
-            dropoffLat?: number;
-            /**
-             * @description Together with dropoffLat
-             * @example 13.39
-             */
-            dropoffLon?: number;
-            /** @example default */
-            channelId?: string;
-            /**
-             * @description This order's dispatch mode (default: DISPATCH_MODE)
-             * @enum {string}
-             */
-            dispatchMode?: "auto" | "offer";
-            /** @description How long this order waits for a driver in reach, seconds (default: DISPATCH_MAX_WAIT_SECONDS; 0: answer NO_DRIVER_AVAILABLE and keep nothing) */
-            maxWaitSeconds?: number;
-        };
-        SellerOrderReadyAnswerDto: {
-            /** @description true once a driver is assigned */
-            assigned: boolean;
-            /**
-             * @description The live delivery's status
-             * @enum {string}
-             */
-            status?: "PENDING" | "OFFERED" | "ASSIGNED" | "PICKED_UP";
-            sellerOrderId: string;
-            /** Format: uuid */
-            deliveryId?: string;
-            /** Format: uuid */
-            driverId?: string;
-            /** @description Driver to pickup, metres */
-            distanceMeters?: number;
-            /** @enum {string} */
-            reason?: "NO_DRIVER_AVAILABLE";
-            /**
-             * Format: date-time
-             * @description OFFERED: when the offer times out
-             */
-            offerExpiresAt?: string;
-            /**
-             * Format: date-time
-             * @description PENDING: when the order EXPIRES if no driver takes it
-             */
-            waitUntil?: string;
-        };
         SellerOrderCancelledDto: {
             /** @example SO-1001 */
             sellerOrderId: string;
@@ -1213,6 +1158,61 @@ export interface components {
             status: "AVAILABLE" | "BUSY" | "OFFLINE";
             /** @enum {boolean} */
             online: true;
+        };
+        SellerOrderReadyDto: {
+            /** @example SO-1001 */
+            sellerOrderId: string;
+            /** @example 52.52 */
+            pickupLat: number;
+            /** @example 13.405 */
+            pickupLon: number;
+            /**
+             * @description Together with dropoffLon
+             * @example 52.51
+             */
+            dropoffLat?: number;
+            /**
+             * @description Together with dropoffLat
+             * @example 13.39
+             */
+            dropoffLon?: number;
+            /** @example default */
+            channelId?: string;
+            /**
+             * @description This order's dispatch mode (default: DISPATCH_MODE)
+             * @enum {string}
+             */
+            dispatchMode?: "auto" | "offer";
+            /** @description How long this order waits for a driver in reach, seconds (default: DISPATCH_MAX_WAIT_SECONDS; 0: answer NO_DRIVER_AVAILABLE and keep nothing) */
+            maxWaitSeconds?: number;
+        };
+        SellerOrderReadyAnswerDto: {
+            /** @description true once a driver is assigned */
+            assigned: boolean;
+            /**
+             * @description The live delivery's status
+             * @enum {string}
+             */
+            status?: "PENDING" | "OFFERED" | "ASSIGNED" | "PICKED_UP";
+            sellerOrderId: string;
+            /** Format: uuid */
+            deliveryId?: string;
+            /** Format: uuid */
+            driverId?: string;
+            /** @description Driver to pickup, metres */
+            distanceMeters?: number;
+            /** @enum {string} */
+            reason?: "NO_DRIVER_AVAILABLE";
+            /**
+             * Format: date-time
+             * @description OFFERED: when the offer times out
+             */
+            offerExpiresAt?: string;
+            /**
+             * Format: date-time
+             * @description PENDING: when the order EXPIRES if no driver takes it
+             */
+            waitUntil?: string;
         };
         DeliveryWebhookDataDto: {
             /** Format: uuid */
@@ -2365,6 +2365,7 @@ export interface operations {
             };
         };
         responses: {
+            /** @description Assigned, offered, waiting as PENDING, or no driver available */
             200: {
                 headers: {
                     [name: string]: unknown;

@@ -3,6 +3,8 @@ import { DocumentBuilder, OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
 import { LocationAcceptedDto, UpdateLocationDto } from '../availability/dto/update-location.dto.js';
 import { documentLocationRoute } from '../availability/location.route.js';
 import { documentOsmAndRoutes } from '../availability/osmand.route.js';
+import { SellerOrderReadyAnswerDto, SellerOrderReadyDto } from '../events/dto/seller-order-ready.dto.js';
+import { documentOrderReadyRoute } from '../events/order-ready.route.js';
 import { TrackingViewDto } from '../tracking/dto/tracking.response.js';
 import { documentTrackingRoutes } from '../tracking/tracking.routes.js';
 import { DeliveryWebhookDto } from '../deliveries/dto/delivery-webhook.dto.js';
@@ -53,12 +55,13 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) builder.addSecurity(name, scheme);
 
   const document = SwaggerModule.createDocument(app, builder.build(), {
-    extraModels: [UpdateLocationDto, LocationAcceptedDto, DeliveryWebhookDto, TrackingViewDto],
+    extraModels: [UpdateLocationDto, LocationAcceptedDto, SellerOrderReadyDto, SellerOrderReadyAnswerDto, DeliveryWebhookDto, TrackingViewDto],
     // Every controller names its tag; the class name would add one more per controller.
     autoTagControllers: false,
   });
   documentLocationRoute(document);
   documentOsmAndRoutes(document);
+  documentOrderReadyRoute(document);
   documentTrackingRoutes(document);
   documentRouteAccess(document, routesWithAccess(app));
   documentDeliveryWebhooks(document);

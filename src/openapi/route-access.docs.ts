@@ -8,6 +8,7 @@ import type { CallerKind } from '../auth/principal.js';
 import type { RateLimitName } from '../rate-limit/rate-limiter.js';
 import { LOCATION_ROUTE } from '../availability/location.route.js';
 import { OSMAND_ROUTES } from '../availability/osmand.route.js';
+import { ORDER_READY_ROUTE } from '../events/order-ready.route.js';
 import { ERROR_DESCRIPTIONS, errorResponse } from '../common/api-docs.decorators.js';
 import { securityOf, SIGNING_CALLERS } from './security-schemes.js';
 
@@ -51,6 +52,7 @@ export function routesWithAccess(app: INestApplication): RouteWithAccess[] {
     }
   }
   routes.push({ method: LOCATION_ROUTE.method, path: LOCATION_ROUTE.url, access: LOCATION_ROUTE.access });
+  routes.push({ method: ORDER_READY_ROUTE.method, path: ORDER_READY_ROUTE.url, access: ORDER_READY_ROUTE.access });
   // The driver's token comes in the query or the body (osmand.route.ts checks it): to the guard these are public.
   for (const route of OSMAND_ROUTES) routes.push({ method: route.method, path: route.url, access: 'public' });
   return routes;

@@ -6,6 +6,7 @@ import { ALLOWED_CALLERS } from '../../src/auth/auth.decorators.js';
 import type { CallerKind } from '../../src/auth/principal.js';
 import { LOCATION_ROUTE } from '../../src/availability/location.route.js';
 import { OSMAND_ROUTES } from '../../src/availability/osmand.route.js';
+import { ORDER_READY_ROUTE } from '../../src/events/order-ready.route.js';
 import { TRACKING_ROUTES } from '../../src/tracking/tracking.routes.js';
 
 export interface ServedRoute {
@@ -40,6 +41,7 @@ export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
     }
   }
   routes.push({ method: LOCATION_ROUTE.method, path: LOCATION_ROUTE.url, callers: LOCATION_ROUTE.access.callers });
+  routes.push({ method: ORDER_READY_ROUTE.method, path: ORDER_READY_ROUTE.url, callers: ORDER_READY_ROUTE.access.callers });
   // The driver's token comes in the query or the body: to the guard these are public.
   for (const route of OSMAND_ROUTES) routes.push({ method: route.method, path: route.url, callers: 'public' });
   // A tracking link's token is a path parameter: to the guard these are public too.
