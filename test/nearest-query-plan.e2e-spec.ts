@@ -87,46 +87,52 @@ describe.each(FLEETS)('nearest search on PostgreSQL: query plan at %i drivers', 
     await database?.drop();
   });
 
-  it('walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first', async () => {
-    const cutoff = new Date(Date.now() - 60_000);
-    const { result, queries } = await captureQueries(dataSource, () =>
-      sut.findNearestChoosable({ lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT }, sut.wholeDrivers),
-    );
-    expect(queries).toHaveLength(1);
-    const [{ sql, parameters }] = queries;
+  // Whole drivers for the nearby list, positions for a dispatch: the same walk either way.
+  it.each(['wholeDrivers', 'positions'] as const)(
+    'walks drivers_available_location_idx (KNN), never the whole table, and answers nearest first (%s)',
+    async (shape) => {
+      const cutoff = new Date(Date.now() - 60_000);
+      const query = { lat: CENTER.lat, lon: CENTER.lon, cutoff, window: WINDOW, limit: LIMIT };
+      const { result, queries } = await captureQueries(dataSource, () =>
+        shape === 'positions' ? sut.findNearestChoosable(query, sut.positions) : sut.findNearestChoosable(query, sut.wholeDrivers),
+      );
+      expect(queries).toHaveLength(1);
+      const [{ sql, parameters }] = queries;
 
-    const rows: Array<{ 'QUERY PLAN': string }> = await dataSource.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, parameters);
-    const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
-    console.log(`findNearestChoosable at ${FLEET} drivers:\n${sql}\nparameters: ${JSON.stringify(parameters)}\n\n${plan}`);
+      const rows: Array<{ 'QUERY PLAN': string }> = await dataSource.query(`EXPLAIN (ANALYZE, BUFFERS) ${sql}`, parameters);
+      const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+      console.log(`findNearestChoosable (${shape}) at ${FLEET} drivers:\n${sql}\nparameters: ${JSON.stringify(parameters)}\n\n${plan}`);
 
-    expect(plan).toContain('Index Scan using drivers_available_location_idx');
-    expect(plan).toMatch(/Order By: .*<->/);
-    expect(plan).not.toContain('Seq Scan on drivers');
-    expect(plan).not.toContain('Bitmap');
-    // The only sort is of the window the index walk returned.
-    for (const [, sorted] of plan.matchAll(/Sort .*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/g))
-      expect(Number(sorted)).toBeLessThanOrEqual(WINDOW);
+      expect(plan).toContain('Index Scan using drivers_available_location_idx');
+      expect(plan).toMatch(/Order By: .*<->/);
+      expect(plan).not.toContain('Seq Scan on drivers');
+      expect(plan).not.toContain('Bitmap');
+      // The only sort is of the window the index walk returned.
+      for (const [, sorted] of plan.matchAll(/Sort .*actual time=[\d.]+\.\.[\d.]+ rows=(\d+)/g))
+        expect(Number(sorted)).toBeLessThanOrEqual(WINDOW);
 
-    const { drivers, windowSize, windowMeters } = result;
-    expect(drivers).toHaveLength(LIMIT);
-    expect(windowSize).toBe(WINDOW);
-    const distances = drivers.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));
-    for (let i = 1; i < distances.length; i += 1) expect(distances[i]).toBeGreaterThanOrEqual(distances[i - 1]);
-    for (const driver of drivers) expect(driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
+      const { drivers, windowSize, windowMeters } = result;
+      expect(drivers).toHaveLength(LIMIT);
+      expect(windowSize).toBe(WINDOW);
+      const distances = drivers.map((driver) => greatCircleMeters(CENTER, { lat: driver.lastLat!, lon: driver.lastLon! }));
+      for (let i = 1; i < distances.length; i += 1) expect(distances[i]).toBeGreaterThanOrEqual(distances[i - 1]);
+      if (shape === 'wholeDrivers') for (const driver of drivers) expect(driver).toMatchObject({ status: 'AVAILABLE', isActive: true });
+      else for (const driver of drivers) expect(Object.keys(driver).sort()).toEqual(['id', 'lastLat', 'lastLon']);
 
-    // And they are the nearest ones: the same as ranking every choosable driver without the index.
-    const bruteForce: Array<{ id: string; lat: number; lon: number }> = await dataSource.query(
-      `SELECT id, last_lat AS lat, last_lon AS lon FROM drivers
+      // And they are the nearest ones: the same as ranking every choosable driver without the index.
+      const bruteForce: Array<{ id: string; lat: number; lon: number }> = await dataSource.query(
+        `SELECT id, last_lat AS lat, last_lon AS lon FROM drivers
        WHERE is_active AND status = 'AVAILABLE' AND last_lat IS NOT NULL AND last_seen_at >= $1
        ORDER BY earth_distance(ll_to_earth($2, $3), ll_to_earth(last_lat, last_lon)), id
        LIMIT $4`,
-      [cutoff, CENTER.lat, CENTER.lon, WINDOW],
-    );
-    expect(drivers.map((driver) => driver.id)).toEqual(bruteForce.slice(0, LIMIT).map((row) => row.id));
-    // Here every indexed position is the location (the drivers were inserted, never moved): the window
-    // reaches as far as the WINDOW-th nearest driver.
-    expect(windowMeters).toBeCloseTo(greatCircleMeters(CENTER, bruteForce[WINDOW - 1]), 3);
-  });
+        [cutoff, CENTER.lat, CENTER.lon, WINDOW],
+      );
+      expect(drivers.map((driver) => driver.id)).toEqual(bruteForce.slice(0, LIMIT).map((row) => row.id));
+      // Here every indexed position is the location (the drivers were inserted, never moved): the window
+      // reaches as far as the WINDOW-th nearest driver.
+      expect(windowMeters).toBeCloseTo(greatCircleMeters(CENTER, bruteForce[WINDOW - 1]), 3);
+    },
+  );
 });
 
 /**

@@ -287,32 +287,41 @@ describe.each(BACKENDS)('nearest search on %s: Redis path = PostgreSQL path = br
       expect(report).toEqual({ drivers: fleet.length, pruned: 0 });
       expect(await redis.exists('drivers:synced')).toBe(1);
       expect((await redis.zrange('drivers:geo', 0, -1)).sort()).toEqual(indexedIds.sort());
-      redisSearch.mockClear();
-      pgSearch.mockClear();
-      const viaRedis = await sut.findNearest(findQuery);
-      if (redisCanAnswer) {
-        expect(redisSearch).toHaveBeenCalledTimes(1);
-        expect(await redisSearch.mock.results[0].value).not.toBeNull();
-        expect(pgSearch).not.toHaveBeenCalled();
-      } else {
-        expect(redisSearch).not.toHaveBeenCalled();
-        expect(pgSearch).toHaveBeenCalled();
-      }
-      const positionsViaRedis = await sut.findNearestPositions(findQuery);
+      // Each search, for whole drivers and for positions alike: Redis answers alone, where it can.
+      const onRedis = async <T>(search: () => Promise<T>): Promise<T> => {
+        redisSearch.mockClear();
+        pgSearch.mockClear();
+        const answer = await search();
+        if (redisCanAnswer) {
+          expect(redisSearch).toHaveBeenCalledTimes(1);
+          expect(await redisSearch.mock.results[0].value).not.toBeNull();
+          expect(pgSearch).not.toHaveBeenCalled();
+        } else {
+          expect(redisSearch).not.toHaveBeenCalled();
+          expect(pgSearch).toHaveBeenCalled();
+        }
+        return answer;
+      };
+      const viaRedis = await onRedis(() => sut.findNearest(findQuery));
+      const positionsViaRedis = await onRedis(() => sut.findNearestPositions(findQuery));
 
       // PostgreSQL path: a flushed Redis is not reconciled, so the search falls back.
       await backend.flushAll();
       expect(await redis.exists('drivers:synced')).toBe(0);
-      redisSearch.mockClear();
-      pgSearch.mockClear();
-      circleSearch.mockClear();
-      const viaPostgres = await sut.findNearest(findQuery);
-      if (redisCanAnswer) expect(await redisSearch.mock.results[0].value).toBeNull();
-      // One window, then, while a lagging indexed position could hide a nearer driver, one scan of the circle.
-      expect(pgSearch).toHaveBeenCalledTimes(1);
-      expect(circleSearch.mock.calls.length).toBeLessThanOrEqual(1);
-      if (circleSearch.mock.calls.length === 1) seen.circleOnPostgres += 1;
-      const positionsViaPostgres = await sut.findNearestPositions(findQuery);
+      const onPostgres = async <T>(search: () => Promise<T>): Promise<{ answer: T; circles: number }> => {
+        redisSearch.mockClear();
+        pgSearch.mockClear();
+        circleSearch.mockClear();
+        const answer = await search();
+        if (redisCanAnswer) expect(await redisSearch.mock.results[0].value).toBeNull();
+        // One window, then, while a lagging indexed position could hide a nearer driver, one scan of the circle.
+        expect(pgSearch).toHaveBeenCalledTimes(1);
+        expect(circleSearch.mock.calls.length).toBeLessThanOrEqual(1);
+        return { answer, circles: circleSearch.mock.calls.length };
+      };
+      const { answer: viaPostgres, circles } = await onPostgres(() => sut.findNearest(findQuery));
+      if (circles === 1) seen.circleOnPostgres += 1;
+      const { answer: positionsViaPostgres } = await onPostgres(() => sut.findNearestPositions(findQuery));
 
       const expectedIds = expected.map((hit) => hit.id);
       expect(viaRedis.map((hit) => hit.driver.id)).toEqual(expectedIds);

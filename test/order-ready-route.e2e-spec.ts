@@ -43,10 +43,12 @@ describe('ready orders: a Fastify route with the steps of a Nest route', () => {
   });
 
   it("answers a signed order through the Authenticator and the validation pipe, never the Nest guard, with every route's headers", async () => {
-    const answer = await ready({ sellerOrderId: 'SO-route-1', pickupLat: 52.52, pickupLon: 13.405 }).expect(200);
+    const answer = await ready({ sellerOrderId: 'SO-route-1', pickupLat: 52.52, pickupLon: 13.405 })
+      .set('x-request-id', 'req-order-route-1')
+      .expect(200);
     expect(answer.body).toEqual({ assigned: false, sellerOrderId: 'SO-route-1', reason: 'NO_DRIVER_AVAILABLE' });
     expect(answer.headers['content-type']).toBe('application/json; charset=utf-8');
-    expect(answer.headers['x-request-id']).toBeDefined();
+    expect(answer.headers['x-request-id']).toBe('req-order-route-1');
     expect(answer.headers['x-content-type-options']).toBe('nosniff');
     expect(authorize).toHaveBeenCalledTimes(1);
     expect(authorize.mock.calls[0][1]).toEqual({ callers: ['vendure'], rateLimit: 'orderReady' });
@@ -69,6 +71,9 @@ describe('ready orders: a Fastify route with the steps of a Nest route', () => {
       code: 'VALIDATION_FAILED',
       message: ['property status should not exist', 'pickupLat must not be greater than 90'],
     });
+    const get = await http().get('/events/seller-order-ready').set(admin).expect(405);
+    expect(get.headers.allow).toBe('POST');
+    expect(get.body.code).toBe('METHOD_NOT_ALLOWED');
     const notObject = await ready([order]).expect(400);
     expect(notObject.body).toMatchObject({ code: 'VALIDATION_FAILED', message: ['request body must be a JSON object'] });
     expect(await env.sql.query('SELECT 1 FROM deliveries')).toMatchObject({ rowCount: 0 });
@@ -94,7 +99,7 @@ describe('ready orders: a Fastify route with the steps of a Nest route', () => {
     expect(Number(refused.headers['retry-after'])).toBeGreaterThan(0);
   });
 
-  it('is in the OpenAPI document as the controller route was, in its place among the events', async () => {
+  it('is in the OpenAPI document as the controller route was (its 200 now described), in its place among the events', async () => {
     const document = (await http().get('/docs-json').expect(200)).body;
     const operation = document.paths['/events/seller-order-ready'].post;
     expect(operation).toMatchObject({

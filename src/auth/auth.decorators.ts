@@ -1,11 +1,9 @@
 import { createParamDecorator, ExecutionContext, SetMetadata } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
-import type { RateLimitName } from '../rate-limit/rate-limiter.js';
 import { CallerKind, Principal } from './principal.js';
 
 export const ALLOWED_CALLERS = 'auth:allowedCallers';
 export const OWN_DRIVER_PARAM = 'auth:ownDriverParam';
-export const RATE_LIMIT = 'auth:rateLimit';
 
 /** No credentials needed (health, metrics, API docs). */
 export const Public = () => SetMetadata(ALLOWED_CALLERS, 'public');
@@ -15,13 +13,6 @@ export const AllowCallers = (...callers: CallerKind[]) => SetMetadata(ALLOWED_CA
 
 /** A driver token may only be used on the driver named by this route parameter. */
 export const OwnDriverOnly = (param = 'id') => SetMetadata(OWN_DRIVER_PARAM, param);
-
-/**
- * The route's rate limit per caller, checked once the caller is authenticated,
- * so no one can spend another's allowance. (Location updates are limited per
- * driver inside their own Redis script instead: one round trip.)
- */
-export const RateLimited = (name: RateLimitName) => SetMetadata(RATE_LIMIT, name);
 
 export type AuthenticatedRequest = FastifyRequest & { principal?: Principal };
 

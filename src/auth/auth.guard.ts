@@ -1,14 +1,15 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { RateLimitName } from '../rate-limit/rate-limiter.js';
-import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM, RATE_LIMIT } from './auth.decorators.js';
+import { ALLOWED_CALLERS, AuthenticatedRequest, OWN_DRIVER_PARAM } from './auth.decorators.js';
 import { Authenticator } from './authenticator.js';
 import type { CallerKind } from './principal.js';
 
 /**
  * The global guard: every route is closed unless its metadata opens it.
- * It reads the route's `@AllowCallers`, `@OwnDriverOnly` and `@RateLimited`
- * (admin only without them) and leaves the proof to the Authenticator.
+ * It reads the route's `@AllowCallers` and `@OwnDriverOnly` (admin only
+ * without them) and leaves the proof to the Authenticator. (The one route
+ * limited per caller, ready orders, is a Fastify route that names its limit
+ * in its access: order-ready.route.ts.)
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -25,7 +26,6 @@ export class AuthGuard implements CanActivate {
     request.principal = await this.authenticator.authorize(request, {
       callers: allowed ?? ['admin'],
       ownDriverParam: this.reflector.getAllAndOverride<string | undefined>(OWN_DRIVER_PARAM, targets),
-      rateLimit: this.reflector.getAllAndOverride<RateLimitName | undefined>(RATE_LIMIT, targets),
     });
     return true;
   }

@@ -24,7 +24,7 @@ export const ERROR_DESCRIPTIONS = {
 const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' as const } } };
 
 /**
- * A route's 429 when its limit is not the guard's `@RateLimited` (whose 429
+ * A route's 429 when its limit is not its access's `rateLimit` (whose 429
  * the document adds by itself): location updates, limited per driver in their
  * own Redis script.
  */

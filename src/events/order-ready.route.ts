@@ -61,7 +61,7 @@ export function registerOrderReadyRoute(app: NestFastifyApplication): void {
 
 /**
  * Adds the route to the OpenAPI document, as its decorators described it on
- * the events controller. Its security, signature headers and the errors
+ * the events controller (its 200 now described too). Its security, signature headers and the errors
  * every signed, rate-limited route gives are added with every route's
  * (openapi/route-access.docs.ts).
  */

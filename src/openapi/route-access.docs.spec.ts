@@ -34,7 +34,7 @@ describe(documentRouteAccess.name, () => {
     expect((operation.responses[400] as { description: string }).description).toContain('INVALID_JSON');
   });
 
-  it('requires the signature headers where only signed callers are accepted, and adds the 429 of a @RateLimited route', () => {
+  it('requires the signature headers where only signed callers are accepted, and adds the 429 of a route with a rate limit', () => {
     const document = documentWith('/events/x', 'post');
     sut(document, [{ method: 'POST', path: '/events/x', access: { callers: ['vendure'], rateLimit: 'orderReady' } }]);
     const operation = operationOf(document, '/events/x', 'post');

@@ -2,10 +2,9 @@ import { INestApplication, RequestMethod } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
 import { ModulesContainer } from '@nestjs/core';
 import type { OpenAPIObject, OperationObject, ParameterObject, ResponseObject } from '@nestjs/swagger';
-import { ALLOWED_CALLERS, OWN_DRIVER_PARAM, RATE_LIMIT } from '../auth/auth.decorators.js';
+import { ALLOWED_CALLERS, OWN_DRIVER_PARAM } from '../auth/auth.decorators.js';
 import type { RouteAccess } from '../auth/authenticator.js';
 import type { CallerKind } from '../auth/principal.js';
-import type { RateLimitName } from '../rate-limit/rate-limiter.js';
 import { LOCATION_ROUTE } from '../availability/location.route.js';
 import { OSMAND_ROUTES } from '../availability/osmand.route.js';
 import { ORDER_READY_ROUTE } from '../events/order-ready.route.js';
@@ -46,7 +45,7 @@ export function routesWithAccess(app: INestApplication): RouteWithAccess[] {
           access:
             callers === 'public'
               ? 'public'
-              : { callers: callers ?? ['admin'], ownDriverParam: read<string>(OWN_DRIVER_PARAM), rateLimit: read<RateLimitName>(RATE_LIMIT) },
+              : { callers: callers ?? ['admin'], ownDriverParam: read<string>(OWN_DRIVER_PARAM) },
         });
       }
     }

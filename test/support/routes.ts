@@ -20,7 +20,7 @@ export interface ServedRoute {
 /**
  * Every route the application serves, read from the controllers' own
  * metadata, so a new route is never missed, and the routes Fastify serves
- * itself (location updates, OsmAnd), from their own declarations.
+ * itself (location updates, ready orders, OsmAnd, tracking), from their own declarations.
  */
 export function servedRoutes(app: NestFastifyApplication): ServedRoute[] {
   const routes: ServedRoute[] = [];
