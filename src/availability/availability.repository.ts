@@ -53,17 +53,13 @@ const NEWEST = 'v.moves AND (d.last_location_at IS NULL OR v.recorded_at >= d.la
 @Injectable()
 export class AvailabilityRepository {
   /** Positions only. */
-  readonly positions = new DriverShape<DriverPosition>(
-    'd.id, d.last_lat, d.last_lon',
-    (row) => ({ id: row.id as string, lastLat: row.last_lat as number | null, lastLon: row.last_lon as number | null }),
-    (queries, shape) => this.findChoosableMany(queries, shape),
-  );
+  readonly positions = this.shape<DriverPosition>('d.id, d.last_lat, d.last_lon', (row) => ({
+    id: row.id as string,
+    lastLat: row.last_lat as number | null,
+    lastLon: row.last_lon as number | null,
+  }));
   /** Whole drivers, as TypeORM reads them. */
-  readonly wholeDrivers = new DriverShape<DriverEntity>(
-    'd.*',
-    (row) => hydrate(this.drivers.manager, DriverEntity, row),
-    (queries, shape) => this.findChoosableMany(queries, shape),
-  );
+  readonly wholeDrivers = this.shape<DriverEntity>('d.*', (row) => hydrate(this.drivers.manager, DriverEntity, row));
 
   constructor(
     @InjectRepository(DriverEntity) private readonly drivers: Repository<DriverEntity>,
@@ -193,6 +189,11 @@ export class AvailabilityRepository {
   findChoosable<T extends DriverPosition>(ids: string[], cutoff: Date, shape: DriverShape<T>): Promise<T[]> {
     if (ids.length === 0) return Promise.resolve([]);
     return shape.confirmations.add({ ids, cutoff });
+  }
+
+  /** A shape whose confirmations run through findChoosableMany. */
+  private shape<T extends DriverPosition>(columns: string, read: (row: Record<string, unknown>) => T): DriverShape<T> {
+    return new DriverShape(columns, read, (queries, shape) => this.findChoosableMany(queries, shape));
   }
 
   private async findChoosableMany<T extends DriverPosition>(

@@ -61,9 +61,9 @@ export function registerOrderReadyRoute(app: NestFastifyApplication): void {
 
 /**
  * Adds the route to the OpenAPI document, as its decorators described it on
- * the events controller (its 200 now described too). Its security, signature headers and the errors
- * every signed, rate-limited route gives are added with every route's
- * (openapi/route-access.docs.ts).
+ * the events controller (its 200 now described too). Its security, signature
+ * headers and the errors every signed, rate-limited route gives are added
+ * with every route's (openapi/route-access.docs.ts).
  */
 export function documentOrderReadyRoute(document: OpenAPIObject): void {
   const schema = (dto: { name: string }) => ({ $ref: `#/components/schemas/${dto.name}` });
