@@ -7,6 +7,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { claimDirect, fullScanNearest, releaseDeferredOutbox } from './baselines.mjs';
 import { BERLIN, HAMBURG, MUNICH } from './city.mjs';
+import { cellFigures } from './cell-figures.mjs';
 import { clusterFigures } from './cluster-figures.mjs';
 import { compare, describe, plainRow, ratioRow } from './compare.mjs';
 import { doubleAssignments, insertFleet } from './database.mjs';
@@ -319,5 +320,6 @@ export const FIGURES = {
   slowClients: slowClientsFigure,
   redisHung: redisHungFigure,
   cluster: clusterFigures,
+  cells: cellFigures,
   writeBehind: writeBehindFigure,
 };
