@@ -35,6 +35,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { BERLIN, HAMBURG } from './city.mjs';
 import { plainRow, ratioRow } from './compare.mjs';
+import { cpuBetween, cpuSnapshot } from './cpu.mjs';
+import { closedLoop } from './load-runner.mjs';
 import { log } from './report.mjs';
 import { ROOT } from './service.mjs';
 import { fixed, median, percentile } from './stats.mjs';
@@ -111,6 +113,143 @@ end
 local ended = redis.call('TIME')
 return { (ended[1] - started[1]) * 1000000 + (ended[2] - started[2]), read, #best }
 `;
+
+/**
+ * A ping's write to its cell in the split layout, as a prototype: the
+ * generation check (a cell refuses what is not newer than what it holds),
+ * the driver's position and its heartbeat in the cell. One call a ping: on
+ * a cluster each cell is a slot of its own, so a script cannot take the
+ * pings of several cells.
+ * KEYS: the cell's geo, heartbeats, generations     ARGV: id, lon, lat, seenMs, generation
+ */
+const CELL_WRITE = `
+local held = tonumber(redis.call('HGET', KEYS[3], ARGV[1]) or '-1')
+if tonumber(ARGV[5]) < held then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
+redis.call('GEOADD', KEYS[1], ARGV[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[2], 'GT', ARGV[4], ARGV[1])
+return 1
+`;
+
+/** Pings a RECORD_PINGS call carries in the service under the location figure's load (one event-loop turn's). */
+const PINGS_PER_CALL = 29;
+const PING_DRIVERS = 10_000;
+const PING_SECONDS = 5;
+
+/**
+ * What a ping costs Redis, by layout (the capacity model's Redis rows): the
+ * service's own RECORD_PINGS (from dist/), on drivers of its own, with the
+ * 29 pings of a turn in one call as the service sends them; with one ping a
+ * call, as in the split layout, whose home buckets are slots of their own
+ * (the pings of one turn then rarely share one), the turn's 29 calls in one
+ * write as a pipeline to a shard would send them; and the prototype cell
+ * write that the split layout adds to each ping, sent the same way. Redis'
+ * CPU (from /proc) per ping, closed loops of 8 writes in flight from the
+ * bench process, three alternating rounds of 5 s, medians.
+ * @param {Bench} bench
+ * @param {{ cellOf: (lat: number, lon: number) => string }} cells
+ * @returns {Promise<Row[]>}
+ */
+async function pingCosts(bench, { cellOf }) {
+  const { RECORD_PINGS } = await import(pathToFileURL(join(ROOT, 'dist/src/availability/availability.scripts.js')).href);
+  const { redis } = bench;
+  const key = (/** @type {string} */ name) => `${PREFIX}pings:${name}`;
+  const ids = Array.from({ length: PING_DRIVERS }, (_, i) => `ping-${i}`);
+  await redis.hset(key('status'), Object.fromEntries(ids.map((id) => [id, 'AVAILABLE:1:1'])));
+  const homeKeys = [key('geo'), key('status'), key('heartbeat'), key('location')];
+  // By SHA, as the service sends its scripts: EVAL would have Redis hash the script's text at every call.
+  const [recordPings, writeCell] = /** @type {string[]} */ (
+    await Promise.all([RECORD_PINGS, CELL_WRITE].map((lua) => redis.script('LOAD', lua)))
+  );
+  let next = 0;
+  /** The keys and arguments of RECORD_PINGS for pings of `count` drivers, each a point somewhere in Berlin. */
+  const pings = (/** @type {number} */ count) => {
+    const keys = [...homeKeys];
+    /** @type {Array<string | number>} */ const args = [];
+    const now = Date.now();
+    for (let i = 0; i < count; i++) {
+      const id = ids[next++ % ids.length];
+      const at = BERLIN.randomPoint();
+      keys.push(key(`online:${id}`), '', '');
+      args.push(id, now, 60, 0, 0, 0, 0, 1, at.lon, at.lat, now, 1, '-', '-', '-');
+    }
+    return [keys.length, ...keys, ...args];
+  };
+  let generation = 0;
+  /** The keys and arguments of the cell write of a ping somewhere in Berlin. */
+  const cellWrite = () => {
+    const id = ids[next++ % ids.length];
+    const at = BERLIN.randomPoint();
+    const cell = `{c:${cellOf(at.lat, at.lon)}}`;
+    return [
+      3,
+      `${PREFIX}${cell}:geo`,
+      `${PREFIX}${cell}:heartbeat`,
+      `${PREFIX}${cell}:generation`,
+      id,
+      at.lon,
+      at.lat,
+      Date.now(),
+      ++generation,
+    ];
+  };
+  /** `calls` script calls in one write, as a turn's calls to one shard go. */
+  const pipelined = async (/** @type {string} */ sha, /** @type {number} */ calls, /** @type {() => Array<string | number>} */ argsOf) => {
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < calls; i++) pipeline.evalsha(sha, .../** @type {[number, ...Array<string | number>]} */ (argsOf()));
+    await pipeline.exec();
+  };
+  const sides = {
+    [`RECORD_PINGS, ${PINGS_PER_CALL} pings a call`]: {
+      perTask: PINGS_PER_CALL,
+      task: () => pipelined(recordPings, 1, () => pings(PINGS_PER_CALL)),
+    },
+    [`RECORD_PINGS, 1 ping a call, ${PINGS_PER_CALL} calls a write`]: {
+      perTask: PINGS_PER_CALL,
+      task: () => pipelined(recordPings, PINGS_PER_CALL, () => pings(1)),
+    },
+    [`cell write, 1 ping a call, ${PINGS_PER_CALL} calls a write`]: {
+      perTask: PINGS_PER_CALL,
+      task: () => pipelined(writeCell, PINGS_PER_CALL, cellWrite),
+    },
+  };
+  /** @type {Record<string, number[]>} */
+  const micros = Object.fromEntries(Object.keys(sides).map((name) => [name, []]));
+  try {
+    for (let round = 0; round < 3; round++) {
+      for (const [name, side] of Object.entries(sides)) {
+        const before = cpuSnapshot();
+        const m = await closedLoop({ concurrency: 8, seconds: PING_SECONDS, task: side.task });
+        const cpu = cpuBetween(before, cpuSnapshot());
+        const done = m.count * side.perTask;
+        if (cpu) micros[name].push((cpu.seconds.Redis * 1e6) / done);
+        log(
+          `cells: ${name}: ${fixed(done / m.seconds, 0)} pings/s, Redis ${cpu ? fixed((cpu.seconds.Redis * 1e6) / done, 1) : 'n/a'} µs a ping`,
+        );
+      }
+    }
+  } finally {
+    const cellKeys = await redis.keys(`${PREFIX}{c:*`);
+    await redis.unlink(...homeKeys, ...ids.map((id) => key(`online:${id}`)), ...cellKeys);
+  }
+  const [batched, single, cell] = Object.keys(sides).map((name) => median(micros[name]));
+  return [
+    ratioRow(
+      `Redis CPU per ping: RECORD_PINGS with 1 ping a call, ${PINGS_PER_CALL} calls a write (the split layout's home script) vs ${PINGS_PER_CALL} pings a call (today's)`,
+      'µs',
+      single,
+      batched,
+      { text: 'measured', holds: () => Number.isFinite(single) },
+    ),
+    ratioRow(
+      `Redis CPU per ping: the split layout's cell write (prototype, 1 ping a call, ${PINGS_PER_CALL} calls a write) vs RECORD_PINGS with ${PINGS_PER_CALL} pings a call`,
+      'µs',
+      cell,
+      batched,
+      { text: 'measured', holds: () => Number.isFinite(cell) },
+    ),
+  ];
+}
 
 /**
  * CRC16 (XMODEM), Redis Cluster's key hash.
@@ -308,5 +447,6 @@ export async function cellFigures(bench) {
   } finally {
     if (keys.length > 0) await redis.unlink(...keys);
   }
+  rows.push(...(await pingCosts(bench, { cellOf })));
   return rows;
 }
