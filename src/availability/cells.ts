@@ -15,10 +15,13 @@ export const cellOf = (lat: number, lon: number, resolution = CELL_RESOLUTION): 
 
 /**
  * What the cover needs of a cell: its centre, its reach (how far a point of
- * it can be from the centre, metres: its farthest vertex, as a cell is
- * convex on the sphere, plus a hair for floating-point rounding) and its
- * neighbours. Kept for the cells in use (a fleet's cells are few), as H3
- * takes microseconds to compute them.
+ * it can be from the centre, metres: its farthest vertex, plus a hair for
+ * floating-point rounding; a cell's edges are great-circle arcs and every
+ * point of it is seen from its centre within its boundary, so no point lies
+ * farther than a vertex, the vertices H3 adds where a cell bends over an
+ * icosahedron face's edge included) and its neighbours. Kept for the cells in
+ * use, as H3 takes microseconds to compute them: at most MAX_SHAPES, about
+ * 9 MB.
  */
 interface CellShape {
   lat: number;
@@ -27,7 +30,7 @@ interface CellShape {
   neighbours: string[];
 }
 
-const MAX_SHAPES = 100_000;
+const MAX_SHAPES = 20_000;
 const shapes = new Map<string, CellShape>();
 
 function shapeOf(cell: string): CellShape {
@@ -58,9 +61,14 @@ export interface NearCell {
  * each is a neighbour of the one before, so none is missed. It needs no
  * planar geometry, so it holds across the antimeridian, at the poles and
  * around H3's pentagons. Nearest first: a search can stop reading cells
- * once the next one lies beyond the candidates it has.
+ * once the next one lies beyond the candidates it has. The cover grows with
+ * the radius squared: 30 cells within 5 km at resolution 7, 7,034 within
+ * 100 km.
  */
 export function cellsWithin(lat: number, lon: number, radiusMeters: number, resolution = CELL_RESOLUTION): NearCell[] {
+  // NaN or Infinity would flood the globe; a negative radius would drop the point's own cell.
+  if (!Number.isFinite(radiusMeters) || radiusMeters < 0)
+    throw new RangeError(`radiusMeters must be a finite number ≥ 0, not ${radiusMeters}`);
   const origin = latLngToCell(lat, lon, resolution);
   const seen = new Set([origin]);
   const kept: NearCell[] = [];

@@ -4,7 +4,10 @@ export const EARTH_RADIUS_METERS = 6_371_008.8;
 /** The hard cap of any search, whatever ASSIGNMENT_MAX_RADIUS_KM says. */
 export const MAX_SEARCH_RADIUS_KM = 100;
 
-const toRadians = (degrees: number) => (degrees * Math.PI) / 180;
+export const toRadians = (degrees: number) => (degrees * Math.PI) / 180;
+
+/** A longitude in [-180, 180). */
+export const wrapLon = (lon: number) => ((((lon + 180) % 360) + 360) % 360) - 180;
 
 /** Below this (about 0.1 mm), a coordinate is taken as 0. */
 export const ZERO_DEGREES_BELOW = 1e-9;

@@ -1,3 +1,5 @@
+import { wrapLon } from '../availability/geo.js';
+
 /**
  * The grid waiting orders are indexed on, so that matching a driver against
  * them costs a few index probes however many orders wait: a pickup's cell is
@@ -67,9 +69,4 @@ function lonSegments(west: number, east: number): Array<[number, number]> {
       [-180, east - 360],
     ];
   return [[west, east]];
-}
-
-/** A longitude in [-180, 180). */
-function wrapLon(lon: number): number {
-  return ((((lon + 180) % 360) + 360) % 360) - 180;
 }
